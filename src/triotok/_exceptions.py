@@ -1,0 +1,293 @@
+"""The one exception tree of TrioToK.
+
+Every error the library raises on purpose derives from :class:`TriotokError`.
+Each class carries a stable ``code`` (used by HTTP problem+json and logs), a
+``severity`` and whether retrying the same operation can succeed
+(``retryable``).  Layers re-export the names that belong to them
+(``triotok.actors``, ``triotok.supervision``, ``triotok.transport``,
+``triotok.store``); this module is a leaf that imports nothing of ours, so
+every layer may use it.
+
+::
+
+    TriotokError
+    ├── InvalidConfig (ValueError)        a spec or setting is out of its domain
+    ├── ActorError
+    │   ├── MailboxFull                   tell/send refused by the overflow policy
+    │   ├── AskTimeout (TimeoutError)     no reply within the ask timeout
+    │   ├── ActorCrashed                  the handler raised; carries path + cause
+    │   ├── ActorStopped                  the target is stopped or stopped meanwhile
+    │   ├── ActorNotFound (LookupError)   no actor at that path
+    │   └── SupervisorFailed              restart intensity exceeded (escalation)
+    ├── CircuitOpen                       breaker rejects the call; has retry_after
+    ├── RateLimited                       limiter denies; has retry_after
+    ├── SchemaError (ValueError)          bytes or payload do not match a schema
+    ├── EventError
+    │   ├── PermanentError                handler error that retrying cannot fix
+    │   └── TransientError                handler error worth retrying
+    ├── StoreError
+    │   ├── StoreUnavailable              database down / unreachable (retryable)
+    │   ├── SchemaTooNew                  database migrated by newer code
+    │   ├── ConflictError                 unique/optimistic-concurrency violation
+    │   └── NotFound (LookupError)        no such row
+    └── RequestError                      HTTP-facing errors (see triotok.http)
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+Severity = Literal["debug", "info", "warning", "error", "critical"]
+
+__all__ = (
+    "ActorCrashed",
+    "ActorError",
+    "ActorNotFound",
+    "ActorStopped",
+    "AskTimeout",
+    "CircuitOpen",
+    "ConflictError",
+    "EventError",
+    "InvalidConfig",
+    "MailboxFull",
+    "NotFound",
+    "PermanentError",
+    "RateLimited",
+    "RequestError",
+    "SchemaError",
+    "SchemaTooNew",
+    "Severity",
+    "StoreError",
+    "StoreUnavailable",
+    "SupervisorFailed",
+    "TransientError",
+    "TriotokError",
+)
+
+
+class TriotokError(Exception):
+    """Root of every error TrioToK raises on purpose.
+
+    ``code`` is stable across releases (clients and dashboards key on it),
+    ``severity`` guides logging, ``retryable`` tells a caller whether the same
+    call may succeed later.
+    """
+
+    code: ClassVar[str] = "triotok_error"
+    severity: ClassVar[Severity] = "error"
+    retryable: ClassVar[bool] = False
+
+
+class InvalidConfig(TriotokError, ValueError):
+    """A specification or setting is outside its domain.
+
+    ``field`` names the offending parameter; the message says why.
+    """
+
+    code = "invalid_config"
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+# --------------------------------------------------------------------------- actors
+
+
+class ActorError(TriotokError):
+    """Base of errors about actors and their messages."""
+
+    code = "actor_error"
+
+
+class MailboxFull(ActorError):
+    """The target mailbox is full and its overflow policy refuses the message."""
+
+    code = "mailbox_full"
+    severity = "warning"
+    retryable = True
+
+    def __init__(self, path: str, capacity: int) -> None:
+        super().__init__(f"mailbox of {path} is full (capacity {capacity})")
+        self.path = path
+        self.capacity = capacity
+
+
+class AskTimeout(ActorError, TimeoutError):
+    """No reply arrived within the ask timeout."""
+
+    code = "ask_timeout"
+    severity = "warning"
+    retryable = True
+
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__(f"{path} did not reply within {timeout:g}s")
+        self.path = path
+        self.timeout = timeout
+
+
+class ActorCrashed(ActorError):
+    """The actor raised while handling the message; ``cause`` is the original error."""
+
+    code = "actor_crashed"
+
+    def __init__(self, path: str, cause: BaseException) -> None:
+        super().__init__(f"{path} crashed: {type(cause).__name__}: {cause}")
+        self.path = path
+        self.cause = cause
+        self.__cause__ = cause
+
+
+class ActorStopped(ActorError):
+    """The actor is stopped (or stopped before it handled the message)."""
+
+    code = "actor_stopped"
+    severity = "warning"
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"{path} is stopped")
+        self.path = path
+
+
+class ActorNotFound(ActorError, LookupError):
+    """No live actor is registered at that path."""
+
+    code = "actor_not_found"
+    severity = "warning"
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"no actor at {path}")
+        self.path = path
+
+
+class SupervisorFailed(ActorError):
+    """A supervisor exceeded its restart intensity and gave up (OTP escalation)."""
+
+    code = "supervisor_failed"
+    severity = "critical"
+
+    def __init__(self, path: str, restarts: int, period: float, cause: BaseException | None) -> None:
+        reason = f": {type(cause).__name__}: {cause}" if cause is not None else ""
+        super().__init__(f"{path} exceeded {restarts} restarts in {period:g}s{reason}")
+        self.path = path
+        self.restarts = restarts
+        self.period = period
+        self.cause = cause
+
+
+# --------------------------------------------------------------------------- resilience
+
+
+class CircuitOpen(TriotokError):
+    """The circuit breaker rejected the call without running it."""
+
+    code = "circuit_open"
+    severity = "warning"
+    retryable = True
+
+    def __init__(self, name: str, state: str, retry_after: float) -> None:
+        super().__init__(f"circuit {name!r} is {state}; retry after {retry_after:.3f}s")
+        self.name = name
+        self.state = state
+        self.retry_after = retry_after
+
+
+class RateLimited(TriotokError):
+    """A rate limiter denied the request."""
+
+    code = "rate_limited"
+    severity = "info"
+    retryable = True
+
+    def __init__(self, key: str, retry_after: float, reason: str = "rate limit exceeded") -> None:
+        super().__init__(f"{key}: {reason}; retry after {retry_after:.3f}s")
+        self.key = key
+        self.retry_after = retry_after
+        self.reason = reason
+
+
+# --------------------------------------------------------------------------- events
+
+
+class SchemaError(TriotokError, ValueError):
+    """Bytes or a payload do not match any known schema (never a silent drop)."""
+
+    code = "schema_error"
+
+
+class EventError(TriotokError):
+    """Base of errors a subscriber may raise to steer retries."""
+
+    code = "event_error"
+
+
+class PermanentError(EventError):
+    """Retrying cannot help: the bus dead-letters the event at once."""
+
+    code = "permanent_error"
+
+
+class TransientError(EventError):
+    """Worth retrying: the bus retries with backoff, then dead-letters."""
+
+    code = "transient_error"
+    retryable = True
+
+
+# --------------------------------------------------------------------------- store
+
+
+class StoreError(TriotokError):
+    """Base of storage errors."""
+
+    code = "store_error"
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached right now; the store recovers by itself."""
+
+    code = "store_unavailable"
+    retryable = True
+
+
+class SchemaTooNew(StoreError):
+    """The database schema was migrated by newer code; refusing to touch it."""
+
+    code = "schema_too_new"
+    severity = "critical"
+
+
+class ConflictError(StoreError):
+    """A unique or optimistic-concurrency constraint was violated."""
+
+    code = "conflict"
+    severity = "warning"
+
+
+class NotFound(StoreError, LookupError):
+    """No such row or resource."""
+
+    code = "not_found"
+    severity = "info"
+
+
+# --------------------------------------------------------------------------- http
+
+
+class RequestError(TriotokError):
+    """An error answered to an HTTP client as problem+json with ``status``."""
+
+    code = "bad_request"
+    severity = "info"
+    status: int = 400
+
+    def __init__(self, detail: str, *, status: int | None = None, code: str | None = None,
+                 **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if status is not None:
+            self.status = status
+        if code is not None:
+            self.code = code  # type: ignore[misc]  # instance override of the class default
+        self.extra = extra

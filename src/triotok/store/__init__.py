@@ -1,0 +1,1 @@
+"""triotok.store"""

@@ -1,0 +1,1 @@
+"""Suite-wide fixtures. Layer-specific fixtures live in each tests/<layer>/conftest.py."""
