@@ -11,6 +11,10 @@ from .._exceptions import AskTimeout as AskTimeout
 from .._exceptions import MailboxFull as MailboxFull
 
 # -- resilience: singleflight and loading cache (keep these lines together) --
+from ._singleflight import FlightResult as FlightResult
+from ._singleflight import SingleFlight as SingleFlight
+from ._singleflight import SingleFlightStatistics as SingleFlightStatistics
+from ._singleflight import open_singleflight as open_singleflight
 
 __all__ = (
     "ActorCrashed",
@@ -18,5 +22,9 @@ __all__ = (
     "ActorNotFound",
     "ActorStopped",
     "AskTimeout",
+    "FlightResult",
     "MailboxFull",
+    "SingleFlight",
+    "SingleFlightStatistics",
+    "open_singleflight",
 )
