@@ -1,0 +1,58 @@
+"""Events and transport: the versioned envelope, its CBOR codec, schemas and transports.
+
+::
+
+    from dataclasses import dataclass
+    from triotok.transport import Envelope, event, upcaster, encode, decode
+
+    @event("product.created", version=2)
+    @dataclass(frozen=True)
+    class ProductCreated:
+        sku: str
+        name: str
+
+    @upcaster("product.created", from_version=1)
+    def _add_name(raw):
+        return {**raw, "name": raw["sku"]}
+
+    envelope = Envelope.new(ProductCreated("a-1", "Apple"), tenant_id="acme")
+    assert decode(encode(envelope)) == envelope
+"""
+
+from .._exceptions import SchemaError as SchemaError
+from ._codec import DEFAULT_MAX_SIZE as DEFAULT_MAX_SIZE
+from ._codec import WIRE_VERSION as WIRE_VERSION
+from ._codec import decode as decode
+from ._codec import encode as encode
+from ._envelope import Envelope as Envelope
+from ._envelope import validate_traceparent as validate_traceparent
+from ._memory import InMemoryTransport as InMemoryTransport
+from ._memory import TransportStatistics as TransportStatistics
+from ._registry import EventSchema as EventSchema
+from ._registry import SchemaRegistry as SchemaRegistry
+from ._registry import Upcaster as Upcaster
+from ._registry import default_registry as default_registry
+from ._registry import event as event
+from ._registry import upcaster as upcaster
+from ._transport import EventSink as EventSink
+from ._transport import Transport as Transport
+
+__all__ = (
+    "DEFAULT_MAX_SIZE",
+    "WIRE_VERSION",
+    "Envelope",
+    "EventSchema",
+    "EventSink",
+    "InMemoryTransport",
+    "SchemaError",
+    "SchemaRegistry",
+    "Transport",
+    "TransportStatistics",
+    "Upcaster",
+    "decode",
+    "default_registry",
+    "encode",
+    "event",
+    "upcaster",
+    "validate_traceparent",
+)
