@@ -276,3 +276,17 @@ async def test_finished_calls_are_released() -> None:
         del value
     gc.collect()
     assert not [o for o in gc.get_objects() if isinstance(o, Big)]
+
+
+async def test_forget_all_detaches_every_key() -> None:
+    gates = {k: Gate() for k in "ab"}
+    async with open_singleflight() as sf, trio.open_nursery() as callers:
+        for k, g in gates.items():
+            callers.start_soon(sf.do, k, g, k)
+        await trio.testing.wait_all_tasks_blocked()
+        sf.forget_all()
+        assert sf.statistics().in_flight == 0
+        assert not sf.in_flight("a")
+        for g in gates.values():
+            g.release.set()
+    assert all(g.finished == 1 for g in gates.values())

@@ -11,6 +11,9 @@ from .._exceptions import AskTimeout as AskTimeout
 from .._exceptions import MailboxFull as MailboxFull
 
 # -- resilience: singleflight and loading cache (keep these lines together) --
+from ._cache import CacheStatistics as CacheStatistics
+from ._cache import LoadingCache as LoadingCache
+from ._cache import open_loading_cache as open_loading_cache
 from ._singleflight import FlightResult as FlightResult
 from ._singleflight import SingleFlight as SingleFlight
 from ._singleflight import SingleFlightStatistics as SingleFlightStatistics
@@ -22,9 +25,12 @@ __all__ = (
     "ActorNotFound",
     "ActorStopped",
     "AskTimeout",
+    "CacheStatistics",
     "FlightResult",
+    "LoadingCache",
     "MailboxFull",
     "SingleFlight",
     "SingleFlightStatistics",
+    "open_loading_cache",
     "open_singleflight",
 )

@@ -192,6 +192,15 @@ class SingleFlight:
         """
         self._calls.pop(key, None)
 
+    def forget_all(self) -> None:
+        """:meth:`forget` every key: the next caller of any key starts afresh.
+
+        Example::
+
+            sf.forget_all()  # e.g. after a global cache invalidation
+        """
+        self._calls.clear()
+
     def in_flight(self, key: Hashable) -> bool:
         """Whether a new caller of ``key`` would join an execution in flight."""
         return key in self._calls
@@ -244,8 +253,29 @@ async def open_singleflight(*, name: str = "singleflight") -> AsyncIterator[Sing
         async with open_singleflight() as sf:
             value = await sf.do("k", load, "k")
     """
-    async with trio.open_nursery() as nursery:
-        try:
-            yield SingleFlight(nursery, name=name)
-        finally:
-            nursery.cancel_scope.cancel()
+    async with owned_nursery() as nursery:
+        yield SingleFlight(nursery, name=name)
+
+
+@asynccontextmanager
+async def owned_nursery() -> AsyncIterator[trio.Nursery]:
+    """A nursery for background executions, cancelled when the block is left.
+
+    Its tasks capture their ``Exception``s for their waiters, so an error from
+    the block is the only one expected: it is re-raised unwrapped rather than
+    in a one-member ``ExceptionGroup``, as a context manager user expects.
+    """
+    single: BaseException | None = None
+    try:
+        async with trio.open_nursery() as nursery:
+            try:
+                yield nursery
+            finally:
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) != 1:
+            raise
+        single = group.exceptions[0]
+    if single is not None:
+        # Raised outside the except block so the group is not chained as context.
+        raise single
