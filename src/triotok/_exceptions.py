@@ -167,7 +167,9 @@ class SupervisorFailed(ActorError):
     code = "supervisor_failed"
     severity = "critical"
 
-    def __init__(self, path: str, restarts: int, period: float, cause: BaseException | None) -> None:
+    def __init__(
+        self, path: str, restarts: int, period: float, cause: BaseException | None
+    ) -> None:
         reason = f": {type(cause).__name__}: {cause}" if cause is not None else ""
         super().__init__(f"{path} exceeded {restarts} restarts in {period:g}s{reason}")
         self.path = path
@@ -282,8 +284,9 @@ class RequestError(TriotokError):
     severity = "info"
     status: int = 400
 
-    def __init__(self, detail: str, *, status: int | None = None, code: str | None = None,
-                 **extra: Any) -> None:
+    def __init__(
+        self, detail: str, *, status: int | None = None, code: str | None = None, **extra: Any
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         if status is not None:

@@ -9,26 +9,50 @@ from .._exceptions import ActorNotFound as ActorNotFound
 from .._exceptions import ActorStopped as ActorStopped
 from .._exceptions import AskTimeout as AskTimeout
 from .._exceptions import MailboxFull as MailboxFull
-
-# -- resilience: singleflight and loading cache (keep these lines together) --
+from ._actor import Actor as Actor
+from ._actor import ActorContext as ActorContext
 from ._cache import CacheStatistics as CacheStatistics
 from ._cache import LoadingCache as LoadingCache
 from ._cache import open_loading_cache as open_loading_cache
+from ._cell import BATCH as BATCH
+from ._deadletters import DeadLetter as DeadLetter
+from ._deadletters import DeadLetterOffice as DeadLetterOffice
+from ._deadletters import DeadLetterReason as DeadLetterReason
+from ._deadletters import DeadLetterStatistics as DeadLetterStatistics
+from ._mailbox import Mailbox as Mailbox
+from ._mailbox import Overflow as Overflow
+from ._ref import ActorRef as ActorRef
+from ._runtime import MessageHook as MessageHook
 from ._singleflight import FlightResult as FlightResult
 from ._singleflight import SingleFlight as SingleFlight
 from ._singleflight import SingleFlightStatistics as SingleFlightStatistics
 from ._singleflight import open_singleflight as open_singleflight
+from ._stats import ActorState as ActorState
+from ._stats import ActorStatistics as ActorStatistics
 
 __all__ = (
+    "BATCH",
+    "Actor",
+    "ActorContext",
     "ActorCrashed",
     "ActorError",
     "ActorNotFound",
+    "ActorRef",
+    "ActorState",
+    "ActorStatistics",
     "ActorStopped",
     "AskTimeout",
     "CacheStatistics",
+    "DeadLetter",
+    "DeadLetterOffice",
+    "DeadLetterReason",
+    "DeadLetterStatistics",
     "FlightResult",
     "LoadingCache",
+    "Mailbox",
     "MailboxFull",
+    "MessageHook",
+    "Overflow",
     "SingleFlight",
     "SingleFlightStatistics",
     "open_loading_cache",

@@ -8,23 +8,37 @@ from .._exceptions import CircuitOpen as CircuitOpen
 from .._exceptions import InvalidConfig as InvalidConfig
 from .._exceptions import RateLimited as RateLimited
 from .._exceptions import SupervisorFailed as SupervisorFailed
-
-# -- resilience: circuit breaker and rate limiter (keep these lines together) --
 from ._breaker import BreakerPolicy as BreakerPolicy
 from ._breaker import BreakerState as BreakerState
 from ._breaker import BreakerStatistics as BreakerStatistics
 from ._breaker import BreakerTransition as BreakerTransition
 from ._breaker_trio import CircuitBreaker as CircuitBreaker
+from ._policy import BackoffState as BackoffState
+from ._policy import RestartIntensity as RestartIntensity
 from ._ratelimit import RateDecision as RateDecision
 from ._ratelimit import RateLimit as RateLimit
 from ._ratelimit import RateLimiterStatistics as RateLimiterStatistics
 from ._ratelimit_trio import RateLimiter as RateLimiter
+from ._spec import Backoff as Backoff
+from ._spec import ChildSpec as ChildSpec
+from ._spec import Restart as Restart
+from ._spec import Strategy as Strategy
+from ._spec import SupervisorSpec as SupervisorSpec
+from ._supervisor import ChildInfo as ChildInfo
+from ._supervisor import SupervisorRef as SupervisorRef
+from ._system import ActorSystem as ActorSystem
+from ._system import open_system as open_system
 
 __all__ = (
+    "ActorSystem",
+    "Backoff",
+    "BackoffState",
     "BreakerPolicy",
     "BreakerState",
     "BreakerStatistics",
     "BreakerTransition",
+    "ChildInfo",
+    "ChildSpec",
     "CircuitBreaker",
     "CircuitOpen",
     "InvalidConfig",
@@ -33,5 +47,11 @@ __all__ = (
     "RateLimited",
     "RateLimiter",
     "RateLimiterStatistics",
+    "Restart",
+    "RestartIntensity",
+    "Strategy",
     "SupervisorFailed",
+    "SupervisorRef",
+    "SupervisorSpec",
+    "open_system",
 )

@@ -1,0 +1,115 @@
+"""The Actor base class and the context an actor sees as ``self.ctx``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from .._exceptions import ActorError
+from ._mailbox import Mailbox
+
+if TYPE_CHECKING:
+    from ._cell import ActorCell
+    from ._ref import ActorRef
+
+__all__ = ("Actor", "ActorContext")
+
+
+class Actor:
+    """Subclass and implement :meth:`receive`; its return value answers an ``ask``.
+
+    ::
+
+        class Counter(Actor):
+            def __init__(self) -> None:
+                self.count = 0
+
+            async def receive(self, msg):
+                if msg == "incr":
+                    self.count += 1
+                return self.count
+
+    An exception raised by ``receive`` crashes this incarnation: the message
+    becomes a dead letter, its asker gets :class:`ActorCrashed`, and the
+    supervisor restarts the actor (a fresh instance from the factory) with
+    its mailbox intact.
+    """
+
+    #: Set by the runtime before ``on_start``.
+    ctx: ActorContext
+
+    async def receive(self, message: Any) -> Any:
+        """Handle one message; return the reply for an ``ask``."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement receive()")
+
+    async def on_start(self) -> None:
+        """Called before the first message of each incarnation."""
+
+    async def on_stop(self) -> None:
+        """Called after the last message of each incarnation (not when killed)."""
+
+
+class ActorContext:
+    """What an actor knows about its place in the system (``self.ctx``)."""
+
+    __slots__ = ("_cell", "nursery")
+
+    def __init__(self, cell: ActorCell, nursery: trio.Nursery) -> None:
+        self._cell = cell
+        #: A nursery living as long as this incarnation: background tasks that
+        #: fail crash the actor; they are cancelled when it stops.
+        self.nursery = nursery
+
+    @property
+    def ref(self) -> ActorRef:
+        """This actor's own reference."""
+        return self._cell.ref
+
+    @property
+    def path(self) -> str:
+        return self._cell.path
+
+    @property
+    def system(self) -> Any:
+        """The :class:`~triotok.ActorSystem` this actor lives in."""
+        return self._cell.runtime.system
+
+    def start_soon(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """Run ``fn(*args)`` as a background task of this incarnation."""
+        self.nursery.start_soon(fn, *args)
+
+    async def spawn(
+        self,
+        factory: Callable[..., Any],
+        *args: Any,
+        name: str | None = None,
+        mailbox: Mailbox | None = None,
+        **options: Any,
+    ) -> ActorRef:
+        """Spawn a child actor at ``<this path>/<name>``, stopped with this incarnation."""
+        spawn = self._cell.runtime.spawn_child
+        if spawn is None:
+            raise ActorError("this system cannot spawn child actors")
+        ref: ActorRef = await spawn(self._cell, self.nursery, factory, args, name, mailbox, options)
+        return ref
+
+    async def publish(self, event: Any) -> None:
+        """Publish an event on the system's event bus."""
+        publisher = self._cell.runtime.publisher
+        if publisher is None:
+            raise ActorError("no event bus is attached to this system")
+        await publisher(event)
+
+    def register(self, name: str, component: Any) -> None:
+        """Show ``component.statistics()`` (a breaker, a cache) in the tree under this actor."""
+        self._cell.components[name] = component
+
+    def stop(self) -> None:
+        """Finish this incarnation after the current message (a normal exit).
+
+        Like an OTP worker returning normally: a ``PERMANENT`` child is
+        restarted, ``TRANSIENT`` and ``TEMPORARY`` ones are not.
+        """
+        self._cell.request_stop()

@@ -1,0 +1,169 @@
+"""Supervision specifications: what to run, how to restart it, how to stop it.
+
+Specs are immutable and validated when built, so a mistake is reported with
+the offending field at construction instead of at the first crash.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._exceptions import InvalidConfig
+from ..actors import Mailbox
+
+__all__ = ("Backoff", "ChildSpec", "Restart", "Strategy", "SupervisorSpec", "validate_name")
+
+_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
+
+
+def validate_name(field_name: str, name: object) -> str:
+    """Names become path segments: letters, digits, ``_ . -``; 1 to 128 long."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise InvalidConfig(
+            field_name, f"{name!r} is not a valid name ([A-Za-z0-9_.-]{{1,128}}, no '/')"
+        )
+    return name
+
+
+class Strategy(enum.Enum):
+    """Which children restart when one of them fails (OTP)."""
+
+    ONE_FOR_ONE = "one_for_one"  # only the failed child
+    ONE_FOR_ALL = "one_for_all"  # all children
+    REST_FOR_ONE = "rest_for_one"  # the failed child and those started after it
+
+
+class Restart(enum.Enum):
+    """When a child that exited is restarted (OTP)."""
+
+    PERMANENT = "permanent"  # always
+    TRANSIENT = "transient"  # only after an exception
+    TEMPORARY = "temporary"  # never
+
+
+def _non_negative(field_name: str, value: float | None, *, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise InvalidConfig(field_name, f"must be a number of seconds, got {value!r}")
+    if value < 0:
+        raise InvalidConfig(field_name, f"must not be negative, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Exponential restart delay with jitter (Akka's BackoffSupervisor).
+
+    The n-th consecutive restart of a child waits ``min * 2**n`` seconds,
+    capped at ``max``, then stretched by a random factor in ``[1, 1 + jitter]``.
+    The count resets once a child has run for ``reset_after`` seconds
+    (default: ``max``) without failing.
+    """
+
+    min: float = 0.1
+    max: float = 10.0
+    jitter: float = 0.2
+    reset_after: float | None = None
+
+    def __post_init__(self) -> None:
+        _non_negative("min", self.min)
+        _non_negative("max", self.max)
+        _non_negative("jitter", self.jitter)
+        _non_negative("reset_after", self.reset_after, allow_none=True)
+        if self.max < self.min:
+            raise InvalidConfig("max", f"must be >= min ({self.min}), got {self.max}")
+
+
+@dataclass(frozen=True, slots=True)
+class ChildSpec:
+    """How a supervisor starts, restarts and stops one child.
+
+    ``factory(*args, **kwargs)`` builds the actor; it may also be a
+    :class:`SupervisorSpec` for a nested supervisor.  ``shutdown`` is the
+    seconds a stopping child gets to finish before it is cancelled (``0``:
+    at once, ``None``: no limit, the default for supervisors).
+    """
+
+    id: str
+    factory: Callable[..., Any] | SupervisorSpec
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    restart: Restart = Restart.PERMANENT
+    shutdown: float | None = 5.0
+    mailbox: Mailbox = field(default_factory=Mailbox)
+
+    def __post_init__(self) -> None:
+        validate_name("id", self.id)
+        if not isinstance(self.factory, SupervisorSpec) and not callable(self.factory):
+            raise InvalidConfig(
+                "factory", f"must be callable or a SupervisorSpec: {self.factory!r}"
+            )
+        if not isinstance(self.restart, Restart):
+            raise InvalidConfig("restart", f"must be a Restart, got {self.restart!r}")
+        _non_negative("shutdown", self.shutdown, allow_none=True)
+        if not isinstance(self.mailbox, Mailbox):
+            raise InvalidConfig("mailbox", f"must be a Mailbox, got {self.mailbox!r}")
+        object.__setattr__(self, "args", tuple(self.args))
+
+    @property
+    def is_supervisor(self) -> bool:
+        return isinstance(self.factory, SupervisorSpec)
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisorSpec:
+    """A supervisor: its children (started left to right), strategy and limits.
+
+    More than ``intensity`` restarts within ``period`` seconds make the
+    supervisor stop its children (right to left) and fail, escalating to its
+    parent.  ``children`` may hold :class:`ChildSpec` or nested
+    :class:`SupervisorSpec` (which becomes a child with ``shutdown=None``).
+    """
+
+    name: str
+    children: Sequence[ChildSpec | SupervisorSpec] = ()
+    strategy: Strategy = Strategy.ONE_FOR_ONE
+    intensity: int = 3
+    period: float = 5.0
+    backoff: Backoff | None = None
+
+    def __post_init__(self) -> None:
+        validate_name("name", self.name)
+        strategy: Any = self.strategy  # checked at run time: callers may pass anything
+        if not isinstance(strategy, Strategy):
+            choices = ", ".join(s.name for s in Strategy)
+            raise InvalidConfig("strategy", f"unknown strategy {strategy!r}; one of {choices}")
+        if isinstance(self.intensity, bool) or not isinstance(self.intensity, int):
+            raise InvalidConfig("intensity", f"must be an int, got {self.intensity!r}")
+        if self.intensity < 0:
+            raise InvalidConfig("intensity", f"must not be negative, got {self.intensity}")
+        _non_negative("period", self.period)
+        if self.period == 0:
+            raise InvalidConfig("period", "must be positive")
+        if self.backoff is not None and not isinstance(self.backoff, Backoff):
+            raise InvalidConfig("backoff", f"must be a Backoff or None, got {self.backoff!r}")
+        specs = tuple(as_child_spec(c) for c in self.children)
+        seen: set[str] = set()
+        for spec in specs:
+            if spec.id in seen:
+                raise InvalidConfig("children", f"duplicate child id {spec.id!r} in {self.name!r}")
+            seen.add(spec.id)
+        object.__setattr__(self, "children", specs)
+
+    @property
+    def child_specs(self) -> tuple[ChildSpec, ...]:
+        return tuple(self.children)  # type: ignore[arg-type]  # normalised in __post_init__
+
+
+def as_child_spec(item: ChildSpec | SupervisorSpec) -> ChildSpec:
+    """A nested SupervisorSpec is a child with no shutdown limit."""
+    if isinstance(item, ChildSpec):
+        return item
+    if isinstance(item, SupervisorSpec):
+        return ChildSpec(item.name, item, shutdown=None)
+    raise InvalidConfig("children", f"expected ChildSpec or SupervisorSpec, got {item!r}")

@@ -1,0 +1,447 @@
+"""The supervisor engine: starts, watches, restarts and stops its children.
+
+Each child runs as a task in the supervisor's nursery inside its own cancel
+scope; a child's exit (normal, crash or kill) becomes an event on the
+supervisor's control channel.  Structural changes (handling an exit,
+``start_child``, ``terminate_child``) are serialised by one lock, so the
+children list only changes between whole operations.  Because every child
+task lives in the supervisor's nursery, no task outlives its supervisor.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, cast
+
+import trio
+
+from .._exceptions import ActorError, InvalidConfig, SupervisorFailed
+from ..actors._cell import ActorCell
+from ..actors._deadletters import DeadLetterReason
+from ..actors._node import Node
+from ..actors._ref import ActorRef
+from ..actors._runtime import Runtime
+from ..actors._stats import ActorState
+from ._policy import BackoffState, RestartIntensity
+from ._spec import ChildSpec, Restart, Strategy, SupervisorSpec
+
+__all__ = ("ChildInfo", "SupervisorNode", "SupervisorRef")
+
+logger = logging.getLogger("triotok.supervision")
+
+
+@dataclass(frozen=True, slots=True)
+class ChildInfo:
+    """One row of :meth:`SupervisorRef.which_children`."""
+
+    id: str
+    ref: ActorRef
+    kind: str
+    state: str
+
+
+class _Status:
+    """A ``task_status`` that also tells the child task that start-up finished."""
+
+    __slots__ = ("_on_started",)
+
+    def __init__(self, on_started: Any) -> None:
+        self._on_started = on_started
+
+    def started(self, value: Any = None) -> None:
+        self._on_started()
+
+
+class _Child:
+    """The supervisor's record of one child across its incarnations."""
+
+    __slots__ = ("backoff", "done", "incarnation", "node", "running", "scope", "spec", "stopping")
+
+    def __init__(self, spec: ChildSpec, node: ActorCell | SupervisorNode) -> None:
+        self.spec = spec
+        self.node = node
+        self.scope: trio.CancelScope | None = None
+        self.done = trio.Event()
+        self.done.set()
+        self.running = False
+        self.stopping = False
+        self.incarnation = 0
+        self.backoff: BackoffState | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Exit:
+    child: _Child
+    incarnation: int
+    error: Exception | None
+    killed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _RestartDue:
+    group: tuple[_Child, ...]
+
+
+_STOP = object()
+
+
+class SupervisorNode(Node):
+    """Runtime of one supervisor (see the module docstring)."""
+
+    kind = "supervisor"
+    # A supervisor takes no user messages: a ref to it dead-letters them.
+    capacity = 0
+    accepting = False
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        path: str,
+        parent: Node | None,
+        spec: SupervisorSpec,
+        *,
+        register: bool = True,
+    ) -> None:
+        super().__init__(runtime, path, parent)
+        self.spec = spec
+        self.terminate_requested = False
+        self.queue: deque[Any] = deque()
+        self.ref = SupervisorRef(cast("ActorCell", self))  # refs only use Node attributes here
+        self.intensity = RestartIntensity(spec.intensity, spec.period)
+        self._register = register
+        self._lock = trio.Lock()
+        self._send: trio.MemorySendChannel[Any] | None = None
+        self._nursery: trio.Nursery | None = None
+        self._stopped = trio.Event()
+        self.children_: list[_Child] = [self._make_child(c) for c in spec.child_specs]
+
+    # ------------------------------------------------------------------ structure
+
+    def _make_child(self, spec: ChildSpec) -> _Child:
+        path = f"{self.path}/{spec.id}"
+        node: ActorCell | SupervisorNode
+        if isinstance(spec.factory, SupervisorSpec):
+            node = SupervisorNode(self.runtime, path, self, spec.factory)
+        else:
+            node = ActorCell(self.runtime, path, self, spec.mailbox)
+        if self._register:
+            self.runtime.register(node)
+        child = _Child(spec, node)
+        if self.spec.backoff is not None:
+            child.backoff = BackoffState(self.spec.backoff)
+        return child
+
+    def children(self) -> list[Node]:
+        return [c.node for c in self.children_]
+
+    def _find(self, child_id: str) -> _Child:
+        for child in self.children_:
+            if child.spec.id == child_id:
+                return child
+        raise ActorError(f"{self.path} has no child {child_id!r}")
+
+    # ------------------------------------------------------------------ messages
+
+    def enqueue_full(self, item: Any, *, raise_on_block: bool) -> None:
+        self.runtime.dead_letters.post(
+            getattr(item, "message", item), self.path, DeadLetterReason.NO_RECIPIENT
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """One incarnation: start children left to right, supervise, stop them right to left.
+
+        Raises :class:`SupervisorFailed` when the restart intensity is exceeded.
+        """
+        self.set_state(ActorState.STARTING)
+        self.intensity.reset()
+        self._stopped = trio.Event()
+        send, receive = trio.open_memory_channel[Any](math.inf)
+        self._send = send
+        failure: SupervisorFailed | None = None
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                async with self._lock:
+                    for child in list(self.children_):
+                        await self._start(child)
+                if self.started_at is None:
+                    self.started_at = trio.current_time()
+                self.set_state(ActorState.RUNNING)
+                task_status.started()
+                failure = await self._supervise(receive)
+                self.set_state(ActorState.STOPPING)
+                async with self._lock:
+                    await self._stop_all(close=False)
+                nursery.cancel_scope.cancel()
+        finally:
+            self._send = None
+            self._nursery = None
+            self._stopped.set()
+        if failure is not None:
+            self.set_state(ActorState.FAILED)
+            self.record_error(failure)
+            raise failure
+
+    def request_stop(self) -> None:
+        if self._send is not None:
+            self._send.send_nowait(_STOP)
+
+    async def shutdown(self) -> None:
+        """Stop this incarnation gracefully and wait for it (used for embedded supervisors)."""
+        self.request_stop()
+        await self._stopped.wait()
+
+    def close(self) -> None:
+        """Stop for good: close every descendant (their queued messages become dead letters)."""
+        for child in self.children_:
+            child.node.close()
+            self._unregister(child.node)
+        self.set_state(ActorState.STOPPED)
+        self.stopped_at = trio.current_time()
+
+    def _unregister(self, node: Node) -> None:
+        if self._register:
+            self.runtime.unregister(node)
+        for sub in node.children():
+            if isinstance(node, SupervisorNode):
+                node._unregister(sub)
+
+    async def _supervise(self, receive: trio.MemoryReceiveChannel[Any]) -> SupervisorFailed | None:
+        async for event in receive:
+            if event is _STOP:
+                return None
+            async with self._lock:
+                if isinstance(event, _Exit):
+                    failure = await self._on_exit(event)
+                    if failure is not None:
+                        return failure
+                elif isinstance(event, _RestartDue):
+                    await self._restart(event.group)
+        return None  # pragma: no cover  # the channel is never closed while we read it
+
+    # ------------------------------------------------------------------ children
+
+    async def _start(self, child: _Child) -> None:
+        assert self._nursery is not None
+        child.incarnation += 1
+        child.stopping = False
+        child.running = True
+        child.done = trio.Event()
+        node = child.node
+        if isinstance(node, ActorCell):
+            node.reopen()
+        await self._nursery.start(self._child_task, child, child.incarnation)
+        if child.backoff is not None:
+            child.backoff.started(trio.current_time())
+
+    async def _child_task(
+        self, child: _Child, incarnation: int, task_status: trio.TaskStatus[None]
+    ) -> None:
+        started = False
+
+        def on_started() -> None:
+            nonlocal started
+            if not started:
+                started = True
+                task_status.started()
+
+        status: Any = _Status(on_started)
+        node, spec = child.node, child.spec
+        error: Exception | None = None
+        with trio.CancelScope() as scope:
+            child.scope = scope
+            try:
+                if isinstance(node, SupervisorNode):
+                    await node.run(task_status=status)
+                else:
+                    assert not isinstance(spec.factory, SupervisorSpec)
+                    await node.run_incarnation(
+                        spec.factory, spec.args, dict(spec.kwargs), task_status=status
+                    )
+            except Exception as exc:
+                error = _unwrap(exc)
+        child.running = False
+        child.done.set()
+        on_started()
+        if self._send is not None:
+            self._send.send_nowait(_Exit(child, incarnation, error, scope.cancelled_caught))
+
+    async def _on_exit(self, event: _Exit) -> SupervisorFailed | None:
+        child = event.child
+        if child not in self.children_ or event.incarnation != child.incarnation:
+            return None  # a child we already replaced or removed
+        node, error = child.node, event.error
+        if error is not None:
+            node.record_error(error)
+            logger.warning("%s crashed: %s: %s", node.path, type(error).__name__, error)
+        terminate = getattr(node, "terminate_requested", False)
+        if child.stopping and not terminate:
+            return None  # we asked it to stop; whoever asked handles what follows
+        restart = child.spec.restart
+        if (
+            terminate
+            or restart is Restart.TEMPORARY
+            or (restart is Restart.TRANSIENT and error is None and not event.killed)
+        ):
+            self._retire(child, remove=terminate or restart is Restart.TEMPORARY)
+            return None
+        now = trio.current_time()
+        if not self.intensity.allow(now):
+            return SupervisorFailed(self.path, self.spec.intensity, self.spec.period, error)
+        group = self._group(child)
+        for other in reversed(group):
+            if other is not child and other.running:
+                await self._stop_child(other, close=False)
+        delay = child.backoff.next_delay(now) if child.backoff is not None else 0.0
+        if delay > 0:
+            for member in group:
+                member.node.set_state(ActorState.BACKOFF)
+            assert self._nursery is not None
+            self._nursery.start_soon(self._restart_later, delay, tuple(group))
+            return None
+        await self._restart(tuple(group))
+        return None
+
+    def _group(self, child: _Child) -> list[_Child]:
+        strategy = self.spec.strategy
+        if strategy is Strategy.ONE_FOR_ALL:
+            return list(self.children_)
+        if strategy is Strategy.REST_FOR_ONE:
+            return self.children_[self.children_.index(child) :]
+        return [child]
+
+    async def _restart_later(self, delay: float, group: tuple[_Child, ...]) -> None:
+        await trio.sleep(delay)
+        if self._send is not None:
+            self._send.send_nowait(_RestartDue(group))
+
+    async def _restart(self, group: tuple[_Child, ...]) -> None:
+        now = trio.current_time()
+        for child in group:  # left to right: the children list order
+            if child in self.children_ and not child.running:
+                child.node.set_state(ActorState.RESTARTING)
+                child.node.restarts += 1
+                child.node.restarted_at = now
+                await self._start(child)
+
+    def _retire(self, child: _Child, *, remove: bool) -> None:
+        child.node.close()
+        if remove:
+            self.children_.remove(child)
+            self._unregister(child.node)
+
+    async def _stop_child(self, child: _Child, *, close: bool) -> None:
+        """Stop one child: graceful within ``shutdown`` seconds, then cancelled."""
+        if child.running and child.scope is not None:
+            child.stopping = True
+            child.node.set_state(ActorState.STOPPING)
+            shutdown = child.spec.shutdown
+            if shutdown == 0:
+                child.scope.cancel()
+            else:
+                child.node.request_stop()
+                with trio.move_on_after(math.inf if shutdown is None else shutdown):
+                    await child.done.wait()
+                if not child.done.is_set():
+                    logger.warning(
+                        "%s did not stop within %ss; cancelling", child.node.path, shutdown
+                    )
+                    child.scope.cancel()
+            await child.done.wait()
+        if close:
+            child.node.close()
+        elif child.node.state is ActorState.STOPPING:
+            child.node.set_state(ActorState.STOPPED)
+
+    async def _stop_all(self, *, close: bool) -> None:
+        for child in reversed(self.children_):
+            await self._stop_child(child, close=close)
+
+    # ------------------------------------------------------------------ dynamic children
+
+    async def start_child(self, spec: ChildSpec | SupervisorSpec) -> ActorRef:
+        from ._spec import as_child_spec
+
+        spec = as_child_spec(spec)
+        async with self._lock:
+            if self._nursery is None:
+                raise ActorError(f"{self.path} is not running")
+            if any(c.spec.id == spec.id for c in self.children_):
+                raise InvalidConfig("id", f"{self.path} already has a child {spec.id!r}")
+            child = self._make_child(spec)
+            self.children_.append(child)
+            await self._start(child)
+            return child.node.ref
+
+    async def terminate_child(self, child_id: str) -> None:
+        async with self._lock:
+            child = self._find(child_id)
+            await self._stop_child(child, close=True)
+            self.children_.remove(child)
+            self._unregister(child.node)
+
+    def which_children(self) -> list[ChildInfo]:
+        return [
+            ChildInfo(c.spec.id, c.node.ref, c.node.kind, c.node.state.value)
+            for c in self.children_
+        ]
+
+    def count_children(self) -> dict[str, int]:
+        sups = sum(1 for c in self.children_ if isinstance(c.node, SupervisorNode))
+        return {
+            "specs": len(self.children_),
+            "active": sum(1 for c in self.children_ if c.running),
+            "supervisors": sups,
+            "workers": len(self.children_) - sups,
+        }
+
+    def snapshot(self) -> dict[str, Any]:
+        snap = super().snapshot()
+        spec = self.spec
+        snap["strategy"] = spec.strategy.value
+        snap["intensity"] = spec.intensity
+        snap["period"] = spec.period
+        snap["restarts_in_period"] = self.intensity.recent(trio.current_time())
+        return snap
+
+
+class SupervisorRef(ActorRef):
+    """A reference to a supervisor: an :class:`ActorRef` plus child management."""
+
+    __slots__ = ()
+
+    @property
+    def _sup(self) -> SupervisorNode:
+        return cast(SupervisorNode, self._cell)
+
+    async def start_child(self, spec: ChildSpec | SupervisorSpec) -> ActorRef:
+        """Add and start a child (OTP ``start_child``); returns its ref."""
+        return await self._sup.start_child(spec)
+
+    async def terminate_child(self, child_id: str) -> None:
+        """Stop a child and remove it (OTP ``terminate_child`` + ``delete_child``)."""
+        await self._sup.terminate_child(child_id)
+
+    def which_children(self) -> list[ChildInfo]:
+        return self._sup.which_children()
+
+    def count_children(self) -> dict[str, int]:
+        return self._sup.count_children()
+
+    def statistics(self) -> Any:
+        return self._sup.snapshot()
+
+
+def _unwrap(exc: Exception) -> Exception:
+    """A nursery wraps a single failure in an ExceptionGroup; report the failure itself."""
+    while isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
+        inner = exc.exceptions[0]
+        if not isinstance(inner, Exception):
+            break
+        exc = inner
+    return exc
