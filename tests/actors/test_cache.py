@@ -341,10 +341,10 @@ async def test_closing_cache_gives_waiters_actor_stopped() -> None:
         except ActorStopped as exc:
             errors.append(exc)
 
-    async with trio.open_nursery() as readers:
-        async with open_loading_cache(src, name="/app/tenants", stale_grace=10) as cache:
-            readers.start_soon(reader, cache)
-            await trio.testing.wait_all_tasks_blocked()
+    opened = open_loading_cache(src, name="/app/tenants", stale_grace=10)
+    async with trio.open_nursery() as readers, opened as cache:
+        readers.start_soon(reader, cache)
+        await trio.testing.wait_all_tasks_blocked()
     assert len(errors) == 1
     assert cache.statistics().in_flight == 0
 
