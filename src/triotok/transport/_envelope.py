@@ -111,7 +111,11 @@ class Envelope:
         if self.timestamp.tzinfo is not UTC:
             # One instant, one representation: the wire format and equality of
             # encodings rely on every stored timestamp being in UTC.
-            object.__setattr__(self, "timestamp", self.timestamp.astimezone(UTC))
+            try:
+                utc = self.timestamp.astimezone(UTC)
+            except OverflowError:
+                raise SchemaError("timestamp is out of range once converted to UTC") from None
+            object.__setattr__(self, "timestamp", utc)
         _check("actor_id", self.actor_id, str, True)
         _check("retry_count", self.retry_count, int, False)
         if self.retry_count < 0:

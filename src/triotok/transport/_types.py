@@ -108,8 +108,13 @@ def _datetime() -> TypeCodec:
             raise Invalid(f"expected datetime, got {_got(value)}")
         if value.utcoffset() is None:
             raise Invalid("expected an aware datetime, got a naive one")
-        # Normalised to UTC: one instant, one encoding.
-        return value if value.tzinfo is UTC else value.astimezone(UTC)
+        if value.tzinfo is UTC:
+            return value
+        try:
+            # Normalised to UTC: one instant, one encoding.
+            return value.astimezone(UTC)
+        except OverflowError:  # e.g. 0001-01-01T00:00+05:00 has no UTC equivalent
+            raise Invalid("datetime is out of range once converted to UTC") from None
 
     return TypeCodec("datetime", check, check)
 
