@@ -1,1 +1,67 @@
-"""triotok.store"""
+"""The store: SQLite (embedded default) or PostgreSQL behind one ``Store`` seam.
+
+Versioned migrations run at start; every write is a unit of work in which data
+rows and outbox rows commit together; consumers deduplicate with the inbox.
+
+::
+
+    from triotok.store import open_store
+
+    async with open_store("sqlite:///triotok-data/triotok.db") as store:
+        async with store.transaction() as tx:
+            await tx.execute("INSERT INTO tenants (id, name) VALUES ($1, $2)", "acme", "Acme")
+            await tx.publish(envelope)          # same transaction as the insert
+        for row in await store.claim_outbox("node-1", limit=100):
+            ...                                 # deliver, then:
+        await store.mark_delivered([row.id])
+"""
+
+from .._exceptions import ConflictError as ConflictError
+from .._exceptions import NotFound as NotFound
+from .._exceptions import SchemaTooNew as SchemaTooNew
+from .._exceptions import StoreError as StoreError
+from .._exceptions import StoreUnavailable as StoreUnavailable
+from ._config import DEFAULT_STORE_URL as DEFAULT_STORE_URL
+from ._config import PostgresConfig as PostgresConfig
+from ._config import SqliteConfig as SqliteConfig
+from ._config import parse_store_url as parse_store_url
+from ._migrations import LATEST_VERSION as LATEST_VERSION
+from ._migrations import MIGRATIONS as MIGRATIONS
+from ._migrations import Migration as Migration
+from ._open import open_store as open_store
+from ._pgcluster import PostgresCluster as PostgresCluster
+from ._pgcluster import PostgresNotInstalled as PostgresNotInstalled
+from ._types import OUTBOX_CHANNEL as OUTBOX_CHANNEL
+from ._types import Backend as Backend
+from ._types import OutboxRow as OutboxRow
+from ._types import Row as Row
+from ._types import Store as Store
+from ._types import StoreStatistics as StoreStatistics
+from ._types import UnitOfWork as UnitOfWork
+from ._wakeups import Wakeups as Wakeups
+
+__all__ = (
+    "DEFAULT_STORE_URL",
+    "LATEST_VERSION",
+    "MIGRATIONS",
+    "OUTBOX_CHANNEL",
+    "Backend",
+    "ConflictError",
+    "Migration",
+    "NotFound",
+    "OutboxRow",
+    "PostgresCluster",
+    "PostgresConfig",
+    "PostgresNotInstalled",
+    "Row",
+    "SchemaTooNew",
+    "SqliteConfig",
+    "Store",
+    "StoreError",
+    "StoreStatistics",
+    "StoreUnavailable",
+    "UnitOfWork",
+    "Wakeups",
+    "open_store",
+    "parse_store_url",
+)

@@ -1,0 +1,41 @@
+"""``open_store(url)``: the one entry point that picks a backend from a URL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from ._config import DEFAULT_STORE_URL, SqliteConfig, parse_store_url
+from ._postgres import open_postgres_store
+from ._sqlite import open_sqlite_store
+from ._types import Store
+
+__all__ = ("open_store",)
+
+
+@asynccontextmanager
+async def open_store(url: str | None = None, **options: Any) -> AsyncIterator[Store]:
+    """Open the store at ``url``, applying pending migrations, for the block's duration.
+
+    ``url`` defaults to :data:`DEFAULT_STORE_URL` (``sqlite:///triotok-data/triotok.db``).
+    Keyword ``options`` override URL query parameters (SQLite: ``busy_timeout``;
+    PostgreSQL: ``pool_size``, ``pool_min_size``, ``statement_timeout``,
+    ``connect_timeout``). Raises ``InvalidConfig`` for a malformed URL,
+    ``StoreUnavailable`` if the database cannot be reached and
+    ``SchemaTooNew`` if newer code migrated it.
+
+    Example::
+
+        async with open_store("postgresql://app@db:5432/triotok?pool_size=20") as store:
+            async with store.transaction() as tx:
+                await tx.execute("UPDATE tenants SET active = $1 WHERE id = $2", False, "t1")
+                await tx.publish(envelope)
+    """
+    config = parse_store_url(url if url is not None else DEFAULT_STORE_URL, **options)
+    if isinstance(config, SqliteConfig):
+        async with open_sqlite_store(config) as sqlite_store:
+            yield sqlite_store
+    else:
+        async with open_postgres_store(config) as pg_store:
+            yield pg_store

@@ -1,0 +1,546 @@
+"""The PostgreSQL backend: an asyncpg pool driven from trio through trio-asyncio.
+
+Invariants:
+
+* Every database call crosses the trio/asyncio boundary once: the asyncio
+  side of a call (acquire, statement, release) is one coroutine, run with
+  ``loop.run_aio_coroutine`` on the loop captured at open, so any trio task
+  may call the store, not only those spawned inside ``open_store``.
+* A unit of work keeps one connection from ``BEGIN`` to ``COMMIT``/``ROLLBACK``.
+* Nothing asyncpg or socket-level escapes: connection trouble becomes
+  ``StoreUnavailable`` (retryable), unique violations ``ConflictError``, any
+  other database error ``StoreError``. After a connection loss the pool's
+  connections are expired, so the next call reconnects by itself.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import asyncpg
+import trio
+import trio_asyncio
+
+from .._exceptions import ConflictError, StoreError, StoreUnavailable, TriotokError
+from ._config import PostgresConfig
+from ._migrations import CREATE_MIGRATIONS_TABLE, MIGRATION_LOCK_KEY, pending
+from ._outbox import encode_event
+from ._types import OUTBOX_CHANNEL, Backend, OutboxRow, Row, StoreStatistics
+from ._wakeups import WakeupHub, Wakeups, check_channel
+
+__all__ = ("PostgresStore", "open_postgres_store")
+
+T = TypeVar("T")
+
+# Bounds cleanup (rollback, release, close) of a connection that may be dead.
+_CLEANUP_TIMEOUT = 5.0
+_LISTENER_BACKOFF = (0.05, 2.0)
+
+_CLAIM_SQL = """
+WITH picked AS (
+    SELECT id FROM outbox
+    WHERE delivered_at IS NULL AND available_at <= now()
+      AND (claimed_until IS NULL OR claimed_until < now())
+    ORDER BY id
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED)
+UPDATE outbox AS o
+SET claimed_by = $1,
+    claimed_until = now() + make_interval(secs => $3),
+    attempts = o.attempts + 1
+FROM picked
+WHERE o.id = picked.id
+RETURNING o.*"""
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def _is_unavailable(exc: BaseException) -> bool:
+    if isinstance(
+        exc,
+        OSError
+        | TimeoutError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.exceptions.OperatorInterventionError
+        | asyncpg.exceptions.InsufficientResourcesError,
+    ):
+        return True
+    if isinstance(exc, asyncpg.InterfaceError):
+        message = str(exc)
+        return "closed" in message or "closing" in message
+    return False
+
+
+def _map_error(exc: Exception, url: str) -> Exception:
+    if isinstance(exc, TriotokError):
+        return exc
+    if isinstance(exc, asyncpg.UniqueViolationError):
+        return ConflictError(f"{exc} ({exc.detail})" if exc.detail else str(exc))
+    if isinstance(exc, asyncpg.QueryCanceledError):
+        return StoreUnavailable(f"{url}: statement cancelled (statement_timeout?): {exc}")
+    if _is_unavailable(exc):
+        return StoreUnavailable(f"{url}: database unavailable: {type(exc).__name__}: {exc}")
+    return StoreError(f"{url}: {type(exc).__name__}: {exc}")
+
+
+def _rowcount(status: str) -> int:
+    # Command tags end in the row count for DML: "INSERT 0 1", "UPDATE 3".
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
+
+
+# --------------------------------------------------------------------------- asyncio side
+# These coroutines run on the asyncio loop; each is one boundary crossing.
+
+
+async def _with_connection(pool: Any, fn: Callable[[Any], Awaitable[T]], *, retry_stale: bool) -> T:
+    for attempt in (0, 1):
+        try:
+            async with pool.acquire() as conn:
+                return await fn(conn)
+        except Exception as exc:
+            # After a server restart every idle pooled connection is dead;
+            # expiring them makes the retry (and later calls) reconnect.
+            if _is_unavailable(exc) and not isinstance(exc, asyncpg.QueryCanceledError):
+                await pool.expire_connections()
+                if retry_stale and attempt == 0:
+                    continue
+            raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _acquire_begin(pool: Any) -> tuple[Any, Any]:
+    for attempt in (0, 1):
+        conn = await pool.acquire()
+        try:
+            tr = conn.transaction()
+            await tr.start()
+            return conn, tr
+        except BaseException as exc:
+            await pool.release(conn)
+            # Nothing ran yet, so retrying on a fresh connection is safe.
+            if isinstance(exc, Exception) and _is_unavailable(exc):
+                await pool.expire_connections()
+                if attempt == 0:
+                    continue
+            raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _finish(pool: Any, conn: Any, tr: Any, *, commit: bool, notify: str | None) -> None:
+    try:
+        if commit:
+            if notify is not None:
+                # Delivered by the server only if and when this transaction commits.
+                await conn.execute("SELECT pg_notify($1, '')", notify)
+            await tr.commit()
+        elif not conn.is_closed():
+            await tr.rollback()
+    finally:
+        await pool.release(conn)
+
+
+async def _migrate(pool: Any, url: str) -> int:
+    async with pool.acquire() as conn, conn.transaction():
+        # Held to the end of this transaction: concurrent starts queue here.
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
+        await conn.execute(CREATE_MIGRATIONS_TABLE["postgresql"])
+        current = await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_migrations")
+        version = int(current)
+        for migration in pending(version, url):
+            for statement in migration.postgresql:
+                await conn.execute(statement)
+            await conn.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                migration.version,
+                migration.name,
+            )
+            version = migration.version
+    return version
+
+
+# --------------------------------------------------------------------------- unit of work
+
+
+class _PgUnitOfWork:
+    """The statements of one PostgreSQL transaction, on one connection (see UnitOfWork)."""
+
+    def __init__(self, store: PostgresStore, conn: Any) -> None:
+        self._store = store
+        self._conn = conn
+        self._open = True
+        self.published = False
+
+    async def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        if not self._open:
+            coro.close()
+            raise StoreError("this unit of work has ended; open a new transaction")
+        return await self._store._aio(coro)
+
+    async def execute(self, sql: str, *params: Any) -> int:
+        """Run a statement; return the number of rows it changed."""
+        return _rowcount(await self._call(self._conn.execute(sql, *params)))
+
+    async def fetch(self, sql: str, *params: Any) -> list[Row]:
+        """Run a query; return all rows."""
+        return [dict(r) for r in await self._call(self._conn.fetch(sql, *params))]
+
+    async def fetchrow(self, sql: str, *params: Any) -> Row | None:
+        """Run a query; return its first row or ``None``."""
+        row = await self._call(self._conn.fetchrow(sql, *params))
+        return None if row is None else dict(row)
+
+    async def fetchval(self, sql: str, *params: Any) -> Any:
+        """Run a query; return the first column of its first row."""
+        return await self._call(self._conn.fetchval(sql, *params))
+
+    async def publish(
+        self,
+        event: Any,
+        *,
+        event_id: str | None = None,
+        event_type: str | None = None,
+        tenant_id: str | None = None,
+        available_at: datetime | None = None,
+    ) -> int:
+        """Write an outbox row in this transaction; ``NOTIFY`` follows at commit."""
+        row = encode_event(event, event_id, event_type, tenant_id)
+        outbox_id = await self.fetchval(
+            "INSERT INTO outbox (event_id, event_type, tenant_id, payload, available_at)"
+            " VALUES ($1, $2, $3, $4, coalesce($5::timestamptz, now())) RETURNING id",
+            row.event_id,
+            row.event_type,
+            row.tenant_id,
+            row.payload,
+            available_at,
+        )
+        self.published = True
+        return int(outbox_id)
+
+    async def inbox_seen(self, consumer: str, event_id: str) -> bool:
+        """Record ``(consumer, event_id)``; ``True`` the first time, ``False`` on redelivery."""
+        changed = await self.execute(
+            "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            consumer,
+            str(event_id),
+        )
+        return changed == 1
+
+
+# --------------------------------------------------------------------------- store
+
+
+class PostgresStore:
+    """The PostgreSQL store; create it with ``open_store("postgresql://...")``."""
+
+    def __init__(self, config: PostgresConfig, loop: Any, nursery: trio.Nursery) -> None:
+        self._config = config
+        self._loop = loop
+        self._nursery = nursery
+        self._pool: Any = None
+        self._hub = WakeupHub()
+        self._listeners: set[str] = set()
+        self._schema_version = 0
+        self._committed = 0
+        self._rolled_back = 0
+        self._active = 0
+        self._waiting = 0
+
+    async def _aio(self, coro: Coroutine[Any, Any, T]) -> T:
+        try:
+            result: T = await self._loop.run_aio_coroutine(coro)
+        except Exception as exc:
+            mapped = _map_error(exc, self.url)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+        return result
+
+    async def _start(self) -> None:
+        config = self._config
+        settings = {"application_name": "triotok"}
+        if config.statement_timeout is not None:
+            settings["statement_timeout"] = str(max(1, math.ceil(config.statement_timeout * 1000)))
+        self._pool = await self._aio(
+            asyncpg.create_pool(
+                config.dsn,
+                min_size=config.pool_min_size,
+                max_size=config.pool_size,
+                timeout=config.connect_timeout,
+                server_settings=settings,
+            )
+        )
+        self._schema_version = await self._aio(_migrate(self._pool, self.url))
+
+    async def _aclose(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        with trio.CancelScope(shield=True):
+            # Closing a pool whose server is gone may fail or hang: terminate then.
+            with trio.move_on_after(_CLEANUP_TIMEOUT), suppress(Exception):
+                await self._loop.run_aio_coroutine(pool.close())
+            pool.terminate()
+
+    def _require_pool(self) -> Any:
+        if self._pool is None:
+            raise StoreError(f"{self.url}: the store is closed")
+        return self._pool
+
+    # ------------------------------------------------------------------ Store API
+
+    @property
+    def backend(self) -> Backend:
+        """``"postgresql"``."""
+        return "postgresql"
+
+    @property
+    def url(self) -> str:
+        """The DSN with the password masked."""
+        return self._config.display
+
+    @property
+    def schema_version(self) -> int:
+        """The migration version the database is at."""
+        return self._schema_version
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_PgUnitOfWork]:
+        """Open a unit of work on one pooled connection."""
+        pool = self._require_pool()
+        self._waiting += 1
+        try:
+            conn, tr = await self._aio(_acquire_begin(pool))
+        finally:
+            self._waiting -= 1
+        uow = _PgUnitOfWork(self, conn)
+        self._active += 1
+        try:
+            try:
+                yield uow
+            except BaseException:
+                uow._open = False
+                # Shielded and bounded: release the connection even when
+                # cancelled; a failed rollback on a dead connection is moot
+                # (the server rolled back) and the pool discards it.
+                with (
+                    trio.CancelScope(shield=True),
+                    trio.move_on_after(_CLEANUP_TIMEOUT),
+                    suppress(StoreError),
+                ):
+                    await self._aio(_finish(pool, conn, tr, commit=False, notify=None))
+                self._rolled_back += 1
+                raise
+            uow._open = False
+            notify = OUTBOX_CHANNEL if uow.published else None
+            try:
+                await self._aio(_finish(pool, conn, tr, commit=True, notify=notify))
+            except BaseException:
+                self._rolled_back += 1
+                raise
+            self._committed += 1
+        finally:
+            self._active -= 1
+        if uow.published:
+            # Local subscribers need not wait for the NOTIFY round trip.
+            self._hub.notify(OUTBOX_CHANNEL)
+
+    async def execute(self, sql: str, *params: Any) -> int:
+        """Run one statement in its own transaction."""
+        async with self.transaction() as tx:
+            return await tx.execute(sql, *params)
+
+    async def _read(self, fn: Callable[[Any], Awaitable[T]]) -> T:
+        pool = self._require_pool()
+        self._waiting += 1
+        try:
+            return await self._aio(_with_connection(pool, fn, retry_stale=True))
+        finally:
+            self._waiting -= 1
+
+    async def fetch(self, sql: str, *params: Any) -> list[Row]:
+        """Read committed data (retried once on a stale pooled connection)."""
+        records = await self._read(lambda c: c.fetch(sql, *params))
+        return [dict(r) for r in records]
+
+    async def fetchrow(self, sql: str, *params: Any) -> Row | None:
+        """Read the first row."""
+        record = await self._read(lambda c: c.fetchrow(sql, *params))
+        return None if record is None else dict(record)
+
+    async def fetchval(self, sql: str, *params: Any) -> Any:
+        """Read one value."""
+        return await self._read(lambda c: c.fetchval(sql, *params))
+
+    async def claim_outbox(
+        self, node_id: str, limit: int = 100, lease_seconds: float = 30.0
+    ) -> list[OutboxRow]:
+        """Lease rows with ``FOR UPDATE SKIP LOCKED``: concurrent relays never share a row."""
+        pool = self._require_pool()
+        args = (node_id, int(limit), float(lease_seconds))
+        # Not retried: a claim whose reply was lost just lets its lease expire.
+        records = await self._aio(
+            _with_connection(pool, lambda c: c.fetch(_CLAIM_SQL, *args), retry_stale=False)
+        )
+        return sorted((OutboxRow.from_row(r) for r in records), key=lambda r: r.id)
+
+    async def mark_delivered(self, ids: Sequence[int]) -> int:
+        """Mark rows delivered and release their lease (idempotent)."""
+        if not ids:
+            return 0
+        status = await self._read(
+            lambda c: c.execute(
+                "UPDATE outbox SET delivered_at = now(), claimed_by = NULL, claimed_until = NULL"
+                " WHERE id = ANY($1::bigint[]) AND delivered_at IS NULL",
+                [int(i) for i in ids],
+            )
+        )
+        return _rowcount(status)
+
+    async def mark_failed(self, id: int, error: str, retry_at: datetime) -> None:
+        """Release the lease, record ``error``, make the row due at ``retry_at``."""
+        await self._read(
+            lambda c: c.execute(
+                "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL, last_error = $2,"
+                " available_at = $3 WHERE id = $1 AND delivered_at IS NULL",
+                int(id),
+                error,
+                retry_at,
+            )
+        )
+
+    async def prune_delivered(self, older_than: datetime | timedelta) -> int:
+        """Delete outbox rows delivered before the cutoff."""
+        cutoff = _cutoff(older_than)
+        status = await self._read(
+            lambda c: c.execute(
+                "DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < $1", cutoff
+            )
+        )
+        return _rowcount(status)
+
+    async def prune_inbox(self, older_than: datetime | timedelta) -> int:
+        """Delete inbox records processed before the cutoff."""
+        cutoff = _cutoff(older_than)
+        status = await self._read(
+            lambda c: c.execute("DELETE FROM inbox WHERE processed_at < $1", cutoff)
+        )
+        return _rowcount(status)
+
+    @asynccontextmanager
+    async def listen(
+        self,
+        channel: str = OUTBOX_CHANNEL,
+        *,
+        poll_interval: float = 30.0,
+        fallback_interval: float = 1.0,
+    ) -> AsyncIterator[Wakeups]:
+        """Wake-ups from ``NOTIFY channel`` on any node (one LISTEN connection per channel)."""
+        self._require_pool()
+        wakeups = self._hub.subscribe(check_channel(channel), poll_interval, fallback_interval)
+        if channel not in self._listeners:
+            self._listeners.add(channel)
+            self._nursery.start_soon(self._listen_forever, channel)
+        try:
+            yield wakeups
+        finally:
+            self._hub.unsubscribe(wakeups)
+
+    async def _listen_forever(self, channel: str) -> None:
+        """Keep a LISTEN connection up; while it is down, subscribers poll faster."""
+        delay = _LISTENER_BACKOFF[0]
+        while True:
+            try:
+                await self._listen_once(channel)
+                delay = _LISTENER_BACKOFF[0]
+            except StoreError:
+                await trio.sleep(delay)
+                delay = min(delay * 2, _LISTENER_BACKOFF[1])
+
+    async def _listen_once(self, channel: str) -> None:
+        """One LISTEN connection's life: returns when it is lost, raises if it cannot connect."""
+        lost = trio.Event()
+
+        def on_notify(*_: Any) -> None:
+            self._hub.notify(channel)
+
+        def on_lost(*_: Any) -> None:
+            lost.set()
+
+        async def connect() -> Any:
+            conn = await asyncpg.connect(self._config.dsn, timeout=self._config.connect_timeout)
+            try:
+                conn.add_termination_listener(on_lost)
+                await conn.add_listener(channel, on_notify)
+            except BaseException:
+                conn.terminate()
+                raise
+            return conn
+
+        conn = await self._aio(connect())
+        self._hub.set_listening(channel, True)
+        # Anything committed while nobody listened would otherwise wait for a poll.
+        self._hub.notify(channel)
+        try:
+            # The termination callback is the fast path; is_closed() is the backstop.
+            while not lost.is_set() and not conn.is_closed():
+                with trio.move_on_after(_CLEANUP_TIMEOUT):
+                    await lost.wait()
+        finally:
+            self._hub.set_listening(channel, False)
+            if not conn.is_closed():
+                conn.terminate()
+
+    async def ping(self) -> None:
+        """``SELECT 1``; raises ``StoreUnavailable`` if the database is unreachable."""
+        await self.fetchval("SELECT 1")
+
+    def statistics(self) -> StoreStatistics:
+        """Pool connections in use / idle / max and tasks waiting for one."""
+        pool = self._pool
+        size = pool.get_size() if pool is not None else 0
+        idle = pool.get_idle_size() if pool is not None else 0
+        return StoreStatistics(
+            backend="postgresql",
+            transactions_committed=self._committed,
+            transactions_rolled_back=self._rolled_back,
+            transactions_active=self._active,
+            tasks_waiting=self._waiting,
+            queue_depth=0,
+            connections_in_use=size - idle,
+            connections_idle=idle,
+            connections_max=self._config.pool_size,
+            listeners=self._hub.subscriber_count,
+        )
+
+
+def _cutoff(older_than: datetime | timedelta) -> datetime:
+    if isinstance(older_than, timedelta):
+        return datetime.now(UTC) - older_than
+    return older_than
+
+
+@asynccontextmanager
+async def open_postgres_store(config: PostgresConfig) -> AsyncIterator[PostgresStore]:
+    """Open the pool, migrate, and run listeners until the block exits.
+
+    Reuses the running trio-asyncio loop if the caller opened one, else opens
+    one for the lifetime of the store.
+    """
+    async with AsyncExitStack() as stack:
+        loop = trio_asyncio.current_loop.get()
+        if loop is None:
+            loop = await stack.enter_async_context(trio_asyncio.open_loop())
+        async with trio.open_nursery() as nursery:
+            store = PostgresStore(config, loop, nursery)
+            try:
+                await store._start()
+                yield store
+            finally:
+                nursery.cancel_scope.cancel()
+                await store._aclose()

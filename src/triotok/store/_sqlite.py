@@ -1,0 +1,440 @@
+"""The embedded SQLite backend.
+
+Invariants:
+
+* One writer: all writes go through the writer connection's owner thread,
+  and a ``trio.Lock`` is held for a whole unit of work, so a transaction's
+  statements run in order on that thread and no other transaction's
+  statements interleave with them. ``BEGIN IMMEDIATE`` takes SQLite's write
+  lock up front, so another *process* on the same file waits (``busy_timeout``)
+  instead of failing halfway through.
+* Reads outside transactions use a second, ``query_only`` connection on its
+  own thread; WAL lets it read the last committed state while a write is in
+  progress.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import trio
+
+from .._exceptions import ConflictError, StoreError, StoreUnavailable
+from ._config import SqliteConfig
+from ._migrations import CREATE_MIGRATIONS_TABLE, pending
+from ._outbox import encode_event
+from ._sql import adapt_sqlite_params, format_timestamp, parse_timestamp, to_sqlite
+from ._thread import ConnectionThread
+from ._types import OUTBOX_CHANNEL, Backend, OutboxRow, Row, StoreStatistics
+from ._wakeups import WakeupHub, Wakeups
+
+__all__ = ("SqliteStore", "open_sqlite_store")
+
+T = TypeVar("T")
+
+# Converters are keyed by declared column type, so these only affect columns
+# declared TIMESTAMPTZ / BOOLEAN (ours), never the stdlib's TIMESTAMP.
+sqlite3.register_converter("TIMESTAMPTZ", parse_timestamp)
+sqlite3.register_converter("BOOLEAN", lambda raw: raw not in (b"0", b""))
+
+_UNAVAILABLE = {"SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_FULL"}
+_UNIQUE = {"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
+
+
+def _map_error(exc: sqlite3.Error, path: object) -> StoreError:
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name in _UNIQUE:
+        return ConflictError(f"{exc}")
+    if any(name.startswith(prefix) for prefix in _UNAVAILABLE):
+        return StoreUnavailable(f"sqlite {path}: {exc}")
+    return StoreError(f"sqlite {path}: {type(exc).__name__}: {exc}")
+
+
+def _rows(cursor: sqlite3.Cursor) -> list[Row]:
+    if cursor.description is None:
+        return []
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+
+
+@dataclass
+class _Counters:
+    committed: int = 0
+    rolled_back: int = 0
+    active: int = 0
+    published_channels: set[str] = field(default_factory=set)
+
+
+class _SqliteUnitOfWork:
+    """The statements of one SQLite transaction (see :class:`UnitOfWork`)."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+        self._open = True
+        self.published = False
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if not self._open:
+            raise StoreError("this unit of work has ended; open a new transaction")
+        return await self._store._write(fn)
+
+    async def execute(self, sql: str, *params: Any) -> int:
+        """Run a statement; return the number of rows it changed."""
+        query, args = to_sqlite(sql), adapt_sqlite_params(params)
+        return await self._run(lambda c: c.execute(query, args).rowcount)
+
+    async def fetch(self, sql: str, *params: Any) -> list[Row]:
+        """Run a query; return all rows."""
+        query, args = to_sqlite(sql), adapt_sqlite_params(params)
+        return await self._run(lambda c: _rows(c.execute(query, args)))
+
+    async def fetchrow(self, sql: str, *params: Any) -> Row | None:
+        """Run a query; return its first row or ``None``."""
+        rows = await self.fetch(sql, *params)
+        return rows[0] if rows else None
+
+    async def fetchval(self, sql: str, *params: Any) -> Any:
+        """Run a query; return the first column of its first row."""
+        query, args = to_sqlite(sql), adapt_sqlite_params(params)
+
+        def one(c: sqlite3.Connection) -> Any:
+            row = c.execute(query, args).fetchone()
+            return None if row is None else row[0]
+
+        return await self._run(one)
+
+    async def publish(
+        self,
+        event: Any,
+        *,
+        event_id: str | None = None,
+        event_type: str | None = None,
+        tenant_id: str | None = None,
+        available_at: datetime | None = None,
+    ) -> int:
+        """Write an outbox row in this transaction; return its id."""
+        row = encode_event(event, event_id, event_type, tenant_id)
+        now = format_timestamp(datetime.now(UTC))
+        due = format_timestamp(available_at) if available_at is not None else now
+        args = (row.event_id, row.event_type, row.tenant_id, row.payload, now, due)
+
+        def insert(c: sqlite3.Connection) -> int:
+            cursor = c.execute(
+                "INSERT INTO outbox (event_id, event_type, tenant_id, payload, created_at,"
+                " available_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                args,
+            )
+            assert cursor.lastrowid is not None
+            return cursor.lastrowid
+
+        outbox_id = await self._run(insert)
+        self.published = True
+        return outbox_id
+
+    async def inbox_seen(self, consumer: str, event_id: str) -> bool:
+        """Record ``(consumer, event_id)``; ``True`` the first time, ``False`` on redelivery."""
+        args = (consumer, str(event_id), format_timestamp(datetime.now(UTC)))
+        changed = await self._run(
+            lambda c: (
+                c.execute(
+                    "INSERT INTO inbox (consumer, event_id, processed_at) VALUES (?1, ?2, ?3)"
+                    " ON CONFLICT DO NOTHING",
+                    args,
+                ).rowcount
+            )
+        )
+        return changed == 1
+
+
+class SqliteStore:
+    """The SQLite store; create it with ``open_store("sqlite:///...")``."""
+
+    def __init__(self, config: SqliteConfig) -> None:
+        self._config = config
+        self._writer = ConnectionThread("triotok-sqlite-writer", self._connect_writer)
+        self._reader = ConnectionThread("triotok-sqlite-reader", self._connect_reader)
+        self._lock = trio.Lock()
+        self._counters = _Counters()
+        self._hub = WakeupHub(always_listening=True)
+        self._schema_version = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _connect(self, *, query_only: bool) -> sqlite3.Connection:
+        # isolation_level=None: no implicit BEGINs; transactions are explicit.
+        conn = sqlite3.connect(
+            self._config.path,
+            timeout=self._config.busy_timeout,
+            isolation_level=None,
+            detect_types=sqlite3.PARSE_DECLTYPES,
+        )
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self._config.busy_timeout * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            if query_only:
+                conn.execute("PRAGMA query_only = ON")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _connect_writer(self) -> sqlite3.Connection:
+        return self._connect(query_only=False)
+
+    def _connect_reader(self) -> sqlite3.Connection:
+        return self._connect(query_only=True)
+
+    async def _start(self) -> None:
+        path = self._config.path
+        try:
+            await trio.to_thread.run_sync(lambda: path.parent.mkdir(parents=True, exist_ok=True))
+        except OSError as exc:
+            raise StoreUnavailable(f"sqlite {path}: cannot create directory: {exc}") from exc
+        try:
+            await self._writer.start()
+            self._schema_version = await self._write(self._migrate)
+            await self._reader.start()
+        except sqlite3.Error as exc:
+            raise _map_error(exc, path) from exc
+
+    async def aclose(self) -> None:
+        """Close both connections and join their threads."""
+        with trio.CancelScope(shield=True):
+            await self._reader.aclose()
+            await self._writer.aclose()
+
+    def _migrate(self, conn: sqlite3.Connection) -> int:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(CREATE_MIGRATIONS_TABLE["sqlite"])
+            current = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")
+            version = int(current.fetchone()[0])
+            for migration in pending(version, self.url):
+                for statement in migration.sqlite:
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (migration.version, migration.name, format_timestamp(datetime.now(UTC))),
+                )
+                version = migration.version
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.rollback()
+            raise
+        return version
+
+    # ------------------------------------------------------------------ plumbing
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        path = self._config.path
+
+        def guarded(conn: sqlite3.Connection) -> T:
+            try:
+                return fn(conn)
+            except sqlite3.Error as exc:
+                raise _map_error(exc, path) from exc
+
+        return await self._writer.run(guarded)
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        path = self._config.path
+
+        def guarded(conn: sqlite3.Connection) -> T:
+            try:
+                return fn(conn)
+            except sqlite3.Error as exc:
+                raise _map_error(exc, path) from exc
+
+        return await self._reader.run(guarded)
+
+    # ------------------------------------------------------------------ Store API
+
+    @property
+    def backend(self) -> Backend:
+        """``"sqlite"``."""
+        return "sqlite"
+
+    @property
+    def url(self) -> str:
+        """The store URL."""
+        return self._config.display
+
+    @property
+    def schema_version(self) -> int:
+        """The migration version the database is at."""
+        return self._schema_version
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_SqliteUnitOfWork]:
+        """Open a unit of work (``BEGIN IMMEDIATE`` ... ``COMMIT`` on the writer thread)."""
+        async with self._lock:
+            await self._write(lambda c: c.execute("BEGIN IMMEDIATE"))
+            self._counters.active += 1
+            uow = _SqliteUnitOfWork(self)
+            try:
+                yield uow
+                await self._write(lambda c: c.execute("COMMIT"))
+            except BaseException:
+                # Shielded: a cancelled block must still leave the writer
+                # connection outside any transaction for the next holder.
+                with trio.CancelScope(shield=True):
+                    await self._writer.run(_rollback_if_open)
+                self._counters.rolled_back += 1
+                raise
+            finally:
+                uow._open = False
+                self._counters.active -= 1
+            self._counters.committed += 1
+        if uow.published:
+            self._hub.notify(OUTBOX_CHANNEL)
+
+    async def execute(self, sql: str, *params: Any) -> int:
+        """Run one statement in its own transaction."""
+        async with self.transaction() as tx:
+            return await tx.execute(sql, *params)
+
+    async def fetch(self, sql: str, *params: Any) -> list[Row]:
+        """Read committed data on the reader connection."""
+        query, args = to_sqlite(sql), adapt_sqlite_params(params)
+        return await self._read(lambda c: _rows(c.execute(query, args)))
+
+    async def fetchrow(self, sql: str, *params: Any) -> Row | None:
+        """Read the first row."""
+        rows = await self.fetch(sql, *params)
+        return rows[0] if rows else None
+
+    async def fetchval(self, sql: str, *params: Any) -> Any:
+        """Read one value."""
+        row = await self.fetchrow(sql, *params)
+        return None if row is None else next(iter(row.values()))
+
+    async def claim_outbox(
+        self, node_id: str, limit: int = 100, lease_seconds: float = 30.0
+    ) -> list[OutboxRow]:
+        """Lease due, undelivered rows to ``node_id`` in id order (single writer: no races)."""
+        now = datetime.now(UTC)
+        args = (
+            node_id,
+            int(limit),
+            format_timestamp(now + timedelta(seconds=lease_seconds)),
+            format_timestamp(now),
+        )
+        async with self.transaction() as tx:
+            rows = await tx._run(
+                lambda c: _rows(
+                    c.execute(
+                        "UPDATE outbox SET claimed_by = ?1, claimed_until = ?3,"
+                        " attempts = attempts + 1"
+                        " WHERE id IN (SELECT id FROM outbox WHERE delivered_at IS NULL"
+                        "   AND available_at <= ?4"
+                        "   AND (claimed_until IS NULL OR claimed_until < ?4)"
+                        "   ORDER BY id LIMIT ?2)"
+                        " RETURNING *",
+                        args,
+                    )
+                )
+            )
+        return sorted((OutboxRow.from_row(r) for r in rows), key=lambda r: r.id)
+
+    async def mark_delivered(self, ids: Sequence[int]) -> int:
+        """Mark rows delivered and release their lease."""
+        if not ids:
+            return 0
+        now = format_timestamp(datetime.now(UTC))
+        args = [(now, int(i)) for i in ids]
+
+        def update(c: sqlite3.Connection) -> int:
+            return c.executemany(
+                "UPDATE outbox SET delivered_at = ?1, claimed_by = NULL, claimed_until = NULL"
+                " WHERE id = ?2 AND delivered_at IS NULL",
+                args,
+            ).rowcount
+
+        async with self.transaction() as tx:
+            return await tx._run(update)
+
+    async def mark_failed(self, id: int, error: str, retry_at: datetime) -> None:
+        """Release the lease, record ``error``, make the row due at ``retry_at``."""
+        await self.execute(
+            "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL, last_error = $2,"
+            " available_at = $3 WHERE id = $1 AND delivered_at IS NULL",
+            int(id),
+            error,
+            retry_at,
+        )
+
+    async def prune_delivered(self, older_than: datetime | timedelta) -> int:
+        """Delete outbox rows delivered before the cutoff."""
+        return await self.execute(
+            "DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < $1",
+            _cutoff(older_than),
+        )
+
+    async def prune_inbox(self, older_than: datetime | timedelta) -> int:
+        """Delete inbox records processed before the cutoff."""
+        return await self.execute("DELETE FROM inbox WHERE processed_at < $1", _cutoff(older_than))
+
+    @asynccontextmanager
+    async def listen(
+        self,
+        channel: str = OUTBOX_CHANNEL,
+        *,
+        poll_interval: float = 30.0,
+        fallback_interval: float = 1.0,
+    ) -> AsyncIterator[Wakeups]:
+        """Wake-ups from commits in this process; poll for other processes' commits."""
+        wakeups = self._hub.subscribe(channel, poll_interval, fallback_interval)
+        try:
+            yield wakeups
+        finally:
+            self._hub.unsubscribe(wakeups)
+
+    async def ping(self) -> None:
+        """Round-trip through the reader thread."""
+        await self._read(lambda c: c.execute("SELECT 1").fetchone())
+
+    def statistics(self) -> StoreStatistics:
+        """Transactions, writer queue and the two connections."""
+        lock = self._lock.statistics()
+        active = self._counters.active
+        return StoreStatistics(
+            backend="sqlite",
+            transactions_committed=self._counters.committed,
+            transactions_rolled_back=self._counters.rolled_back,
+            transactions_active=active,
+            tasks_waiting=lock.tasks_waiting,
+            queue_depth=self._writer.queue_depth + self._reader.queue_depth,
+            connections_in_use=active + (1 if self._reader.queue_depth else 0),
+            connections_idle=2 - active - (1 if self._reader.queue_depth else 0),
+            connections_max=2,
+            listeners=self._hub.subscriber_count,
+        )
+
+
+def _rollback_if_open(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
+def _cutoff(older_than: datetime | timedelta) -> datetime:
+    if isinstance(older_than, timedelta):
+        return datetime.now(UTC) - older_than
+    return older_than
+
+
+@asynccontextmanager
+async def open_sqlite_store(config: SqliteConfig) -> AsyncIterator[SqliteStore]:
+    """Open (creating and migrating as needed) the SQLite database of ``config``."""
+    store = SqliteStore(config)
+    try:
+        await store._start()
+        yield store
+    finally:
+        await store.aclose()
