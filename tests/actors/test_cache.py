@@ -396,3 +396,24 @@ async def test_invalid_config(options: dict[str, object], field: str) -> None:
             LoadingCache(Source(), nursery=nursery, **options)  # type: ignore[arg-type]
     assert info.value.field == field
     assert isinstance(info.value, ValueError)
+
+
+async def test_grace_running_out_during_the_reload_propagates_the_error(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    src = Source({"a": "old"})
+    async with open_loading_cache(src, ttl=10, stale_grace=5, jitter=0) as cache:
+        await cache.get("a")
+        await trio.sleep(12)  # expired, within the grace period
+        src.fail = RuntimeError("store down")
+        src.gate = trio.Event()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_release_after, src.gate, 10.0)  # reload ends at t=22 > 15
+            with pytest.raises(RuntimeError, match="store down"):
+                await cache.get("a")
+        assert cache.statistics().stale_serves == 0
+
+
+async def _release_after(event: trio.Event, delay: float) -> None:
+    await trio.sleep(delay)
+    event.set()
