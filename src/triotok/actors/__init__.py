@@ -8,6 +8,7 @@ from .._exceptions import ActorError as ActorError
 from .._exceptions import ActorNotFound as ActorNotFound
 from .._exceptions import ActorStopped as ActorStopped
 from .._exceptions import AskTimeout as AskTimeout
+from .._exceptions import InvalidConfig as InvalidConfig
 from .._exceptions import MailboxFull as MailboxFull
 from ._actor import Actor as Actor
 from ._actor import ActorContext as ActorContext
@@ -48,6 +49,7 @@ __all__ = (
     "DeadLetterReason",
     "DeadLetterStatistics",
     "FlightResult",
+    "InvalidConfig",
     "LoadingCache",
     "Mailbox",
     "MailboxFull",

@@ -17,7 +17,7 @@ from typing import Any
 
 import outcome
 import trio
-from trio.lowlevel import Task, reschedule
+from trio.lowlevel import Abort, Task, reschedule
 
 from .._exceptions import AskTimeout
 
@@ -51,6 +51,11 @@ class AskRequest:
         if task is not None:
             self.task = None
             reschedule(task, outcome.Error(error))
+
+    def abort(self, raise_cancel: Any) -> Abort:
+        """The asker was cancelled: nobody waits for the reply any more."""
+        self.task = None
+        return Abort.SUCCEEDED
 
     @property
     def pending(self) -> bool:

@@ -195,14 +195,13 @@ class ActorCell(Node):
                 raise
             self.record_error(exc)
 
+    def _abort_park(self, raise_cancel: Any) -> Abort:
+        self.waiter = None
+        return Abort.SUCCEEDED
+
     async def _park(self) -> None:
         self.waiter = current_task()
-
-        def abort(_: Any) -> Abort:
-            self.waiter = None
-            return Abort.SUCCEEDED
-
-        await wait_task_rescheduled(abort)
+        await wait_task_rescheduled(self._abort_park)
 
     async def _serve(self, actor: Actor) -> None:
         queue, control, latencies = self.queue, self.control, self.latencies
@@ -213,25 +212,25 @@ class ActorCell(Node):
                 continue
             hook = self.runtime.message_hook
             handled = 0
+            # Sample on the cell's running count, not the batch's: an actor fed
+            # one message per batch would otherwise time every message.
+            base = self.processed
             item: Any = None
             try:
                 while queue:
                     item = queue.popleft()
                     if self.blocked:
                         self.room.unpark()
-                    if handled % SAMPLE_EVERY:
-                        if type(item) is AskRequest:
-                            item.reply(await self._handle(receive, hook, item.message))
-                        elif hook is None:
-                            await receive(item)
+                    if (base + handled) % SAMPLE_EVERY:
+                        if hook is not None:
+                            await self._handle_item(receive, hook, item)
+                        elif type(item) is AskRequest:
+                            item.reply(await receive(item.message))
                         else:
-                            await self._handle(receive, hook, item)
+                            await receive(item)
                     else:
                         started = perf_counter()
-                        if type(item) is AskRequest:
-                            item.reply(await self._handle(receive, hook, item.message))
-                        else:
-                            await self._handle(receive, hook, item)
+                        await self._handle_item(receive, hook, item)
                         latencies.append(perf_counter() - started)
                     handled += 1
                     if handled >= BATCH or control:
@@ -249,11 +248,19 @@ class ActorCell(Node):
             if handled >= BATCH:
                 await trio.lowlevel.checkpoint()
 
-    async def _handle(self, receive: Callable[[Any], Any], hook: Any, message: Any) -> Any:
-        if hook is None:
-            return await receive(message)
-        with hook(self, message):
-            return await receive(message)
+    async def _handle_item(self, receive: Callable[[Any], Any], hook: Any, item: Any) -> None:
+        """The general path: sampled messages and messages under a tracing hook."""
+        if type(item) is AskRequest:
+            if hook is None:
+                item.reply(await receive(item.message))
+            else:
+                with hook(self, item.message):
+                    item.reply(await receive(item.message))
+        elif hook is None:
+            await receive(item)
+        else:
+            with hook(self, item):
+                await receive(item)
 
     def _crashed(self, item: Any, error: Exception) -> None:
         from .._exceptions import ActorCrashed

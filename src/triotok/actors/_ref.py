@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import trio
-from trio.lowlevel import Abort, current_task, wait_task_rescheduled
+from trio.lowlevel import current_task, wait_task_rescheduled
 
 from .._exceptions import ActorError, ActorStopped, AskTimeout, InvalidConfig, MailboxFull
 from ._ask import AskRequest
@@ -122,12 +122,7 @@ class ActorRef:
             cell.wake()
         else:  # DROP_OLD makes room by dropping the oldest message
             cell.enqueue_full(request, raise_on_block=False)
-
-        def abort(_: Any) -> Abort:
-            request.task = None
-            return Abort.SUCCEEDED
-
-        return await wait_task_rescheduled(abort)
+        return await wait_task_rescheduled(request.abort)
 
     async def _wait_for_room(self, message: Any, deadline: float, timeout: float) -> None:  # noqa: ASYNC109  # for the error message only
         """Ask's slow path: the mailbox is full or closed when the ask arrives."""

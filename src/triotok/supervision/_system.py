@@ -202,14 +202,23 @@ async def open_system(
     the block is cancelled and :class:`SupervisorFailed` is raised from it.
     """
     system = ActorSystem(name, strategy=strategy, intensity=intensity, period=period)
+    body_error: Exception | None = None
     async with trio.open_nursery() as nursery:
         await nursery.start(system._run)
-        with trio.CancelScope() as body:
-            system._body_scope = body
-            yield system
-        system._body_scope = None
+        try:
+            with trio.CancelScope() as body:
+                system._body_scope = body
+                yield system
+        except Exception as exc:
+            # Re-raised below, outside the nursery, so callers see their own
+            # exception rather than an ExceptionGroup around it.
+            body_error = exc
+        finally:
+            system._body_scope = None
         if system.failure is None:
             await system.stop()
         nursery.cancel_scope.cancel()
+    if body_error is not None:
+        raise body_error
     if system.failure is not None:
         raise system.failure
