@@ -11,7 +11,7 @@ from .._exceptions import ActorError, ActorStopped, AskTimeout, InvalidConfig, M
 from ._ask import AskRequest
 from ._deadletters import DeadLetterReason
 from ._mailbox import Overflow
-from ._stats import ActorStatistics
+from ._stats import ActorState, ActorStatistics
 
 if TYPE_CHECKING:
     from ._cell import ActorCell
@@ -160,7 +160,8 @@ class ActorRef:
         cell = self._cell
         parent = cell.parent
         terminate = getattr(parent, "terminate_child", None)
-        if terminate is None or not cell.accepting:
+        stopped = cell.state is ActorState.STOPPED or (cell.kind == "actor" and not cell.accepting)
+        if terminate is None or stopped:
             await trio.lowlevel.checkpoint()
             return
         if cell.task is not None and cell.task is current_task():
