@@ -417,3 +417,29 @@ async def test_grace_running_out_during_the_reload_propagates_the_error(
 async def _release_after(event: trio.Event, delay: float) -> None:
     await trio.sleep(delay)
     event.set()
+
+
+@pytest.mark.parametrize("invalidate_all", [False, True])
+async def test_invalidated_value_is_never_served_stale(
+    autojump_clock: trio.testing.MockClock, invalidate_all: bool
+) -> None:
+    src = Source({"a": "old"})
+    async with open_loading_cache(src, ttl=10, stale_grace=60, jitter=0) as cache:
+        await cache.get("a")
+        await trio.sleep(11)  # expired, inside the grace period
+        src.fail = RuntimeError("store down")
+        src.gate = trio.Event()
+        async with trio.open_nursery() as nursery:
+
+            async def reader() -> None:
+                with pytest.raises(RuntimeError, match="store down"):
+                    await cache.get("a")
+
+            nursery.start_soon(reader)
+            await trio.testing.wait_all_tasks_blocked()  # the reload is in flight
+            if invalidate_all:
+                cache.invalidate_all()
+            else:
+                cache.invalidate("a")
+            src.gate.set()
+        assert cache.statistics().stale_serves == 0

@@ -94,6 +94,8 @@ class _Entry:
     # while now < stale_until; stale_until == expires_at for negative entries.
     expires_at: float
     stale_until: float
+    # Set when invalidated: a reader holding this entry must not serve it stale.
+    invalidated: bool = False
 
 
 class _Load:
@@ -215,7 +217,7 @@ class LoadingCache(Generic[K, V]):
     async def get(self, key: K) -> V:
         """Return the value of ``key``, loading it on a miss.
 
-        Raises :class:`~triotok.NotFound` (a ``LookupError``) when the loader
+        Raises :class:`~triotok.store.NotFound` (a ``LookupError``) when the loader
         says the key is absent (also from the negative cache), or the loader's
         error when a load fails and no stale value may be served. Always a
         checkpoint.
@@ -260,6 +262,7 @@ class LoadingCache(Generic[K, V]):
             if (
                 entry is not None
                 and entry.value is not None
+                and not entry.invalidated
                 and trio.current_time() < entry.stale_until
             ):
                 # Serve-stale-on-error: the reload failed within the grace period.
@@ -279,7 +282,9 @@ class LoadingCache(Generic[K, V]):
 
             cache.invalidate("acme")  # on a tenant.updated event
         """
-        self._store.pop(key, None)
+        entry = self._store.pop(key, None)
+        if entry is not None:
+            entry.invalidated = True
         load = self._loading.pop(key, None)
         if load is not None:
             load.valid = False
@@ -292,6 +297,8 @@ class LoadingCache(Generic[K, V]):
 
             cache.invalidate_all()
         """
+        for entry in self._store.values():
+            entry.invalidated = True
         self._store.clear()
         for load in self._loading.values():
             load.valid = False
@@ -395,7 +402,7 @@ async def open_loading_cache(
     """Open a :class:`LoadingCache` that owns the nursery its loads run in.
 
     Leaving the block cancels loads still in flight; their waiters get
-    :class:`~triotok.ActorStopped`.
+    :class:`~triotok.actors.ActorStopped`.
 
     Example::
 

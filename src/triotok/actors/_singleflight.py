@@ -92,7 +92,7 @@ class SingleFlight:
 
     ``nursery`` belongs to the owner (typically an actor's nursery); it must
     outlive the calls. When the owner's nursery is cancelled, executions in
-    flight are cancelled and their waiters get :class:`~triotok.ActorStopped`
+    flight are cancelled and their waiters get :class:`~triotok.actors.ActorStopped`
     (with ``path`` set to ``name``) instead of hanging.
 
     Example::
@@ -129,7 +129,7 @@ class SingleFlight:
         """Run ``fn(*args)`` once for all concurrent callers of ``key``; return its value.
 
         Raises the exception ``fn`` raised (shared by all its waiters), or
-        :class:`~triotok.ActorStopped` if the owner's nursery shut down first.
+        :class:`~triotok.actors.ActorStopped` if the owner's nursery shut down first.
 
         Example::
 
@@ -246,7 +246,7 @@ async def open_singleflight(*, name: str = "singleflight") -> AsyncIterator[Sing
     """Open a :class:`SingleFlight` that owns its own nursery (standalone use).
 
     Leaving the block cancels executions still in flight; their waiters (in
-    other tasks) get :class:`~triotok.ActorStopped`.
+    other tasks) get :class:`~triotok.actors.ActorStopped`.
 
     Example::
 
