@@ -19,6 +19,7 @@
     assert decode(encode(envelope)) == envelope
 """
 
+from .._exceptions import InvalidConfig as InvalidConfig
 from .._exceptions import SchemaError as SchemaError
 from ._codec import DEFAULT_MAX_SIZE as DEFAULT_MAX_SIZE
 from ._codec import WIRE_VERSION as WIRE_VERSION
@@ -44,6 +45,7 @@ __all__ = (
     "EventSchema",
     "EventSink",
     "InMemoryTransport",
+    "InvalidConfig",
     "SchemaError",
     "SchemaRegistry",
     "Transport",

@@ -46,7 +46,7 @@ class Transport(Protocol):
     async def subscribe(self, name: str, sink: EventSink) -> None:
         """Deliver every envelope published from now on to ``sink`` under ``name``.
 
-        A name already subscribed raises :class:`~triotok.InvalidConfig`.
+        A name already subscribed raises :class:`InvalidConfig`.
         """
         ...
 
