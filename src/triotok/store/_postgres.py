@@ -176,28 +176,29 @@ class _PgUnitOfWork:
         self._open = True
         self.published = False
 
-    async def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+    async def _call(self, fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        # The check comes before the coroutine exists: after release the
+        # connection belongs to someone else.
         if not self._open:
-            coro.close()
             raise StoreError("this unit of work has ended; open a new transaction")
-        return await self._store._aio(coro)
+        return await self._store._aio(fn())
 
     async def execute(self, sql: str, *params: Any) -> int:
         """Run a statement; return the number of rows it changed."""
-        return _rowcount(await self._call(self._conn.execute(sql, *params)))
+        return _rowcount(await self._call(lambda: self._conn.execute(sql, *params)))
 
     async def fetch(self, sql: str, *params: Any) -> list[Row]:
         """Run a query; return all rows."""
-        return [dict(r) for r in await self._call(self._conn.fetch(sql, *params))]
+        return [dict(r) for r in await self._call(lambda: self._conn.fetch(sql, *params))]
 
     async def fetchrow(self, sql: str, *params: Any) -> Row | None:
         """Run a query; return its first row or ``None``."""
-        row = await self._call(self._conn.fetchrow(sql, *params))
+        row = await self._call(lambda: self._conn.fetchrow(sql, *params))
         return None if row is None else dict(row)
 
     async def fetchval(self, sql: str, *params: Any) -> Any:
         """Run a query; return the first column of its first row."""
-        return await self._call(self._conn.fetchval(sql, *params))
+        return await self._call(lambda: self._conn.fetchval(sql, *params))
 
     async def publish(
         self,
@@ -525,22 +526,39 @@ def _cutoff(older_than: datetime | timedelta) -> datetime:
     return older_than
 
 
+def _single_leaf(exc: BaseException) -> BaseException | None:
+    while isinstance(exc, BaseExceptionGroup):
+        if len(exc.exceptions) != 1:
+            return None
+        exc = exc.exceptions[0]
+    return exc
+
+
 @asynccontextmanager
 async def open_postgres_store(config: PostgresConfig) -> AsyncIterator[PostgresStore]:
     """Open the pool, migrate, and run listeners until the block exits.
 
     Reuses the running trio-asyncio loop if the caller opened one, else opens
-    one for the lifetime of the store.
+    one for the lifetime of the store. The nurseries inside (ours and
+    trio-asyncio's) wrap errors in exception groups; a group holding a single
+    error is unwrapped, so callers catch ``StoreUnavailable`` or their own
+    exception as raised, not ``ExceptionGroup[...]``.
     """
-    async with AsyncExitStack() as stack:
-        loop = trio_asyncio.current_loop.get()
-        if loop is None:
-            loop = await stack.enter_async_context(trio_asyncio.open_loop())
-        async with trio.open_nursery() as nursery:
-            store = PostgresStore(config, loop, nursery)
-            try:
-                await store._start()
-                yield store
-            finally:
-                nursery.cancel_scope.cancel()
-                await store._aclose()
+    try:
+        async with AsyncExitStack() as stack:
+            loop = trio_asyncio.current_loop.get()
+            if loop is None:
+                loop = await stack.enter_async_context(trio_asyncio.open_loop())
+            async with trio.open_nursery() as nursery:
+                store = PostgresStore(config, loop, nursery)
+                try:
+                    await store._start()
+                    yield store
+                finally:
+                    nursery.cancel_scope.cancel()
+                    await store._aclose()
+    except BaseExceptionGroup as group:
+        leaf = _single_leaf(group)
+        if leaf is None:
+            raise
+        raise leaf from leaf.__cause__

@@ -67,6 +67,14 @@ class Wakeups:
             return True
         return False
 
+    def wait_nowait(self) -> bool:
+        """Consume a pending wake-up without waiting; ``False`` if none was pending."""
+        try:
+            self._receive.receive_nowait()
+        except trio.WouldBlock:
+            return False
+        return True
+
     def wake_nowait(self) -> None:
         """Deliver a wake-up (coalesced with one already pending)."""
         with contextlib.suppress(trio.WouldBlock, trio.ClosedResourceError):

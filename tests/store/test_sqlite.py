@@ -1,0 +1,106 @@
+"""SQLite specifics: file handling, pragmas, the single writer, a reader beside it."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+import trio
+import trio.testing
+
+from triotok.store import DEFAULT_STORE_URL, StoreUnavailable, open_store
+from triotok.store._sqlite import SqliteStore
+
+
+async def test_default_url_creates_the_data_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    async with open_store() as store:
+        assert store.url == DEFAULT_STORE_URL
+        await store.execute("INSERT INTO tenants (id, name) VALUES ($1, $2)", "t1", "T")
+    assert (tmp_path / "triotok-data" / "triotok.db").is_file()
+
+
+async def test_relative_path_is_relative_to_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    async with open_store("sqlite:///nested/dir/app.db"):
+        pass
+    assert (tmp_path / "nested" / "dir" / "app.db").is_file()
+
+
+async def test_pragmas(tmp_path: Path) -> None:
+    async with open_store(f"sqlite:///{tmp_path}/p.db?busy_timeout=2") as store:
+        assert await store.fetchval("PRAGMA journal_mode") == "wal"
+        assert await store.fetchval("PRAGMA foreign_keys") == 1
+        assert await store.fetchval("PRAGMA synchronous") == 1  # NORMAL
+        assert await store.fetchval("PRAGMA busy_timeout") == 2000
+
+
+async def test_foreign_keys_are_enforced(tmp_path: Path) -> None:
+    async with open_store(f"sqlite:///{tmp_path}/fk.db") as store:
+        with pytest.raises(Exception, match="FOREIGN KEY"):
+            await store.execute(
+                "INSERT INTO api_keys (id, tenant_id, key_hash, role) VALUES ($1, $2, $3, $4)",
+                "k1",
+                "no-such-tenant",
+                "h",
+                "admin",
+            )
+
+
+async def test_unwritable_location_is_unavailable(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(StoreUnavailable):
+        async with open_store(f"sqlite:///{blocker}/sub/x.db"):
+            pass  # pragma: no cover
+
+
+async def test_transactions_do_not_interleave_and_run_on_one_thread(tmp_path: Path) -> None:
+    async with open_store(f"sqlite:///{tmp_path}/w.db") as store:
+        assert isinstance(store, SqliteStore)
+        threads: set[int] = set()
+        a_inside, a_may_finish = trio.Event(), trio.Event()
+        order: list[str] = []
+
+        async def a() -> None:
+            async with store.transaction() as tx:
+                await tx.execute("INSERT INTO tenants (id, name) VALUES ($1, $2)", "a", "A")
+                threads.add(await store._writer.run(lambda _c: threading.get_ident()))
+                a_inside.set()
+                await a_may_finish.wait()
+                order.append("a commits")
+
+        async def b() -> None:
+            async with store.transaction() as tx:
+                order.append("b begins")
+                assert await tx.fetchval("SELECT count(*) FROM tenants") == 1
+                threads.add(await store._writer.run(lambda _c: threading.get_ident()))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(a)
+            await a_inside.wait()
+            nursery.start_soon(b)
+            await trio.testing.wait_all_tasks_blocked()
+            stats = store.statistics()
+            assert (stats.transactions_active, stats.tasks_waiting) == (1, 1)
+            # The reader sees the last committed state while the writer is busy.
+            assert await store.fetchval("SELECT count(*) FROM tenants") == 0
+            a_may_finish.set()
+        assert order == ["a commits", "b begins"]
+        assert len(threads) == 1
+        assert threading.get_ident() not in threads
+
+
+async def test_two_stores_on_one_file_share_it(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/shared.db"
+    async with open_store(url) as one, open_store(url) as two:
+        await one.execute("INSERT INTO tenants (id, name) VALUES ($1, $2)", "t1", "T")
+        assert await two.fetchval("SELECT name FROM tenants WHERE id = $1", "t1") == "T"
+        async with two.transaction() as tx:
+            await tx.publish(b"x", event_id="e1", event_type="x")
+        assert [r.event_id for r in await one.claim_outbox("n")] == ["e1"]
