@@ -164,7 +164,8 @@ class ActorRef:
         if terminate is None or stopped:
             await trio.lowlevel.checkpoint()
             return
-        if cell.task is not None and cell.task is current_task():
+        task = getattr(cell, "task", None)  # supervisors have no single task
+        if task is not None and task is current_task():
             # An actor stopping itself cannot wait for its own end: it finishes
             # after the current message and its supervisor removes it.
             cell.terminate_requested = True
