@@ -294,6 +294,21 @@ class ActorCell(Node):
         )
 
     def snapshot(self) -> dict[str, Any]:
+        # Built directly (not via statistics()) because the tree calls this for
+        # every actor and must stay cheap to poll with 10,000 of them.
         snap = super().snapshot()
-        snap["statistics"] = self.statistics().as_dict()
+        samples = sorted(self.latencies) if self.latencies else []
+        error = self.last_error
+        snap["statistics"] = {
+            "mailbox_depth": len(self.queue),
+            "capacity": self.capacity,
+            "high_water_mark": self.high_water_mark,
+            "processed": self.processed,
+            "failed": self.failed,
+            "dropped": self.dropped,
+            "restarts": self.restarts,
+            "last_error": None if error is None else f"{type(error).__name__}: {error}",
+            "latency_p50": percentile(samples, 50),
+            "latency_p99": percentile(samples, 99),
+        }
         return snap
