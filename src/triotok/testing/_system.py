@@ -137,9 +137,9 @@ class TestSystem:
             stack.extend(reversed(node["children"]))
 
     def actors(self) -> dict[str, ActorStatistics]:
-        """Statistics of every live actor, by path."""
+        """Statistics of every live actor in the tree, by path."""
         return {
-            node["path"]: ActorStatistics(**node["statistics"])
+            node["path"]: self.system.ref(node["path"]).statistics()
             for node in self.nodes()
             if node["kind"] == "actor"
         }
@@ -200,20 +200,10 @@ class TestSystem:
         await self.settle()
 
     def _fingerprint(self) -> object:
-        rows = []
-        for node in self.nodes():
-            stats = node.get("statistics")
-            counters = (
-                ()
-                if stats is None
-                else (
-                    stats["mailbox_depth"],
-                    stats["processed"],
-                    stats["failed"],
-                    stats["dropped"],
-                )
-            )
-            rows.append((node["path"], node["state"], node["restarts"], counters))
+        rows = [
+            (node["path"], node["state"], node["restarts"], repr(node.get("statistics")))
+            for node in self.nodes()
+        ]
         return self.dead_letters.statistics().total, rows
 
 
