@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 import trio
 
-from triotok.store import PostgresCluster, StoreError, StoreUnavailable, open_store
+from triotok.store import (
+    ConflictError,
+    PostgresCluster,
+    StoreError,
+    StoreUnavailable,
+    open_store,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -107,3 +113,21 @@ def _closed_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+async def test_commit_after_a_swallowed_error_reports_the_rollback(pg_url: str) -> None:
+    async with open_store(pg_url) as store:
+        await store.execute("INSERT INTO tenants (id, name) VALUES ($1, $2)", "t1", "T")
+
+        async def swallow_conflict() -> None:
+            async with store.transaction() as tx:
+                await tx.execute("INSERT INTO tenants (id, name) VALUES ($1, $2)", "t2", "T")
+                with pytest.raises(ConflictError):
+                    await tx.execute("INSERT INTO tenants (id, name) VALUES ($1, $2)", "t1", "T")
+
+        with pytest.raises(StoreError, match="aborted"):
+            await swallow_conflict()
+        assert await store.fetchval("SELECT count(*) FROM tenants") == 1
+        # The connection went back to the pool clean.
+        async with store.transaction() as tx:
+            assert await tx.fetchval("SELECT count(*) FROM tenants") == 1

@@ -114,13 +114,24 @@ async def _with_connection(pool: Any, fn: Callable[[Any], Awaitable[T]], *, retr
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def _acquire_begin(pool: Any) -> tuple[Any, Any]:
+async def _keep_session(conn: Any) -> None:
+    """Pool reset hook that skips asyncpg's default reset query.
+
+    The default (``RESET ALL; UNLISTEN *; ...``) costs a round trip on every
+    release. TrioToK never leaves session state on pooled connections: every
+    unit of work ends in COMMIT/ROLLBACK before release (asyncpg still rolls
+    back a stray open transaction before calling this hook), LISTEN uses
+    dedicated connections and the migration lock is transaction-scoped.
+    Application SQL must follow suit (``SET LOCAL``, not ``SET``).
+    """
+
+
+async def _acquire_begin(pool: Any) -> Any:
     for attempt in (0, 1):
         conn = await pool.acquire()
         try:
-            tr = conn.transaction()
-            await tr.start()
-            return conn, tr
+            await conn.execute("BEGIN")
+            return conn
         except BaseException as exc:
             await pool.release(conn)
             # Nothing ran yet, so retrying on a fresh connection is safe.
@@ -132,15 +143,28 @@ async def _acquire_begin(pool: Any) -> tuple[Any, Any]:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-async def _finish(pool: Any, conn: Any, tr: Any, *, commit: bool, notify: str | None) -> None:
+class _AbortedTransaction(StoreError):
+    """COMMIT answered ROLLBACK: a statement failed earlier and its error was swallowed."""
+
+
+async def _finish(pool: Any, conn: Any, *, commit: bool, notify: str | None) -> None:
+    # Raw BEGIN/COMMIT rather than asyncpg's Transaction object, so that
+    # NOTIFY and COMMIT share one round trip (a simple multi-statement query).
+    # The NOTIFY is delivered by the server only if this transaction commits.
     try:
         if commit:
-            if notify is not None:
-                # Delivered by the server only if and when this transaction commits.
-                await conn.execute("SELECT pg_notify($1, '')", notify)
-            await tr.commit()
+            status = await conn.execute(f"NOTIFY {notify}; COMMIT" if notify else "COMMIT")
+            if status.endswith("ROLLBACK"):
+                raise _AbortedTransaction(
+                    "the transaction was aborted by an earlier failed statement and rolled back"
+                )
         elif not conn.is_closed():
-            await tr.rollback()
+            await conn.execute("ROLLBACK")
+    except BaseException:
+        if not conn.is_closed() and conn.is_in_transaction():
+            with suppress(Exception):
+                await conn.execute("ROLLBACK")
+        raise
     finally:
         await pool.release(conn)
 
@@ -274,6 +298,7 @@ class PostgresStore:
                 max_size=config.pool_size,
                 timeout=config.connect_timeout,
                 server_settings=settings,
+                reset=_keep_session,
             )
         )
         self._schema_version = await self._aio(_migrate(self._pool, self.url))
@@ -316,7 +341,7 @@ class PostgresStore:
         pool = self._require_pool()
         self._waiting += 1
         try:
-            conn, tr = await self._aio(_acquire_begin(pool))
+            conn = await self._aio(_acquire_begin(pool))
         finally:
             self._waiting -= 1
         uow = _PgUnitOfWork(self, conn)
@@ -334,13 +359,13 @@ class PostgresStore:
                     trio.move_on_after(_CLEANUP_TIMEOUT),
                     suppress(StoreError),
                 ):
-                    await self._aio(_finish(pool, conn, tr, commit=False, notify=None))
+                    await self._aio(_finish(pool, conn, commit=False, notify=None))
                 self._rolled_back += 1
                 raise
             uow._open = False
             notify = OUTBOX_CHANNEL if uow.published else None
             try:
-                await self._aio(_finish(pool, conn, tr, commit=True, notify=notify))
+                await self._aio(_finish(pool, conn, commit=True, notify=notify))
             except BaseException:
                 self._rolled_back += 1
                 raise

@@ -1,0 +1,113 @@
+"""What a unit of work pays for its outbox row, on SQLite and on PostgreSQL.
+
+Side by side in one run, per backend: a transaction that writes one data row,
+and the same transaction that also publishes one event (CBOR-encoded
+``Envelope`` + outbox insert, and on PostgreSQL the ``NOTIFY`` at commit).
+The figure is the median latency per transaction; the budget is on the
+difference (seed target: +0.5 ms). PostgreSQL runs on a throwaway local
+cluster started with ``PostgresCluster`` (``fsync=off``), so absolute
+PostgreSQL figures are optimistic; the difference is what this measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from dataclasses import dataclass
+
+import trio
+
+from bench._harness import Report, Row, percentiles, progress
+from triotok.store import PostgresCluster, Store, open_store
+from triotok.transport import Envelope, event
+
+BUDGET_MS = 0.5
+ROUNDS = 5
+
+
+@event("bench.store.recorded", version=1)
+@dataclass(frozen=True)
+class Recorded:
+    """The benchmark's event payload."""
+
+    resource: str
+    amount: int
+
+
+async def _one(store: Store, i: int, *, publish: bool) -> float:
+    envelope = Envelope.new(Recorded(f"r{i}", i), tenant_id="bench") if publish else None
+    start = time.perf_counter()
+    async with store.transaction() as tx:
+        await tx.execute(
+            "INSERT INTO audit_log (tenant_id, actor, action, resource) VALUES ($1, $2, $3, $4)",
+            "bench",
+            "bench",
+            "record",
+            f"r{i}",
+        )
+        if envelope is not None:
+            await tx.publish(envelope)
+    return time.perf_counter() - start
+
+
+async def _measure(url: str, count: int) -> tuple[list[float], list[float]]:
+    plain: list[float] = []
+    outbox: list[float] = []
+    async with open_store(url) as store:
+        for i in range(min(50, count)):  # warm-up: connections, statement caches
+            await _one(store, -i - 1, publish=i % 2 == 0)
+        per_round = max(1, count // ROUNDS)
+        n = 0
+        # Alternating blocks, so drift (checkpoints, caches) hits both variants alike.
+        for _ in range(ROUNDS):
+            for _ in range(per_round):
+                plain.append(await _one(store, n, publish=False))
+                n += 1
+            for _ in range(per_round):
+                outbox.append(await _one(store, n, publish=True))
+                n += 1
+    return plain, outbox
+
+
+def _report(report: Report, backend: str, plain: list[float], outbox: list[float]) -> None:
+    p50_plain, p99_plain = (x * 1000 for x in percentiles(plain, 50, 99))
+    p50_outbox, p99_outbox = (x * 1000 for x in percentiles(outbox, 50, 99))
+    base = f"{backend}: tx, 1 row"
+    with_outbox = f"{backend}: tx, 1 row + outbox event"
+    report.add(Row(base, p50_plain, "ms p50", extra={"p99_ms": p99_plain, "n": len(plain)}))
+    report.add(
+        Row(with_outbox, p50_outbox, "ms p50", extra={"p99_ms": p99_outbox, "n": len(outbox)})
+    )
+    report.compare(with_outbox, base, higher_is_better=False)
+    delta = p50_outbox - p50_plain
+    report.add(
+        Row(
+            f"{backend}: outbox row overhead",
+            delta,
+            "ms",
+            budget=f"<= +{BUDGET_MS} ms",
+            ok=delta <= BUDGET_MS,
+        )
+    )
+    progress(f"{backend}: {p50_plain:.3f} ms -> {p50_outbox:.3f} ms (+{delta:.3f} ms)")
+
+
+def main(args: argparse.Namespace) -> Report:
+    """Run both backends; ``args.quick`` shrinks the counts."""
+    count = 250 if args.quick else 2500
+    report = Report("store: unit of work with and without its outbox row")
+    with tempfile.TemporaryDirectory(prefix="triotok-bench-") as tmp:
+        progress(f"sqlite: {count} + {count} transactions")
+        plain, outbox = trio.run(_measure, f"sqlite:///{tmp}/bench.db", count)
+        _report(report, "sqlite", plain, outbox)
+    if PostgresCluster.find_bindir() is None:
+        progress("postgresql: binaries not found, skipped")
+        return report
+    progress("postgresql: starting a throwaway cluster")
+    with PostgresCluster() as cluster:
+        url = cluster.create_database("bench")
+        progress(f"postgresql: {count} + {count} transactions")
+        plain, outbox = trio.run(_measure, url, count)
+        _report(report, "postgresql", plain, outbox)
+    return report
