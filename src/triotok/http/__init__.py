@@ -1,1 +1,39 @@
-"""triotok.http"""
+"""The HTTP layer: a Quart (quart-trio) app served by hypercorn as the ``/app/http`` actor.
+
+Every route is declared once (:func:`all_routes`) with the permission it
+needs and its schemas; the app, the URL map and ``/openapi.json`` come from
+that table. Errors are ``application/problem+json`` with a stable ``code``.
+
+::
+
+    services = Services(HttpOptions(port=0), system, store, tenants, tenant_repo, keys, key_repo)
+    server = await system.spawn(HttpServer, services, name="http")
+"""
+
+from ._app import create_app as create_app
+from ._middleware import SECURITY_HEADERS as SECURITY_HEADERS
+from ._openapi import openapi_document as openapi_document
+from ._problems import PROBLEM_JSON as PROBLEM_JSON
+from ._routes import Call as Call
+from ._routes import Reply as Reply
+from ._routes import Route as Route
+from ._server import HttpServer as HttpServer
+from ._server import bind_socket as bind_socket
+from ._services import HttpOptions as HttpOptions
+from ._services import Services as Services
+from ._table import all_routes as all_routes
+
+__all__ = (
+    "PROBLEM_JSON",
+    "SECURITY_HEADERS",
+    "Call",
+    "HttpOptions",
+    "HttpServer",
+    "Reply",
+    "Route",
+    "Services",
+    "all_routes",
+    "bind_socket",
+    "create_app",
+    "openapi_document",
+)

@@ -1,0 +1,229 @@
+"""The composition root: builds the application supervision tree from settings.
+
+::
+
+    /app               root supervisor (one_for_one)
+      /app/store       StoreOwner: the store, open for the life of the tree
+      /app/transport   OutboxFeed: committed events to local subscribers
+      /app/tenants     TenantResolver: LoadingCache + SingleFlight of tenants
+      /app/access      KeyResolver: LoadingCache of API keys
+      /app/http        HttpServer: hypercorn + the Quart app
+
+Children start left to right and stop right to left, so on shutdown the
+server stops first (in-flight requests finish), then the resolvers, the feed
+and finally the store.
+
+::
+
+    async with open_application(load_settings(flags={"port": 0})) as app:
+        print(app.port)
+        await app.wait_stopped()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from . import __version__
+from ._exceptions import ConflictError
+from .config import Settings
+from .http import HttpOptions, HttpServer, Services
+from .modules import OutboxFeed, StoreHandle, StoreOwner
+from .modules.access import ApiKeyRepository, KeyDirectory, KeyResolver, Role, hash_key, parse_key
+from .modules.tenants import TenantDirectory, TenantRepository, TenantResolver
+from .supervision import ActorSystem, open_system
+from .transport import InMemoryTransport
+
+__all__ = ("Application", "DemoKeys", "ensure_demo", "open_application")
+
+logger = logging.getLogger("triotok.app")
+
+REQUIRED = ("/app/store", "/app/transport", "/app/tenants", "/app/access", "/app/http")
+
+
+@dataclass(frozen=True, slots=True)
+class DemoKeys:
+    """The demo tenants' admin keys (plaintext, for the console only)."""
+
+    operator_tenant: str
+    operator_key: str
+    demo_tenant: str
+    demo_key: str
+
+
+@dataclass(slots=True)
+class Application:
+    """The running tree and the handles the HTTP layer and tests use."""
+
+    settings: Settings
+    system: ActorSystem
+    services: Services
+    events: InMemoryTransport
+    demo: DemoKeys | None = None
+    stopped: trio.Event = field(default_factory=trio.Event)
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on (the real one when configured as 0)."""
+        port = self.services.extra.get("port")
+        return int(port) if port is not None else self.settings.port
+
+    @property
+    def url(self) -> str:
+        host = self.settings.host
+        return f"http://{'[' + host + ']' if ':' in host else host}:{self.port}"
+
+
+def http_options(settings: Settings) -> HttpOptions:
+    return HttpOptions(
+        host=settings.host,
+        port=settings.port,
+        reuse_port=settings.workers > 1,
+        graceful_timeout=settings.graceful_timeout,
+        access_log=settings.access_log,
+        max_body_bytes=settings.max_body_bytes,
+        rate_limit_per_ip=settings.rate_limit_per_ip,
+        rate_limit_per_key=settings.rate_limit_per_key,
+        trust_proxy=settings.trust_proxy,
+        operator_tenant=settings.operator_tenant,
+    )
+
+
+@asynccontextmanager
+async def open_application(
+    settings: Settings, *, serve_http: bool = True
+) -> AsyncIterator[Application]:
+    """Start the tree (and the server unless ``serve_http`` is false); stop it on exit."""
+    async with open_system(name="app") as system:
+        handle = StoreHandle()
+        events = InMemoryTransport()
+        tenant_repository = TenantRepository(handle)
+        key_repository = ApiKeyRepository(handle)
+        tenants = TenantDirectory("tenants")
+        keys = KeyDirectory("access")
+        services = Services(
+            options=http_options(settings),
+            system=system,
+            store=handle,
+            tenants=tenants,
+            tenant_repository=tenant_repository,
+            keys=keys,
+            key_repository=key_repository,
+            required=REQUIRED if serve_http else REQUIRED[:-1],
+            version=__version__,
+        )
+        await system.spawn(StoreOwner, handle, settings.store_url, name="store", shutdown=30.0)
+        await system.spawn(OutboxFeed, handle, events, name="transport")
+        resolver = functools.partial(
+            TenantResolver,
+            ttl=settings.tenant_cache_ttl,
+            negative_ttl=settings.tenant_negative_ttl,
+        )
+        await system.spawn(resolver, tenants, tenant_repository, events, name="tenants")
+        await system.spawn(KeyResolver, keys, key_repository, events, name="access")
+        app = Application(settings, system, services, events)
+        if settings.demo:
+            app.demo = await ensure_demo(app)
+        if serve_http:
+            await system.spawn(
+                HttpServer, services, name="http", shutdown=settings.graceful_timeout + 5.0
+            )
+        try:
+            yield app
+        finally:
+            app.stopped.set()
+
+
+# ------------------------------------------------------------------ demo data
+
+DEMO_TENANT = "demo"
+
+
+async def ensure_demo(app: Application, *, keys_file: Path | None = None) -> DemoKeys:
+    """Create the operator and demo tenants with an admin key each, once.
+
+    The plaintext keys are kept in ``triotok-data/demo-keys.json`` (mode 0600)
+    so a restart prints the same keys; a key missing from the store (a new
+    database) is replaced.
+    """
+    services = app.services
+    path = keys_file or Path("triotok-data") / "demo-keys.json"
+    saved: dict[str, str] = {}
+    if path.exists():
+        try:
+            loaded = json.loads(path.read_text())
+            saved = {str(k): str(v) for k, v in loaded.items()}
+        except (OSError, ValueError):
+            saved = {}
+    operator = app.settings.operator_tenant
+    result: dict[str, str] = {}
+    for tenant_id, name in ((operator, "Operators"), (DEMO_TENANT, "Demo")):
+        if await services.tenant_repository.get(tenant_id) is None:
+            # Another worker may create it meanwhile: that is as good.
+            with contextlib.suppress(ConflictError):
+                await services.tenant_repository.create(tenant_id, name, actor="system")
+        result[tenant_id] = await _demo_key(services, tenant_id, saved.get(tenant_id))
+    if result != saved:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2))
+        os.chmod(path, 0o600)
+    return DemoKeys(operator, result[operator], DEMO_TENANT, result[DEMO_TENANT])
+
+
+async def _demo_key(services: Services, tenant_id: str, saved: str | None) -> str:
+    if saved is not None:
+        key_id = parse_key(saved)
+        if key_id is not None:
+            stored = await services.key_repository.get(key_id)
+            if (
+                stored is not None
+                and stored.tenant_id == tenant_id
+                and stored.revoked_at is None
+                and stored.key_hash == hash_key(saved)
+            ):
+                return saved
+    _, plaintext = await services.key_repository.create(tenant_id, Role.ADMIN, actor="system")
+    return plaintext
+
+
+def demo_banner(app: Application) -> str:
+    """What ``triotok serve --demo`` prints: the keys and commands to try."""
+    demo = app.demo
+    url = app.url
+    json_type = "Content-Type: application/json"
+    lines = [f"TrioToK {__version__} is serving on {url} (store: {app.settings.store_url})"]
+    if demo is not None:
+        lines += [
+            "",
+            f"  operator admin key (tenant {demo.operator_tenant}): {demo.operator_key}",
+            f"  demo admin key     (tenant {demo.demo_tenant}): {demo.demo_key}",
+            "",
+            "Try:",
+            f"  export KEY={demo.demo_key} OPS={demo.operator_key}",
+            f"  curl -s {url}/ready",
+            f'  curl -s -H "Authorization: Bearer $KEY" {url}/api/tenants/current',
+            f'  curl -s -X PATCH -H "Authorization: Bearer $KEY" -H "{json_type}"'
+            f' -d \'{{"name": "Demo Inc."}}\' {url}/api/tenants/current',
+            f'  curl -s -H "Authorization: Bearer $KEY" {url}/api/audit',
+            f'  curl -s -X POST -H "Authorization: Bearer $OPS" -H "{json_type}"'
+            f' -d \'{{"id": "acme", "name": "Acme"}}\' {url}/api/tenants',
+            f'  curl -s -H "Authorization: Bearer $OPS" "{url}/system/tree?depth=1"',
+            f"  curl -s {url}/openapi.json",
+        ]
+    return "\n".join(lines)
+
+
+def describe(app: Application) -> dict[str, Any]:
+    """A one-line summary for logs."""
+    return {"url": app.url, "store": app.settings.store_url, "pid": os.getpid()}

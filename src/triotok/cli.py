@@ -1,0 +1,210 @@
+"""The ``triotok`` command.
+
+``triotok serve [--host H] [--port P] [--config FILE] [--store URL] [--workers N] [--demo]``
+starts the application tree and serves HTTP until SIGINT/SIGTERM, then stops
+gracefully (in-flight requests finish, children stop right to left); a
+second signal cancels what is left. Configuration: defaults < ``--config``
+TOML file < ``TRIOTOK_*`` environment variables < flags.
+
+Heavy modules (quart, hypercorn, the store drivers) are imported only once a
+server actually starts, so ``--help`` and configuration errors answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .config import Settings
+
+__all__ = ("main",)
+
+logger = logging.getLogger("triotok.cli")
+
+_WORKER_ENV = "TRIOTOK_WORKER_INDEX"  # set by the parent for its worker processes only
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="triotok", description="TrioToK command line")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser(
+        "serve",
+        help="run the application tree and its HTTP server",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="TCP port (default 8000; 0 = any free port)")
+    serve.add_argument("--config", metavar="FILE", help="TOML configuration file")
+    serve.add_argument("--store", metavar="URL", help="sqlite:///path.db or postgresql://...")
+    serve.add_argument("--workers", type=int, help="processes serving the port (default 1)")
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        default=None,
+        help="create a demo tenant and admin keys (idempotent) and print them",
+    )
+    serve.add_argument("--log-level", help="debug, info, warning, error, critical")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``triotok`` console script."""
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    return 2  # pragma: no cover  # argparse rejects unknown commands
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from ._exceptions import InvalidConfig
+    from .config import load_settings
+
+    flags: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "store_url": args.store,
+        "workers": args.workers,
+        "demo": args.demo,
+        "log_level": args.log_level,
+    }
+    worker_index = os.environ.get(_WORKER_ENV)
+    env = {k: v for k, v in os.environ.items() if k != _WORKER_ENV}
+    try:
+        settings = load_settings(config_file=args.config, env=env, flags=flags)
+    except InvalidConfig as exc:
+        print(f"triotok: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if settings.workers > 1 and worker_index is None:
+        return _run_workers(settings)
+    if worker_index is None and settings.port != 0:
+        problem = _port_problem(settings)
+        if problem is not None:
+            print(f"triotok: {problem}", file=sys.stderr)
+            return 1
+    import trio
+
+    try:
+        return trio.run(_run, settings, worker_index in (None, "0"))
+    except KeyboardInterrupt:  # pragma: no cover  # a signal before the receiver is installed
+        return 130
+
+
+def _port_problem(settings: Settings) -> str | None:
+    from .http import bind_socket
+
+    try:
+        bind_socket(settings.host, settings.port).close()
+    except OSError as exc:
+        return f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
+    return None
+
+
+async def _run(settings: Settings, announce: bool) -> int:
+    import trio
+
+    from ._exceptions import SupervisorFailed
+    from .app import demo_banner, open_application
+
+    try:
+        async with trio.open_nursery() as nursery:
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async with open_application(settings) as app:
+                    if announce:
+                        print(demo_banner(app), flush=True)
+                    logger.info("serving on %s (pid %d)", app.url, os.getpid())
+                    async for signum in signals:
+                        logger.info("%s: stopping gracefully", signal.Signals(signum).name)
+                        break
+                    nursery.start_soon(_force_on_second_signal, signals, nursery.cancel_scope)
+                nursery.cancel_scope.cancel()
+    except SupervisorFailed as exc:
+        print(f"triotok: the application failed: {exc}", file=sys.stderr)
+        return 1
+    logger.info("stopped")
+    return 0
+
+
+async def _force_on_second_signal(signals: Any, scope: Any) -> None:
+    async for signum in signals:
+        logger.warning("second %s: cancelling the shutdown", signal.Signals(signum).name)
+        scope.cancel()
+        return
+
+
+# ------------------------------------------------------------------ several processes
+
+
+def _run_workers(settings: Settings) -> int:
+    """Start ``workers`` processes sharing the port (SO_REUSEPORT); restart crashed ones.
+
+    Each worker is a full node (its own tree and caches) on the shared
+    database; cache invalidations reach the others through the outbox feed.
+    SIGINT/SIGTERM are forwarded as one SIGTERM to every worker.
+    """
+    problem = _port_problem(settings)
+    if problem is not None:
+        print(f"triotok: {problem}", file=sys.stderr)
+        return 1
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("TRIOTOK_")}
+    for name in settings.__dataclass_fields__:
+        base_env[f"TRIOTOK_{name.upper()}"] = str(getattr(settings, name))
+    stopping = False
+
+    def spawn(index: int) -> subprocess.Popen[bytes]:
+        env = dict(base_env)
+        env[_WORKER_ENV] = str(index)
+        env["TRIOTOK_DEMO"] = str(settings.demo and index == 0)
+        code = "import sys; from triotok.cli import main; sys.exit(main(sys.argv[1:]))"
+        return subprocess.Popen(
+            [sys.executable, "-c", code, "serve"], env=env, start_new_session=True
+        )
+
+    workers = {i: spawn(i) for i in range(settings.workers)}
+    restarts: list[float] = []
+
+    def forward(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for proc in workers.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while True:
+            alive = {i: p for i, p in workers.items() if p.poll() is None}
+            if stopping and not alive:
+                break
+            for index, proc in workers.items():
+                if proc.poll() is not None and not stopping:
+                    now = time.monotonic()
+                    restarts[:] = [t for t in restarts if now - t < 10.0] + [now]
+                    if len(restarts) > 3 * settings.workers:
+                        print("triotok: workers keep crashing; giving up", file=sys.stderr)
+                        forward(signal.SIGTERM, None)
+                        break
+                    logger.warning("worker %d exited with %s; restarting", index, proc.returncode)
+                    workers[index] = spawn(index)
+            time.sleep(0.2)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    failed = [p.returncode for p in workers.values() if p.returncode not in (0, None)]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

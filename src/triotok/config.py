@@ -1,0 +1,258 @@
+"""Settings of a TrioToK server: defaults < TOML file < ``TRIOTOK_*`` env vars < flags.
+
+Every setting is declared once in :data:`FIELDS` (its type, default, TOML
+section and key, environment variable, help text); loading, validation,
+``triotok serve --help`` and the docs table all come from that declaration,
+so they cannot drift apart. Every problem surfaces at start as
+:class:`~triotok.InvalidConfig` naming the field and where its value came from.
+
+::
+
+    settings = load_settings(config_file="triotok.toml", env=os.environ, flags={"port": 9000})
+    settings.port  # 9000: flags win over the file and the environment
+
+A TOML file groups the settings in sections::
+
+    [server]
+    host = "127.0.0.1"
+    port = 8000
+    workers = 2
+
+    [store]
+    url = "sqlite:///triotok-data/triotok.db"
+
+    [http]
+    rate_limit_per_ip = 100        # requests per minute
+    max_body_bytes = 1048576
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ._exceptions import InvalidConfig
+
+__all__ = ("ENV_PREFIX", "FIELDS", "Field", "Settings", "load_settings")
+
+ENV_PREFIX = "TRIOTOK_"
+
+#: The default store: an embedded SQLite file under the working directory.
+DEFAULT_STORE_URL = "sqlite:///triotok-data/triotok.db"
+
+_TENANT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Validated settings of one server process (see :data:`FIELDS` for each one)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    graceful_timeout: float = 10.0
+    log_level: str = "info"
+    access_log: bool = False
+    store_url: str = DEFAULT_STORE_URL
+    max_body_bytes: int = 1_048_576
+    rate_limit_per_ip: int = 100
+    rate_limit_per_key: int = 600
+    trust_proxy: bool = False
+    operator_tenant: str = "ops"
+    tenant_cache_ttl: float = 30.0
+    tenant_negative_ttl: float = 5.0
+    demo: bool = False
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` applied and validated."""
+        return load_settings(flags={**dataclasses.asdict(self), **changes})
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """The declaration of one setting."""
+
+    name: str
+    type: type
+    section: str
+    key: str
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+    @property
+    def default(self) -> Any:
+        return Settings.__dataclass_fields__[self.name].default
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("host", str, "server", "host", "address to listen on"),
+    Field("port", int, "server", "port", "TCP port (0: any free port)", 0, 65535),
+    Field("workers", int, "server", "workers", "processes serving the port (SO_REUSEPORT)", 1, 64),
+    Field(
+        "graceful_timeout",
+        float,
+        "server",
+        "graceful_timeout",
+        "seconds in-flight requests get to finish on shutdown",
+        0,
+        3600,
+    ),
+    Field("log_level", str, "server", "log_level", "one of " + ", ".join(_LOG_LEVELS)),
+    Field("access_log", bool, "server", "access_log", "log every request to stderr"),
+    Field("store_url", str, "store", "url", "sqlite:///path.db or postgresql://user@host/db"),
+    Field("max_body_bytes", int, "http", "max_body_bytes", "largest request body (413)", 1),
+    Field("rate_limit_per_ip", int, "http", "rate_limit_per_ip", "requests/minute per IP", 1),
+    Field("rate_limit_per_key", int, "http", "rate_limit_per_key", "requests/minute per key", 1),
+    Field("trust_proxy", bool, "http", "trust_proxy", "take the client IP from X-Forwarded-For"),
+    Field("operator_tenant", str, "tenants", "operator_tenant", "tenant whose admins operate"),
+    Field("tenant_cache_ttl", float, "tenants", "cache_ttl", "seconds a tenant stays cached", 0),
+    Field(
+        "tenant_negative_ttl",
+        float,
+        "tenants",
+        "negative_ttl",
+        "seconds an unknown tenant stays cached",
+        0,
+    ),
+    Field("demo", bool, "server", "demo", "create a demo tenant and API keys at start"),
+)
+
+_BY_NAME = {f.name: f for f in FIELDS}
+_BY_SECTION: dict[str, dict[str, Field]] = {}
+for _f in FIELDS:
+    _BY_SECTION.setdefault(_f.section, {})[_f.key] = _f
+
+
+def load_settings(
+    *,
+    config_file: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Merge the layers (defaults < file < env < flags) and validate the result.
+
+    ``env`` is usually ``os.environ``; only ``TRIOTOK_*`` names are read, and
+    an unknown ``TRIOTOK_*`` name is an error (a typo must not be ignored).
+    ``flags`` maps field names to values; ``None`` values mean "not given".
+    """
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        values.update(_read_toml(Path(config_file)))
+    if env is not None:
+        values.update(_read_env(env))
+    for name, value in (flags or {}).items():
+        if value is None:
+            continue
+        if name not in _BY_NAME:
+            raise InvalidConfig(name, "unknown setting")
+        values[name] = _coerce(_BY_NAME[name], value, "flag")
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    import tomllib
+
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidConfig("config", f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidConfig("config", f"{path}: cannot read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidConfig("config", f"{path}: invalid TOML: {exc}") from None
+    values: dict[str, Any] = {}
+    for section, table in raw.items():
+        known = _BY_SECTION.get(section)
+        if known is None or not isinstance(table, dict):
+            sections = ", ".join(f"[{s}]" for s in _BY_SECTION)
+            raise InvalidConfig(section, f"{path}: unknown section; known: {sections}")
+        for key, value in table.items():
+            field = known.get(key)
+            if field is None:
+                keys = ", ".join(known)
+                raise InvalidConfig(f"{section}.{key}", f"{path}: unknown key; known: {keys}")
+            values[field.name] = _coerce(field, value, f"{path} [{section}] {key}")
+    return values
+
+
+def _read_env(env: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        field = _BY_NAME.get(name[len(ENV_PREFIX) :].lower())
+        if field is None:
+            raise InvalidConfig(name, "unknown TRIOTOK_* environment variable")
+        values[field.name] = _coerce(field, raw, f"environment {name}")
+    return values
+
+
+def _coerce(field: Field, value: Any, origin: str) -> Any:
+    """Turn a TOML value, an env string or a flag into the field's type."""
+    kind = field.type
+    try:
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if isinstance(value, str) and value.lower() in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError("expected true or false")
+        if kind is int:
+            if isinstance(value, bool | float):
+                raise ValueError("expected an integer")
+            return int(value)
+        if kind is float:
+            if isinstance(value, bool):
+                raise ValueError("expected a number")
+            number = float(value)
+            if not math.isfinite(number):
+                raise ValueError("expected a finite number")
+            return number
+        if not isinstance(value, str):
+            raise ValueError("expected a string")
+        return value
+    except (TypeError, ValueError) as exc:
+        raise InvalidConfig(field.name, f"{value!r} from {origin}: {exc}") from None
+
+
+def _validate(settings: Settings) -> None:
+    for field in FIELDS:
+        value = getattr(settings, field.name)
+        if field.minimum is not None and value < field.minimum:
+            raise InvalidConfig(field.name, f"must be >= {field.minimum:g}, got {value!r}")
+        if field.maximum is not None and value > field.maximum:
+            raise InvalidConfig(field.name, f"must be <= {field.maximum:g}, got {value!r}")
+    try:
+        ipaddress.ip_address(settings.host)
+    except ValueError:
+        if settings.host != "localhost":
+            raise InvalidConfig(
+                "host", f"{settings.host!r} is not an IP address (or 'localhost')"
+            ) from None
+    if settings.log_level not in _LOG_LEVELS:
+        raise InvalidConfig("log_level", f"{settings.log_level!r}; one of {', '.join(_LOG_LEVELS)}")
+    if not _TENANT_ID.fullmatch(settings.operator_tenant):
+        raise InvalidConfig("operator_tenant", "must match [A-Za-z0-9_-]{1,64}")
+    if settings.tenant_cache_ttl <= 0:
+        raise InvalidConfig("tenant_cache_ttl", "must be > 0")
+    if settings.workers > 1 and settings.port == 0:
+        raise InvalidConfig("workers", "several workers need a fixed port (not 0)")
+    from .store import parse_store_url
+
+    parse_store_url(settings.store_url)

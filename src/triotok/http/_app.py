@@ -1,0 +1,250 @@
+"""The Quart (quart-trio) application: the route table, wrapped in the request pipeline.
+
+Pipeline of every request, in order (each step may answer a problem):
+
+1. ``before_request``: request id, ``traceparent``, per-IP rate limit (429),
+   declared body size (413);
+2. the route's view: API key (401), per-key rate limit (429), tenant id
+   (400), tenant/role authorisation (403), tenant resolution through the
+   cache (404, or 403 ``tenant_inactive``), body parsing and validation
+   (415/400/422), then the handler;
+3. ``after_request`` (also for errors): security headers, ``X-Request-Id``,
+   ``RateLimit`` headers.
+
+Any exception becomes problem+json (see ``_problems``); nothing else ever
+reaches the client.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from quart import Response, g, request
+from quart_trio import QuartTrio
+
+from .._exceptions import RequestError
+from ..modules.access import authorize, parse_key, verify_key
+from ..modules.tenants import validate_tenant_id
+from ._middleware import (
+    ClientLimits,
+    client_ip,
+    rate_limit_headers,
+    request_id_from,
+    security_headers,
+    traceparent_from,
+)
+from ._problems import PROBLEM_JSON, problem_body, problem_for
+from ._routes import Call, Reply, Route, json_bytes
+from ._schema import schema_errors
+from ._services import Services
+
+__all__ = ("create_app",)
+
+
+def create_app(services: Services, routes: Iterable[Route] | None = None) -> QuartTrio:
+    """Build the Quart app serving ``routes`` (default: every route of ``triotok.http``)."""
+    if routes is None:
+        from ._table import all_routes
+
+        routes = all_routes()
+    table = tuple(routes)
+    options = services.options
+    app = QuartTrio("triotok", static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = options.max_body_bytes
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
+    app.config["routes"] = table
+    app.config["services"] = services
+    limits = ClientLimits(options.rate_limit_per_ip, options.rate_limit_per_key)
+    app.config["limits"] = limits
+
+    @app.before_request
+    async def _before() -> None:
+        headers = request.headers
+        g.request_id = request_id_from(headers.get("X-Request-Id"))
+        g.traceparent = traceparent_from(headers.get("traceparent"))
+        g.limits = {}
+        ip = client_ip(
+            request.remote_addr, headers.get("X-Forwarded-For"), trust_proxy=options.trust_proxy
+        )
+        decision = limits.ip.try_hit(ip)
+        g.limits["ip"] = decision
+        if not decision.allowed:
+            raise RequestError(
+                "too many requests from this address", status=429, code="rate_limited"
+            )
+        length = request.content_length
+        if length is not None and length > options.max_body_bytes:
+            raise RequestError(
+                f"the request body exceeds {options.max_body_bytes} bytes",
+                status=413,
+                code="payload_too_large",
+            )
+
+    @app.after_request
+    async def _after(response: Response) -> Response:
+        headers = response.headers
+        security_headers(
+            headers, scheme=request.scheme, forwarded_proto=request.headers.get("X-Forwarded-Proto")
+        )
+        request_id = g.get("request_id")
+        if request_id is not None:
+            headers["X-Request-Id"] = request_id
+        rate_limit_headers(g.get("limits") or {}, headers)
+        return response
+
+    @app.errorhandler(Exception)
+    async def _problem(exc: Exception) -> Response:
+        problem = problem_for(exc)
+        body = problem_body(problem, instance=request.path, request_id=g.get("request_id"))
+        response = Response(body, status=problem.status, content_type=PROBLEM_JSON)
+        for name, value in problem.headers.items():
+            response.headers[name] = value
+        if problem.status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="triotok"'
+        return response
+
+    for route in table:
+        app.add_url_rule(
+            route.path,
+            endpoint=route.endpoint,
+            view_func=_view(route, services, limits),
+            methods=[route.method],
+        )
+    return app
+
+
+def _view(route: Route, services: Services, limits: ClientLimits) -> Any:
+    options = services.options
+
+    async def view(**params: Any) -> Response:
+        key = tenant = None
+        request_tenant: str | None = None
+        if "tenant_id" in params:
+            params["tenant_id"] = validate_tenant_id(params["tenant_id"])
+        permission = route.permission
+        if permission is not None:
+            key = await _authenticate(services)
+            decision = limits.key.try_hit(key.id)
+            g.limits["key"] = decision
+            if not decision.allowed:
+                raise RequestError(
+                    "too many requests with this key", status=429, code="rate_limited"
+                )
+            if permission.scope == "tenant":
+                header = request.headers.get("X-Tenant")
+                if header is None:
+                    request_tenant = key.tenant_id
+                else:
+                    request_tenant = validate_tenant_id(header, where="X-Tenant")
+            authorize(
+                key.role,
+                key.tenant_id,
+                permission,
+                request_tenant=request_tenant,
+                operator_tenant=options.operator_tenant,
+            )
+            # The key's own tenant must exist and be active (cached: one query per stampede).
+            tenant = await services.tenants.get(key.tenant_id)
+            if tenant is None:
+                raise RequestError("unknown tenant", status=404, code="tenant_not_found")
+            if not tenant.active:
+                raise RequestError("this tenant is deactivated", status=403, code="tenant_inactive")
+        query = _query(route)
+        body = await _body(route)
+        call = Call(
+            services=services,
+            route=route,
+            params=params,
+            query=query,
+            body=body,
+            key=key,
+            tenant=tenant,
+            request_id=g.request_id,
+            traceparent_header=g.traceparent,
+        )
+        result = await route.handler(call)
+        reply = result if isinstance(result, Reply) else Reply(result, route.status)
+        payload = reply.body if isinstance(reply.body, bytes) else json_bytes(reply.body)
+        response = Response(payload, status=reply.status, content_type=reply.content_type)
+        for name, value in reply.headers.items():
+            response.headers[name] = value
+        return response
+
+    view.__name__ = route.endpoint
+    return view
+
+
+async def _authenticate(services: Services) -> Any:
+    header = request.headers.get("Authorization")
+    if header is None:
+        raise RequestError("an API key is required", status=401, code="missing_api_key")
+    scheme, _, presented = header.partition(" ")
+    if scheme.lower() != "bearer" or not presented:
+        raise RequestError(
+            "use 'Authorization: Bearer <key>'", status=401, code="invalid_authorization"
+        )
+    presented = presented.strip()
+    key_id = parse_key(presented)
+    if key_id is None:
+        raise RequestError("invalid API key", status=401, code="invalid_api_key")
+    return verify_key(await services.keys.get(key_id), presented)
+
+
+def _query(route: Route) -> dict[str, Any]:
+    args = request.args
+    if not route.query:
+        return {}
+    values: dict[str, Any] = {}
+    for name, schema in route.query.items():
+        raw = args.get(name)
+        if raw is None:
+            continue
+        if schema.get("type") == "integer":
+            try:
+                values[name] = int(raw)
+            except ValueError:
+                raise RequestError(
+                    f"query parameter {name!r} must be an integer", status=400, code="invalid_query"
+                ) from None
+        else:
+            values[name] = raw
+    errors = schema_errors({"type": "object", "properties": route.query}, values)
+    if errors:
+        raise RequestError(
+            "invalid query parameters", status=400, code="invalid_query", errors=errors
+        )
+    return values
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+async def _body(route: Route) -> Any:
+    if route.body is None:
+        return None
+    mimetype = request.mimetype
+    if mimetype != "application/json":
+        raise RequestError(
+            "send the body as application/json", status=415, code="unsupported_media_type"
+        )
+    raw = await request.get_data(cache=False)
+    if not raw:
+        raise RequestError("the request body is empty", status=400, code="invalid_json")
+    try:
+        body = json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise RequestError(
+            f"the body is not valid JSON: {str(exc)[:120]}", status=400, code="invalid_json"
+        ) from None
+    errors = schema_errors(route.body, body)
+    if errors:
+        raise RequestError(
+            "the body does not match the schema",
+            status=422,
+            code="validation_failed",
+            errors=errors,
+        )
+    return body

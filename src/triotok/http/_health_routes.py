@@ -1,0 +1,136 @@
+"""``/live``, ``/ready`` and ``/health``: public, cheap, never cached."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import trio
+
+from .._exceptions import RequestError, TriotokError
+from ._routes import Call, Reply, Route
+
+__all__ = ("ROUTES", "readiness")
+
+_PING_TIMEOUT = 1.0
+
+
+async def live(call: Call) -> dict[str, Any]:
+    return {"status": "live"}
+
+
+async def _ping(call: Call) -> tuple[bool, dict[str, Any]]:
+    handle = call.services.store
+    if not handle.is_open:
+        return False, {"status": "down", "error": "not open"}
+    store = handle.store
+    started = time.perf_counter()
+    try:
+        with trio.fail_after(_PING_TIMEOUT):
+            await store.ping()
+    except (TriotokError, trio.TooSlowError) as exc:
+        code = exc.code if isinstance(exc, TriotokError) else "timeout"
+        return False, {"status": "down", "error": code}
+    detail = {
+        "status": "up",
+        "backend": store.backend,
+        "schema_version": store.schema_version,
+        "ping_ms": round((time.perf_counter() - started) * 1000, 3),
+        "statistics": store.statistics().as_dict(),
+    }
+    return True, detail
+
+
+def _tree_status(call: Call) -> tuple[bool, dict[str, Any]]:
+    system = call.services.system
+    root_state = system.root.state.value
+    down = []
+    for path in call.services.required:
+        try:
+            state = system.tree(prefix=path, depth=0)["state"]
+        except LookupError:
+            state = "missing"
+        if state != "running":
+            down.append({"path": path, "state": state})
+    ok = root_state == "running" and not down
+    return ok, {"status": "up" if ok else "down", "root": root_state, "not_running": down}
+
+
+async def readiness(call: Call) -> tuple[bool, dict[str, Any]]:
+    """Whether the tree runs and the store answers, with the details."""
+    tree_ok, tree = _tree_status(call)
+    store_ok, store = await _ping(call)
+    return tree_ok and store_ok, {"tree": tree, "store": store}
+
+
+async def ready(call: Call) -> dict[str, Any]:
+    ok, detail = await readiness(call)
+    if not ok:
+        raise RequestError(
+            "not ready: " + ", ".join(k for k, v in detail.items() if v["status"] != "up"),
+            status=503,
+            code="not_ready",
+            checks=detail,
+        )
+    return {"status": "ready"}
+
+
+async def health(call: Call) -> Reply:
+    ok, detail = await readiness(call)
+    services = call.services
+    subsystems: dict[str, Any] = dict(detail)
+    for name, directory in (("tenants", services.tenants), ("access", services.keys)):
+        stats = directory.statistics()
+        subsystems[name] = {
+            "status": "up" if stats is not None else "down",
+            "cache": None if stats is None else stats.as_dict(),
+        }
+    letters = services.system.dead_letters.statistics()
+    subsystems["dead_letters"] = {"status": "up", "total": letters.total}
+    body = {
+        "status": "ok" if ok else "degraded",
+        "version": services.version,
+        "uptime_s": round(time.time() - services.started_at, 3),
+        "subsystems": subsystems,
+    }
+    return Reply(body, 200 if ok else 503)
+
+
+_STATUS = {
+    "type": "object",
+    "properties": {"status": {"type": "string"}},
+    "required": ["status"],
+}
+
+ROUTES = (
+    Route("GET", "/live", live, "The process answers", "health", None, response=_STATUS),
+    Route(
+        "GET",
+        "/ready",
+        ready,
+        "The tree is running and the store reachable (503 otherwise)",
+        "health",
+        None,
+        response=_STATUS,
+        errors=(503,),
+    ),
+    Route(
+        "GET",
+        "/health",
+        health,
+        "Per-subsystem health (503 when degraded)",
+        "health",
+        None,
+        response={
+            "type": "object",
+            "properties": {
+                "status": {"type": "string", "enum": ["ok", "degraded"]},
+                "version": {"type": "string"},
+                "uptime_s": {"type": "number"},
+                "subsystems": {"type": "object"},
+            },
+            "required": ["status", "subsystems"],
+        },
+        errors=(503,),
+    ),
+)

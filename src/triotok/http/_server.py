@@ -1,0 +1,111 @@
+"""``/app/http``: hypercorn serving the Quart app, as a supervised actor.
+
+Each incarnation binds its socket, builds the app and runs
+``hypercorn.trio.serve`` in the actor's nursery; the actor is running once
+the server listens. Stopping the actor triggers hypercorn's graceful
+shutdown: the listener closes, in-flight requests get ``graceful_timeout``
+seconds to finish, then the actor's ``on_stop`` returns and the supervisor
+stops the children left of it. A crash of the server crashes the actor and
+its supervisor restarts it on the same port.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any
+
+import trio
+
+from ..actors import Actor
+from ._services import Services
+
+__all__ = ("HttpServer", "bind_socket")
+
+logger = logging.getLogger("triotok.http")
+
+
+def bind_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A bound (not yet listening) TCP socket; ``reuse_port`` lets N processes share a port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class HttpServer(Actor):
+    """Serves ``services`` over HTTP on ``options.host:options.port``.
+
+    ``self.port`` is the bound port (useful with port 0); later incarnations
+    rebind the same port.
+    """
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        options = services.options
+        self.host = options.host
+        self.port = options.port
+        self.app: Any = None
+        self._shutdown = trio.Event()
+        self._done = trio.Event()
+
+    async def on_start(self) -> None:
+        from ._app import create_app
+
+        self.app = create_app(self._services)
+        self._services.extra["app"] = self.app
+        await self.ctx.nursery.start(self._serve)
+
+    async def _serve(self, task_status: trio.TaskStatus[None]) -> None:
+        from hypercorn.config import Config
+        from hypercorn.trio import serve
+
+        options = self._services.options
+        sock = bind_socket(self.host, self.port, reuse_port=options.reuse_port)
+        self.port = sock.getsockname()[1]
+        self._services.extra["port"] = self.port
+        config = Config()
+        # hypercorn wraps the descriptor in its own socket object, which owns it from here.
+        config.bind = [f"fd://{sock.detach()}"]
+        config.graceful_timeout = options.graceful_timeout
+        config.accesslog = logging.getLogger("triotok.http.access") if options.access_log else None
+        config.errorlog = logging.getLogger("triotok.http.server")
+        config.backlog = 1024
+        config.keep_alive_timeout = 5.0
+
+        try:
+            await serve(
+                self.app,
+                config,
+                shutdown_trigger=self._shutdown.wait,
+                task_status=_Started(task_status),
+            )
+        finally:
+            self._done.set()
+
+    async def receive(self, message: Any) -> Any:
+        if message == "port":
+            return self.port
+        raise ValueError(f"unknown message {message!r}")
+
+    async def on_stop(self) -> None:
+        self._shutdown.set()
+        await self._done.wait()
+
+
+class _Started:
+    """Adapts hypercorn's ``task_status.started(binds)`` to ours."""
+
+    def __init__(self, status: trio.TaskStatus[None]) -> None:
+        self._status = status
+
+    def started(self, value: Any = None) -> None:
+        self._status.started()

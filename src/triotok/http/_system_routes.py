@@ -1,0 +1,188 @@
+"""Operator JSON endpoints: the live tree, dead letters, restarting and stopping actors.
+
+All need an admin key of the operator tenant (``system:read`` /
+``system:write``). The operators' HTML page (``GET /system``) and the
+``triotok tree`` command build on ``GET /system/tree``; add their routes to
+``ROUTES`` here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._exceptions import ActorNotFound, RequestError
+from ..modules.access import Permission
+from ..modules.audit import AuditEntry, record
+from ._routes import Call, Reply, Route
+
+__all__ = ("ROUTES",)
+
+_STATES = ["starting", "running", "backoff", "restarting", "stopping", "stopped", "failed"]
+_PATH: dict[str, Any] = {"type": "string", "pattern": r"(/[A-Za-z0-9_.\-]{1,128}){1,32}"}
+
+NODE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "path": {"type": "string"},
+        "name": {"type": "string"},
+        "kind": {"type": "string", "enum": ["actor", "supervisor"]},
+        "state": {"type": "string", "enum": _STATES},
+        "restarts": {"type": "integer"},
+        "children": {"type": "array", "items": {"type": "object"}},
+    },
+    "required": ["path", "kind", "state", "children"],
+}
+
+
+async def tree(call: Call) -> dict[str, Any]:
+    query = call.query
+    try:
+        return call.services.system.tree(
+            prefix=query.get("prefix"),
+            depth=query.get("depth"),
+            state=query.get("state"),
+        )
+    except ActorNotFound:
+        raise RequestError(
+            f"no actor at {query.get('prefix')!r}", status=404, code="actor_not_found"
+        ) from None
+
+
+async def dead_letters(call: Call) -> dict[str, Any]:
+    office = call.services.system.dead_letters
+    limit = int(call.query.get("limit", 100))
+    stats = office.statistics()
+    return {
+        "total": stats.total,
+        "by_reason": stats.by_reason,
+        "items": [_letter(letter) for letter in office.recent(limit)],
+    }
+
+
+def _letter(letter: Any) -> dict[str, Any]:
+    data: dict[str, Any] = letter.as_dict()
+    # Messages are arbitrary objects: show their type and a bounded repr only.
+    for key, value in list(data.items()):
+        if not isinstance(value, str | int | float | bool | type(None)):
+            data[key] = repr(value)[:500]
+    return data
+
+
+def _target(call: Call) -> str:
+    path = str(call.query.get("path", ""))
+    if not path:
+        raise RequestError(
+            "the 'path' query parameter is required", status=400, code="invalid_query"
+        )
+    root = f"/{call.services.system.name}"
+    if path.rstrip("/") == root:
+        raise RequestError(
+            "the root supervisor cannot be stopped or restarted", status=409, code="conflict"
+        )
+    return path.rstrip("/")
+
+
+async def _audit(call: Call, action: str, path: str) -> None:
+    assert call.key is not None
+    async with call.services.store.store.transaction() as tx:
+        await record(tx, AuditEntry(call.principal, action, f"actor{path}", call.key.tenant_id))
+
+
+async def restart_actor(call: Call) -> Reply:
+    path = _target(call)
+    system = call.services.system
+    try:
+        node = system.runtime.lookup(path)
+    except ActorNotFound:
+        raise RequestError(f"no actor at {path!r}", status=404, code="actor_not_found") from None
+    await _audit(call, "actor.restart", path)
+    # A normal exit of the current incarnation: its supervisor restarts a
+    # PERMANENT child (TRANSIENT/TEMPORARY children stay stopped, as in OTP).
+    node.request_stop()
+    return Reply({"path": path, "requested": "restart"}, 202)
+
+
+async def stop_actor(call: Call) -> Reply:
+    path = _target(call)
+    try:
+        ref = call.services.system.ref(path)
+    except ActorNotFound:
+        raise RequestError(f"no actor at {path!r}", status=404, code="actor_not_found") from None
+    await _audit(call, "actor.stop", path)
+    if path == f"/{call.services.system.name}/http":
+        # Stopping the server from inside one of its requests cannot wait for itself.
+        call.services.system.runtime.lookup(path).request_stop()
+        return Reply({"path": path, "requested": "stop"}, 202)
+    await ref.stop()
+    return Reply({"path": path, "state": "stopped"}, 200)
+
+
+_TREE_QUERY: dict[str, dict[str, Any]] = {
+    "prefix": _PATH,
+    "depth": {"type": "integer", "minimum": 0, "maximum": 64},
+    "state": {"type": "string", "enum": _STATES},
+}
+_ACTION = {
+    "type": "object",
+    "properties": {
+        "path": {"type": "string"},
+        "requested": {"type": "string"},
+        "state": {"type": "string"},
+    },
+    "required": ["path"],
+}
+
+ROUTES = (
+    Route(
+        "GET",
+        "/system/tree",
+        tree,
+        "The live supervision tree (filter by prefix, depth, state)",
+        "system",
+        Permission("system", "read", "platform"),
+        query=_TREE_QUERY,
+        response=NODE_SCHEMA,
+        errors=(404,),
+    ),
+    Route(
+        "GET",
+        "/system/dead-letters",
+        dead_letters,
+        "The most recent dead letters and their counts",
+        "system",
+        Permission("system", "read", "platform"),
+        query={"limit": {"type": "integer", "minimum": 1, "maximum": 1000}},
+        response={
+            "type": "object",
+            "properties": {
+                "total": {"type": "integer"},
+                "by_reason": {"type": "object"},
+                "items": {"type": "array", "items": {"type": "object"}},
+            },
+            "required": ["total", "items"],
+        },
+    ),
+    Route(
+        "POST",
+        "/system/actors/restart",
+        restart_actor,
+        "Restart an actor: its current incarnation stops, its supervisor starts a new one",
+        "system",
+        Permission("system", "write", "platform"),
+        status=202,
+        query={"path": _PATH},
+        response=_ACTION,
+        errors=(404, 409),
+    ),
+    Route(
+        "POST",
+        "/system/actors/stop",
+        stop_actor,
+        "Stop an actor for good (its supervisor removes it)",
+        "system",
+        Permission("system", "write", "platform"),
+        query={"path": _PATH},
+        response=_ACTION,
+        errors=(404, 409),
+    ),
+)

@@ -1,0 +1,158 @@
+"""Actors every module relies on: the store owner and the outbox feed.
+
+* :class:`StoreOwner` (``/app/store``) opens the store for the life of its
+  incarnation and publishes it through a :class:`StoreHandle`, the stable
+  object other actors hold: a restarted owner opens a new store and the
+  handle follows, so nobody keeps a closed store.
+* :class:`OutboxFeed` (``/app/transport``) tails the outbox table by id and
+  hands every committed event to local subscribers, on every node: this is how
+  a ``tenant.updated`` written by one process reaches the caches of all of
+  them. It does not claim or mark rows (that is the relay's job, which
+  delivers each event once); it only observes them, so any number of feeds
+  can tail one table. Wake-ups come from ``store.listen()`` (``NOTIFY`` on
+  PostgreSQL, in-process on SQLite) with a polling fallback for commits of
+  other SQLite processes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import trio
+
+from .._exceptions import StoreUnavailable
+from ..actors import Actor
+from ..store import Store, open_store
+from ..transport import Envelope, InMemoryTransport, SchemaError, decode
+
+__all__ = ("EventHandler", "OutboxFeed", "StoreHandle", "StoreOwner")
+
+logger = logging.getLogger("triotok.modules")
+
+EventHandler = Callable[[Envelope], Awaitable[None]]
+
+
+class StoreHandle:
+    """The current store of the application, or :class:`StoreUnavailable` between owners."""
+
+    def __init__(self) -> None:
+        self._store: Store | None = None
+        self._opened = trio.Event()
+
+    @property
+    def store(self) -> Store:
+        store = self._store
+        if store is None:
+            raise StoreUnavailable("the store is not open (starting, restarting or stopped)")
+        return store
+
+    @property
+    def is_open(self) -> bool:
+        return self._store is not None
+
+    def _set(self, store: Store | None) -> None:
+        self._store = store
+        if store is not None:
+            self._opened.set()
+        else:
+            self._opened = trio.Event()
+
+    async def wait_open(self) -> Store:
+        """Wait until an owner opened the store; return it."""
+        await self._opened.wait()
+        return self.store
+
+
+class StoreOwner(Actor):
+    """``/app/store``: holds the store open; answers ``"ping"`` with the round-trip time."""
+
+    def __init__(self, handle: StoreHandle, url: str) -> None:
+        self._handle = handle
+        self._url = url
+        self._closing = trio.Event()
+        self._closed = trio.Event()
+
+    async def on_start(self) -> None:
+        await self.ctx.nursery.start(self._hold)
+
+    async def _hold(self, task_status: trio.TaskStatus[None]) -> None:
+        try:
+            async with open_store(self._url) as store:
+                self._handle._set(store)
+                self.ctx.register("store", store)
+                task_status.started()
+                try:
+                    await self._closing.wait()
+                finally:
+                    self._handle._set(None)
+        finally:
+            self._closed.set()
+
+    async def receive(self, message: Any) -> Any:
+        if message == "ping":
+            started = trio.current_time()
+            await self._handle.store.ping()
+            return trio.current_time() - started
+        raise ValueError(f"unknown message {message!r}")
+
+    async def on_stop(self) -> None:
+        self._closing.set()
+        await self._closed.wait()
+
+
+class OutboxFeed(Actor):
+    """``/app/transport``: every committed outbox event, to the local ``events`` transport.
+
+    Starts after the highest id present at start (history is not replayed).
+    Subscribers register on the :class:`~triotok.transport.InMemoryTransport`
+    given at construction, which outlives restarts of this actor and of them.
+    A subscriber raising is logged and skipped: a feed of cache invalidations
+    must not stall on one bad handler.
+    """
+
+    def __init__(
+        self, handle: StoreHandle, events: InMemoryTransport, *, poll_interval: float = 1.0
+    ) -> None:
+        self._handle = handle
+        self._events = events
+        self._poll_interval = poll_interval
+        self.position = 0
+
+    async def on_start(self) -> None:
+        store = await self._handle.wait_open()
+        self.position = int(await store.fetchval("SELECT COALESCE(MAX(id), 0) FROM outbox"))
+        self.ctx.start_soon(self._tail, store)
+
+    async def receive(self, message: Any) -> Any:
+        if message == "position":
+            return self.position
+        raise ValueError(f"unknown message {message!r}")
+
+    async def _tail(self, store: Store) -> None:
+        async with store.listen(fallback_interval=self._poll_interval) as wakeups:
+            while True:
+                rows = await store.fetch(
+                    "SELECT id, event_type, payload FROM outbox WHERE id > $1 ORDER BY id"
+                    " LIMIT 500",
+                    self.position,
+                )
+                for row in rows:
+                    self.position = int(row["id"])
+                    await self._dispatch(str(row["event_type"]), bytes(row["payload"]))
+                if len(rows) < 500:
+                    await wakeups.wait()
+
+    async def _dispatch(self, event_type: str, payload: bytes) -> None:
+        if not self._events.statistics().subscribers:
+            return
+        try:
+            envelope = decode(payload)
+        except SchemaError as exc:
+            logger.warning("outbox feed: cannot decode a %s event: %s", event_type, exc)
+            return
+        try:
+            await self._events.publish(envelope)
+        except Exception:
+            logger.exception("outbox feed: a subscriber of %s failed", event_type)

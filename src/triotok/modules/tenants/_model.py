@@ -1,0 +1,107 @@
+"""Tenants: the record, its id rule, and the events its changes publish."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..._exceptions import RequestError
+from ...store import Row
+from ...transport import event
+
+__all__ = (
+    "TENANT_ID_PATTERN",
+    "Tenant",
+    "TenantCreated",
+    "TenantDeactivated",
+    "TenantUpdated",
+    "validate_tenant_id",
+)
+
+#: Tenant ids: no path separators, dots, spaces or quotes (no traversal, no injection).
+TENANT_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
+_TENANT_ID = re.compile(TENANT_ID_PATTERN)
+
+
+def validate_tenant_id(value: object, *, where: str = "tenant id") -> str:
+    """Return ``value`` if it is a valid tenant id, else raise a 400 ``invalid_tenant_id``."""
+    if not isinstance(value, str) or not _TENANT_ID.fullmatch(value):
+        shown = repr(value)[:80] if isinstance(value, str) else type(value).__name__
+        raise RequestError(
+            f"{where} {shown} must match {TENANT_ID_PATTERN}",
+            status=400,
+            code="invalid_tenant_id",
+        )
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    """One tenant as stored; ``version`` grows by one with every change."""
+
+    id: str
+    name: str
+    active: bool
+    settings: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+    @classmethod
+    def from_row(cls, row: Row) -> Tenant:
+        settings = row["settings"]
+        return cls(
+            id=str(row["id"]),
+            name=str(row["name"]),
+            active=bool(row["active"]),
+            settings=json.loads(settings) if isinstance(settings, str) else dict(settings),
+            created_at=_timestamp(row["created_at"]),
+            updated_at=_timestamp(row["updated_at"]),
+            version=int(row["version"]),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON representation served by the HTTP API."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "active": self.active,
+            "settings": self.settings,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "version": self.version,
+        }
+
+
+def _timestamp(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+@event("tenant.created")
+@dataclass(frozen=True, slots=True)
+class TenantCreated:
+    """A tenant was created."""
+
+    tenant_id: str
+    name: str
+
+
+@event("tenant.updated")
+@dataclass(frozen=True, slots=True)
+class TenantUpdated:
+    """A tenant's name or settings changed; caches drop it."""
+
+    tenant_id: str
+    version: int
+
+
+@event("tenant.deactivated")
+@dataclass(frozen=True, slots=True)
+class TenantDeactivated:
+    """A tenant was deactivated: its keys stop working; caches drop it."""
+
+    tenant_id: str
+    version: int
