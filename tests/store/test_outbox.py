@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import trio
 
+from triotok._exceptions import InvalidConfig
 from triotok.store import Store
 
 
@@ -31,6 +32,11 @@ async def test_claim_returns_committed_rows_in_id_order_up_to_limit(store: Store
     second = await store.claim_outbox("node-b", limit=10)
     assert [r.id for r in second] == ids[3:]
     assert await store.claim_outbox("node-c") == []
+
+
+async def test_claim_limit_must_be_positive(store: Store) -> None:
+    with pytest.raises(InvalidConfig, match="limit"):
+        await store.claim_outbox("node-a", limit=0)
 
 
 async def test_uncommitted_rows_are_not_claimable(store: Store) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from .._exceptions import InvalidConfig
 
-__all__ = ("EncodedEvent", "encode_event")
+__all__ = ("EncodedEvent", "check_claim", "encode_event")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,3 +51,9 @@ def encode_event(
         if given is not None and str(given) != actual:
             raise InvalidConfig(name, f"{given!r} disagrees with the envelope's {actual!r}")
     return EncodedEvent(str(event.id), event.event_type, event.tenant_id, encode(event))
+
+
+def check_claim(limit: int) -> None:
+    """A claim takes at least one row (SQLite would read ``LIMIT -1`` as no limit)."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidConfig("limit", f"must be an integer >= 1, got {limit!r}")

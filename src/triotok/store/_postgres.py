@@ -28,7 +28,7 @@ import trio_asyncio
 from .._exceptions import ConflictError, StoreError, StoreUnavailable, TriotokError
 from ._config import PostgresConfig
 from ._migrations import CREATE_MIGRATIONS_TABLE, MIGRATION_LOCK_KEY, pending
-from ._outbox import encode_event
+from ._outbox import check_claim, encode_event
 from ._types import OUTBOX_CHANNEL, Backend, OutboxRow, Row, StoreStatistics
 from ._wakeups import WakeupHub, Wakeups, check_channel
 
@@ -407,6 +407,7 @@ class PostgresStore:
         self, node_id: str, limit: int = 100, lease_seconds: float = 30.0
     ) -> list[OutboxRow]:
         """Lease rows with ``FOR UPDATE SKIP LOCKED``: concurrent relays never share a row."""
+        check_claim(limit)
         pool = self._require_pool()
         args = (node_id, int(limit), float(lease_seconds))
         # Not retried: a claim whose reply was lost just lets its lease expire.

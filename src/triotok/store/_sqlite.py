@@ -27,7 +27,7 @@ import trio
 from .._exceptions import ConflictError, StoreError, StoreUnavailable
 from ._config import SqliteConfig
 from ._migrations import CREATE_MIGRATIONS_TABLE, pending
-from ._outbox import encode_event
+from ._outbox import check_claim, encode_event
 from ._sql import adapt_sqlite_params, format_timestamp, parse_timestamp, to_sqlite
 from ._thread import ConnectionThread
 from ._types import OUTBOX_CHANNEL, Backend, OutboxRow, Row, StoreStatistics
@@ -319,6 +319,7 @@ class SqliteStore:
         self, node_id: str, limit: int = 100, lease_seconds: float = 30.0
     ) -> list[OutboxRow]:
         """Lease due, undelivered rows to ``node_id`` in id order (single writer: no races)."""
+        check_claim(limit)
         now = datetime.now(UTC)
         args = (
             node_id,

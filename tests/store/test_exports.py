@@ -1,0 +1,35 @@
+"""Pin the public names of ``triotok.store``."""
+
+from __future__ import annotations
+
+import triotok.store
+
+
+def test_public_names() -> None:
+    assert set(triotok.store.__all__) == {
+        "DEFAULT_STORE_URL",
+        "LATEST_VERSION",
+        "MIGRATIONS",
+        "OUTBOX_CHANNEL",
+        "Backend",
+        "ConflictError",
+        "Migration",
+        "NotFound",
+        "OutboxRow",
+        "PostgresCluster",
+        "PostgresConfig",
+        "PostgresNotInstalled",
+        "Row",
+        "SchemaTooNew",
+        "SqliteConfig",
+        "Store",
+        "StoreError",
+        "StoreStatistics",
+        "StoreUnavailable",
+        "UnitOfWork",
+        "Wakeups",
+        "open_store",
+        "parse_store_url",
+    }
+    for name in triotok.store.__all__:
+        assert getattr(triotok.store, name) is not None
