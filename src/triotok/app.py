@@ -134,7 +134,7 @@ async def open_application(
         await system.spawn(KeyResolver, keys, key_repository, events, name="access")
         app = Application(settings, system, services, events)
         if settings.demo:
-            app.demo = await ensure_demo(app)
+            app.demo = await ensure_demo(app, keys_file=demo_keys_path(settings))
         if serve_http:
             await system.spawn(
                 HttpServer, services, name="http", shutdown=settings.graceful_timeout + 5.0
@@ -148,6 +148,14 @@ async def open_application(
 # ------------------------------------------------------------------ demo data
 
 DEMO_TENANT = "demo"
+
+
+def demo_keys_path(settings: Settings) -> Path:
+    """Next to the SQLite file, else ``triotok-data/demo-keys.json`` in the working directory."""
+    url = settings.store_url
+    if url.startswith("sqlite:///"):
+        return Path(url[len("sqlite:///") :].partition("?")[0]).parent / "demo-keys.json"
+    return Path("triotok-data") / "demo-keys.json"
 
 
 async def ensure_demo(app: Application, *, keys_file: Path | None = None) -> DemoKeys:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -91,6 +92,7 @@ async def health(call: Call) -> Reply:
         "status": "ok" if ok else "degraded",
         "version": services.version,
         "uptime_s": round(time.time() - services.started_at, 3),
+        "pid": os.getpid(),
         "subsystems": subsystems,
     }
     return Reply(body, 200 if ok else 503)
@@ -127,6 +129,7 @@ ROUTES = (
                 "status": {"type": "string", "enum": ["ok", "degraded"]},
                 "version": {"type": "string"},
                 "uptime_s": {"type": "number"},
+                "pid": {"type": "integer"},
                 "subsystems": {"type": "object"},
             },
             "required": ["status", "subsystems"],

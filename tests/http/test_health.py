@@ -1,0 +1,71 @@
+"""/live, /ready, /health and /openapi.json."""
+
+from __future__ import annotations
+
+import trio
+
+from tests.http.conftest import Server
+from triotok.http import all_routes
+
+
+async def test_live_ready_health(server: Server) -> None:
+    with trio.fail_after(10):
+        live = await server.client.get("/live")
+        ready = await server.client.get("/ready")
+        health = await server.client.get("/health")
+    assert live.json() == {"status": "live"}
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready"}
+    body = health.json()
+    assert health.status_code == 200
+    assert body["status"] == "ok"
+    assert set(body["subsystems"]) >= {"tree", "store", "tenants", "access", "dead_letters"}
+    assert body["subsystems"]["store"]["status"] == "up"
+
+
+async def test_ready_is_503_when_a_required_actor_is_down(server: Server) -> None:
+    system = server.app.system
+    with trio.fail_after(10):
+        await system.ref("/app/transport").stop()
+        ready = await server.client.get("/ready")
+        health = await server.client.get("/health")
+    assert ready.status_code == 503
+    assert ready.json()["code"] == "not_ready"
+    assert ready.headers["content-type"] == "application/problem+json"
+    assert health.status_code == 503
+    assert health.json()["status"] == "degraded"
+    missing = health.json()["subsystems"]["tree"]["not_running"]
+    assert {"path": "/app/transport", "state": "missing"} in missing
+
+
+async def test_openapi_describes_every_route(server: Server) -> None:
+    with trio.fail_after(10):
+        response = await server.client.get("/openapi.json")
+    doc = response.json()
+    assert doc["openapi"].startswith("3.1")
+    for route in all_routes():
+        operation = doc["paths"][route.openapi_path][route.method.lower()]
+        assert str(route.status) in operation["responses"]
+        assert "429" in operation["responses"]
+        if route.permission is not None:
+            assert {"401", "403"} <= operation["responses"].keys()
+            assert operation["x-permission"]["resource"] == route.permission.resource
+        if route.body is not None:
+            schema = operation["requestBody"]["content"]["application/json"]["schema"]
+            assert schema == route.body
+            assert {"413", "415", "422"} <= operation["responses"].keys()
+
+
+async def test_responses_match_their_declared_schema(server: Server) -> None:
+    """Every success answer of the GET routes validates against its declared response schema."""
+    from triotok.http._schema import schema_errors
+
+    ops = server.auth(await server.operator())
+    with trio.fail_after(20):
+        for route in all_routes():
+            if route.method != "GET" or route.response is None:
+                continue
+            url = route.path.replace("<tenant_id>", "ops")
+            response = await server.client.get(url, headers=ops)
+            assert response.status_code == route.status, (route.endpoint, response.text)
+            assert schema_errors(route.response, response.json()) == [], route.endpoint
