@@ -63,6 +63,10 @@ class CallOutcome(enum.Enum):
     IGNORED = "ignored"  # neither success nor failure; frees a half-open permit
 
 
+_FAILURE: Final = CallOutcome.FAILURE
+_IGNORED: Final = CallOutcome.IGNORED
+
+
 _AUTOMATIC: Final = frozenset(
     {
         (BreakerState.CLOSED, BreakerState.OPEN),
@@ -96,6 +100,9 @@ class BreakerTransition:
 
 
 TransitionListener = Callable[[BreakerTransition], object]
+
+_CLOSED: Final = BreakerState.CLOSED
+_HALF_OPEN: Final = BreakerState.HALF_OPEN
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +251,12 @@ class _BreakerMachine:
         self._opened_at = 0.0
         self._not_permitted = 0
         self._transitions: Counter[tuple[BreakerState, BreakerState]] = Counter()
+        # Copies of policy fields read on every call (attribute chains cost).
+        self._window_size = policy.window_size
+        self._minimum_calls = policy.effective_minimum_calls
+        self._slow_after = policy.slow_call_duration
+        self._failure_threshold = policy.failure_rate_threshold
+        self._slow_threshold = policy.slow_call_rate_threshold
 
     # ----------------------------------------------------------------- reading
 
@@ -299,6 +312,8 @@ class _BreakerMachine:
 
     def acquire(self, now: float) -> BreakerPermit:
         """Let one call through or raise ``CircuitOpen`` (counted as not permitted)."""
+        if self._state is _CLOSED:  # the hot path: nothing to poll
+            return BreakerPermit(self._generation, now, False)
         state = self.poll(now)
         if state is BreakerState.CLOSED or state is BreakerState.DISABLED:
             return BreakerPermit(self._generation, now, trial=False)
@@ -331,26 +346,29 @@ class _BreakerMachine:
             return  # let through before the last transition: its result is stale
         if permit.trial:
             self._trial_in_flight -= 1
-        if outcome is CallOutcome.IGNORED or self._state not in (
-            BreakerState.CLOSED,
-            BreakerState.HALF_OPEN,
-        ):
+        state = self._state
+        if outcome is _IGNORED or (state is not _CLOSED and state is not _HALF_OPEN):
             return  # DISABLED records nothing
-        failed = outcome is CallOutcome.FAILURE
-        slow = self.policy.is_slow(now - permit.started_at)
-        self._window.append((failed, slow))
+        failed = outcome is _FAILURE
+        slow = now - permit.started_at > self._slow_after  # == policy.is_slow
+        window = self._window
+        window.append((failed, slow))
         self._failed += failed
         self._slow += slow
-        if self._state is BreakerState.CLOSED:
-            if len(self._window) > self.policy.window_size:
-                old_failed, old_slow = self._window.popleft()
+        n = len(window)
+        if state is _CLOSED:
+            if n > self._window_size:
+                old_failed, old_slow = window.popleft()
                 self._failed -= old_failed
                 self._slow -= old_slow
-            if len(self._window) >= self.policy.effective_minimum_calls:
-                reason = self._tripped()
-                if reason:
-                    self._transition(BreakerState.OPEN, now, reason)
-        elif len(self._window) >= self.policy.half_open_calls:
+                n -= 1
+            # Cheap inclusive pre-check on the hot path; _tripped() words the reason.
+            if n >= self._minimum_calls and (
+                self._failed * 100.0 >= self._failure_threshold * n
+                or self._slow * 100.0 >= self._slow_threshold * n
+            ):
+                self._transition(BreakerState.OPEN, now, self._tripped())
+        elif n >= self.policy.half_open_calls:
             reason = self._tripped()
             if reason:
                 self._transition(BreakerState.OPEN, now, reason)
