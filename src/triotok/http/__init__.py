@@ -19,6 +19,7 @@ from ._routes import Reply as Reply
 from ._routes import Route as Route
 from ._server import HttpServer as HttpServer
 from ._server import bind_socket as bind_socket
+from ._server import hypercorn_config as hypercorn_config
 from ._services import HttpOptions as HttpOptions
 from ._services import Services as Services
 from ._table import all_routes as all_routes
@@ -35,5 +36,6 @@ __all__ = (
     "all_routes",
     "bind_socket",
     "create_app",
+    "hypercorn_config",
     "openapi_document",
 )

@@ -2,14 +2,14 @@
 
 Pipeline of every request, in order (each step may answer a problem):
 
-1. ``before_request``: request id, ``traceparent``, per-IP rate limit (429),
-   declared body size (413);
+1. the ASGI :class:`~._middleware.Gateway`, before any routing: request id,
+   ``traceparent``, per-IP rate limit (429), declared body size (413);
 2. the route's view: API key (401), per-key rate limit (429), tenant id
    (400), tenant/role authorisation (403), tenant resolution through the
    cache (404, or 403 ``tenant_inactive``), body parsing and validation
    (415/400/422), then the handler;
-3. ``after_request`` (also for errors): security headers, ``X-Request-Id``,
-   ``RateLimit`` headers.
+3. on the way out (the gateway again, for every response including
+   problems): security headers, ``X-Request-Id``, ``RateLimit`` headers.
 
 Any exception becomes problem+json (see ``_problems``); nothing else ever
 reaches the client.
@@ -21,21 +21,14 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from quart import Response, g, request
+from quart import Response, request
 from quart_trio import QuartTrio
 
 from .._exceptions import RequestError
 from ..modules.access import authorize, parse_key, verify_key
 from ..modules.tenants import validate_tenant_id
-from ._middleware import (
-    ClientLimits,
-    client_ip,
-    rate_limit_headers,
-    request_id_from,
-    security_headers,
-    traceparent_from,
-)
-from ._problems import PROBLEM_JSON, problem_body, problem_for
+from ._middleware import SCOPE_KEY, ClientLimits, Gateway, RequestState
+from ._problems import PROBLEM_JSON, Problem, problem_body, problem_for
 from ._routes import Call, Reply, Route, json_bytes
 from ._schema import schema_errors
 from ._services import Services
@@ -59,45 +52,24 @@ def create_app(services: Services, routes: Iterable[Route] | None = None) -> Qua
     limits = ClientLimits(options.rate_limit_per_ip, options.rate_limit_per_key)
     app.config["limits"] = limits
 
-    @app.before_request
-    async def _before() -> None:
-        headers = request.headers
-        g.request_id = request_id_from(headers.get("X-Request-Id"))
-        g.traceparent = traceparent_from(headers.get("traceparent"))
-        g.limits = {}
-        ip = client_ip(
-            request.remote_addr, headers.get("X-Forwarded-For"), trust_proxy=options.trust_proxy
-        )
-        decision = limits.ip.try_hit(ip)
-        g.limits["ip"] = decision
-        if not decision.allowed:
-            raise RequestError(
-                "too many requests from this address", status=429, code="rate_limited"
-            )
-        length = request.content_length
-        if length is not None and length > options.max_body_bytes:
-            raise RequestError(
-                f"the request body exceeds {options.max_body_bytes} bytes",
-                status=413,
-                code="payload_too_large",
-            )
+    def refuse(status: int, code: str, detail: str, path: str, request_id: str) -> bytes:
+        problem = Problem(status, code, detail)
+        return problem_body(problem, instance=path, request_id=request_id)
 
-    @app.after_request
-    async def _after(response: Response) -> Response:
-        headers = response.headers
-        security_headers(
-            headers, scheme=request.scheme, forwarded_proto=request.headers.get("X-Forwarded-Proto")
-        )
-        request_id = g.get("request_id")
-        if request_id is not None:
-            headers["X-Request-Id"] = request_id
-        rate_limit_headers(g.get("limits") or {}, headers)
-        return response
+    app.asgi_app = Gateway(  # type: ignore[method-assign]  # Quart's documented middleware hook
+        app.asgi_app,
+        limits,
+        max_body_bytes=options.max_body_bytes,
+        trust_proxy=options.trust_proxy,
+        refuse=refuse,
+    )
 
     @app.errorhandler(Exception)
     async def _problem(exc: Exception) -> Response:
         problem = problem_for(exc)
-        body = problem_body(problem, instance=request.path, request_id=g.get("request_id"))
+        state = _state()
+        request_id = state.request_id if state is not None else None
+        body = problem_body(problem, instance=request.path, request_id=request_id)
         response = Response(body, status=problem.status, content_type=PROBLEM_JSON)
         for name, value in problem.headers.items():
             response.headers[name] = value
@@ -119,6 +91,8 @@ def _view(route: Route, services: Services, limits: ClientLimits) -> Any:
     options = services.options
 
     async def view(**params: Any) -> Response:
+        state = _state()
+        assert state is not None  # the gateway runs before every view
         key = tenant = None
         request_tenant: str | None = None
         if "tenant_id" in params:
@@ -127,7 +101,7 @@ def _view(route: Route, services: Services, limits: ClientLimits) -> Any:
         if permission is not None:
             key = await _authenticate(services)
             decision = limits.key.try_hit(key.id)
-            g.limits["key"] = decision
+            state.limits["key"] = decision
             if not decision.allowed:
                 raise RequestError(
                     "too many requests with this key", status=429, code="rate_limited"
@@ -161,8 +135,8 @@ def _view(route: Route, services: Services, limits: ClientLimits) -> Any:
             body=body,
             key=key,
             tenant=tenant,
-            request_id=g.request_id,
-            traceparent_header=g.traceparent,
+            request_id=state.request_id,
+            traceparent_header=state.traceparent,
         )
         result = await route.handler(call)
         reply = result if isinstance(result, Reply) else Reply(result, route.status)
@@ -174,6 +148,12 @@ def _view(route: Route, services: Services, limits: ClientLimits) -> Any:
 
     view.__name__ = route.endpoint
     return view
+
+
+def _state() -> RequestState | None:
+    scope: Any = request.scope  # a TypedDict in Quart's stubs; the gateway adds its key
+    state: RequestState | None = scope.get(SCOPE_KEY)
+    return state
 
 
 async def _authenticate(services: Services) -> Any:
@@ -193,9 +173,9 @@ async def _authenticate(services: Services) -> Any:
 
 
 def _query(route: Route) -> dict[str, Any]:
-    args = request.args
     if not route.query:
-        return {}
+        return {}  # without touching request.args: parsing the query string costs
+    args = request.args
     values: dict[str, Any] = {}
     for name, schema in route.query.items():
         raw = args.get(name)

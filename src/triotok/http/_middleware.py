@@ -7,17 +7,20 @@ header maps, tested without a server.
 from __future__ import annotations
 
 import math
+import os
 import re
-import uuid
-from collections.abc import Mapping
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
 
 from ..supervision import RateDecision, RateLimit, RateLimiter
 from ..transport import SchemaError, validate_traceparent
 
 __all__ = (
+    "SCOPE_KEY",
     "SECURITY_HEADERS",
     "ClientLimits",
+    "Gateway",
+    "RequestState",
     "client_ip",
     "rate_limit_headers",
     "request_id_from",
@@ -51,7 +54,7 @@ def request_id_from(header: str | None) -> str:
     """The client's ``X-Request-Id`` when well-formed, else a fresh one."""
     if header is not None and _REQUEST_ID.fullmatch(header):
         return header
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 def traceparent_from(header: str | None) -> str | None:
@@ -109,3 +112,135 @@ def rate_limit_headers(decisions: Mapping[str, RateDecision], headers: HeaderMap
     headers["RateLimit"] = ", ".join(limits)
     if retry_after > 0:
         headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+
+
+# ------------------------------------------------------------------ the ASGI gateway
+
+# Loosely typed on purpose: frameworks type scopes as TypedDict unions (Quart) that
+# no single precise signature accepts, and the gateway touches a handful of keys.
+Scope = Any
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Any]]
+Send = Callable[[Any], Awaitable[None]]
+AsgiApp = Callable[[Any, Any, Any], Awaitable[None]]
+
+#: Where the gateway keeps its per-request state in the ASGI scope.
+SCOPE_KEY = "triotok"
+
+_STATIC_HEADERS = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+_HSTS = (b"strict-transport-security", HSTS.encode())
+
+
+class RequestState:
+    """Per-request facts the gateway establishes and the views read (``scope["triotok"]``)."""
+
+    __slots__ = ("limits", "request_id", "traceparent")
+
+    def __init__(self, request_id: str, traceparent: str | None) -> None:
+        self.request_id = request_id
+        self.traceparent = traceparent
+        self.limits: dict[str, RateDecision] = {}
+
+
+class Gateway:
+    """ASGI middleware in front of the app: runs before routing, for every request.
+
+    Request id and ``traceparent``, the per-IP rate limit and the declared body
+    size are settled here, so floods and oversized uploads are refused before
+    the framework does any work; every response (the app's, a problem, or
+    this gateway's own refusals) gets the security, ``X-Request-Id`` and
+    ``RateLimit`` headers as plain byte pairs.
+    """
+
+    def __init__(
+        self,
+        app: AsgiApp,
+        limits: ClientLimits,
+        *,
+        max_body_bytes: int,
+        trust_proxy: bool,
+        refuse: Callable[[int, str, str, str, str], bytes],
+    ) -> None:
+        self._app = app
+        self._limits = limits
+        self._max_body = max_body_bytes
+        self._trust_proxy = trust_proxy
+        self._refuse = refuse
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        request_id = traceparent = forwarded_for = forwarded_proto = None
+        length = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                request_id = value.decode("latin-1")
+            elif name == b"traceparent":
+                traceparent = value.decode("latin-1")
+            elif name == b"x-forwarded-for":
+                forwarded_for = value.decode("latin-1")
+            elif name == b"x-forwarded-proto":
+                forwarded_proto = value.decode("latin-1")
+            elif name == b"content-length":
+                length = value
+        state = RequestState(request_id_from(request_id), traceparent_from(traceparent))
+        scope[SCOPE_KEY] = state
+        tls = scope.get("scheme") == "https" or (
+            forwarded_proto is not None
+            and forwarded_proto.split(",", 1)[0].strip().lower() == "https"
+        )
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers += [h for h in _STATIC_HEADERS if h[0] not in present]
+                if tls:
+                    headers.append(_HSTS)
+                headers.append((b"x-request-id", state.request_id.encode()))
+                extra: dict[str, str] = {}
+                rate_limit_headers(state.limits, extra)
+                headers += [(k.lower().encode(), v.encode()) for k, v in extra.items()]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        client = scope.get("client")
+        ip = client_ip(client[0] if client else None, forwarded_for, trust_proxy=self._trust_proxy)
+        decision = self._limits.ip.try_hit(ip)
+        state.limits["ip"] = decision
+        if not decision.allowed:
+            await self._answer(
+                send_with_headers, scope, 429, "rate_limited", "too many requests from this address"
+            )
+            return
+        if length is not None:
+            try:
+                too_big = int(length) > self._max_body
+            except ValueError:
+                too_big = False  # hypercorn rejects a malformed Content-Length itself
+            if too_big:
+                await self._answer(
+                    send_with_headers,
+                    scope,
+                    413,
+                    "payload_too_large",
+                    f"the request body exceeds {self._max_body} bytes",
+                )
+                return
+        await self._app(scope, receive, send_with_headers)
+
+    async def _answer(self, send: Send, scope: Scope, status: int, code: str, detail: str) -> None:
+        state: RequestState = scope[SCOPE_KEY]
+        body = self._refuse(status, code, detail, scope.get("path", ""), state.request_id)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})

@@ -18,9 +18,9 @@ from typing import Any
 import trio
 
 from ..actors import Actor
-from ._services import Services
+from ._services import HttpOptions, Services
 
-__all__ = ("HttpServer", "bind_socket")
+__all__ = ("HttpServer", "bind_socket", "hypercorn_config")
 
 logger = logging.getLogger("triotok.http")
 
@@ -39,6 +39,24 @@ def bind_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.soc
         sock.close()
         raise
     return sock
+
+
+def hypercorn_config(options: HttpOptions, sock: socket.socket) -> Any:
+    """hypercorn's settings for serving on ``sock`` (which hypercorn then owns).
+
+    The HTTP benchmark serves its bare baseline with the same settings.
+    """
+    from hypercorn.config import Config
+
+    config = Config()
+    # hypercorn wraps the descriptor in its own socket object, which owns it from here.
+    config.bind = [f"fd://{sock.detach()}"]
+    config.graceful_timeout = options.graceful_timeout
+    config.accesslog = logging.getLogger("triotok.http.access") if options.access_log else None
+    config.errorlog = logging.getLogger("triotok.http.server")
+    config.backlog = 1024
+    config.keep_alive_timeout = 5.0
+    return config
 
 
 class HttpServer(Actor):
@@ -65,21 +83,13 @@ class HttpServer(Actor):
         await self.ctx.nursery.start(self._serve)
 
     async def _serve(self, task_status: trio.TaskStatus[None]) -> None:
-        from hypercorn.config import Config
         from hypercorn.trio import serve
 
         options = self._services.options
         sock = bind_socket(self.host, self.port, reuse_port=options.reuse_port)
         self.port = sock.getsockname()[1]
         self._services.extra["port"] = self.port
-        config = Config()
-        # hypercorn wraps the descriptor in its own socket object, which owns it from here.
-        config.bind = [f"fd://{sock.detach()}"]
-        config.graceful_timeout = options.graceful_timeout
-        config.accesslog = logging.getLogger("triotok.http.access") if options.access_log else None
-        config.errorlog = logging.getLogger("triotok.http.server")
-        config.backlog = 1024
-        config.keep_alive_timeout = 5.0
+        config = hypercorn_config(options, sock)
 
         try:
             await serve(

@@ -12,8 +12,8 @@ from typing import Any
 from .._exceptions import NotFound, RequestError
 from ..modules.access import Permission, Role
 from ..modules.audit import list_entries
-from ..modules.tenants import TENANT_ID_PATTERN
-from ._routes import Call, Reply, Route
+from ..modules.tenants import TENANT_ID_PATTERN, Tenant
+from ._routes import Call, Reply, Route, json_bytes
 
 __all__ = ("ROUTES",)
 
@@ -159,9 +159,23 @@ async def create_tenant_key(call: Call) -> Reply:
 # ---------------------------------------------------------------- the caller's own tenant
 
 
-async def current_tenant(call: Call) -> dict[str, Any]:
+# The JSON of cached tenants, by (id, version): the hot read serves bytes.
+_TENANT_JSON: dict[tuple[str, int], bytes] = {}
+
+
+def _tenant_json(tenant: Tenant) -> bytes:
+    key = (tenant.id, tenant.version)
+    body = _TENANT_JSON.get(key)
+    if body is None:
+        if len(_TENANT_JSON) >= 10_000:
+            _TENANT_JSON.clear()
+        body = _TENANT_JSON[key] = json_bytes(tenant.as_dict())
+    return body
+
+
+async def current_tenant(call: Call) -> Reply:
     assert call.tenant is not None  # resolved by the pipeline for tenant routes
-    return call.tenant.as_dict()
+    return Reply(_tenant_json(call.tenant))
 
 
 async def update_current(call: Call) -> dict[str, Any]:

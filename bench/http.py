@@ -1,0 +1,339 @@
+"""HTTP: an authenticated, tenant-scoped GET served from the cache vs a bare quart-trio handler.
+
+Side by side in one run, on the same hypercorn settings
+(``triotok.http.hypercorn_config``), each server in its own process:
+
+* **triotok**: the whole application tree on a SQLite file; ``GET
+  /api/tenants/current`` with an API key and ``X-Tenant`` goes through the
+  full pipeline (request id, trace context, per-IP and per-key rate limits,
+  key and tenant from their caches, authorisation, security headers);
+* **bare**: a quart-trio app whose only handler returns the same JSON body.
+
+Load comes from a separate process: a minimal HTTP/1.1 keep-alive client on
+raw trio sockets (httpx would be the bottleneck), ``CONNECTIONS`` concurrent
+connections for ``SECONDS`` per round, only to 127.0.0.1. Rounds alternate
+between the servers; the best round of each is kept. Budget: triotok >= 85 %
+of bare requests/s.
+
+Also: idle RSS of ``triotok serve`` (budget < 80 MB) and the time from
+starting the process to the first ``/ready`` 200 (budget < 1 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+from bench._harness import Report, Row, percentiles, progress
+
+CONNECTIONS = 16
+SECONDS = 3.0
+ROUNDS = 3
+HOST = "127.0.0.1"
+
+
+# ------------------------------------------------------------------ the two servers (subprocesses)
+
+
+def _serve_triotok(store_dir: str) -> None:
+    """Run the application on a free port; print ``port key`` once ready."""
+    import trio
+
+    from triotok.app import open_application
+    from triotok.config import load_settings
+    from triotok.modules.access import Role
+
+    async def run() -> None:
+        settings = load_settings(
+            flags={
+                "port": 0,
+                "store_url": f"sqlite:///{store_dir}/bench.db",
+                "rate_limit_per_ip": 10**9,
+                "rate_limit_per_key": 10**9,
+                "log_level": "warning",
+            }
+        )
+        async with open_application(settings) as app:
+            services = app.services
+            await services.tenant_repository.create("bench", "Bench", actor="bench")
+            _, key = await services.key_repository.create("bench", Role.VIEWER, actor="bench")
+            tenant = await services.tenants.get("bench")
+            assert tenant is not None
+            body = json.dumps(tenant.as_dict(), separators=(",", ":"))
+            print(json.dumps({"port": app.port, "key": key, "body": body}), flush=True)
+            await trio.sleep_forever()
+
+    trio.run(run)
+
+
+def _serve_bare(body: str) -> None:
+    """A quart-trio app returning ``body``, on the same hypercorn settings."""
+    import trio
+    from hypercorn.trio import serve
+    from quart import Response
+    from quart_trio import QuartTrio
+
+    from triotok.http import HttpOptions, bind_socket, hypercorn_config
+
+    app = QuartTrio("bare", static_folder=None)
+    payload = body.encode()
+
+    @app.get("/api/tenants/current")
+    async def current() -> Response:
+        return Response(payload, content_type="application/json")
+
+    async def run() -> None:
+        sock = bind_socket(HOST, 0)
+        port = sock.getsockname()[1]
+        config = hypercorn_config(HttpOptions(host=HOST, port=port), sock)
+
+        class Started:
+            def started(self, value: Any = None) -> None:
+                print(json.dumps({"port": port}), flush=True)
+
+        await serve(app, config, task_status=Started())  # type: ignore[arg-type]
+
+    trio.run(run)
+
+
+# ------------------------------------------------------------------ the load generator
+
+
+def _load(port: int, request: bytes, connections: int, seconds: float) -> None:
+    """Hammer 127.0.0.1:port with keep-alive requests; print count and latencies as JSON."""
+    import trio
+
+    latencies: list[float] = []
+    errors = 0
+
+    async def one_connection(deadline: float) -> None:
+        nonlocal errors
+        stream = await trio.open_tcp_stream(HOST, port)
+        buffer = b""
+        async with stream:
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                await stream.send_all(request)
+                while True:
+                    head_end = buffer.find(b"\r\n\r\n")
+                    if head_end >= 0:
+                        head = buffer[:head_end].lower()
+                        start = head.find(b"content-length:") + len(b"content-length:")
+                        length = int(head[start : head.find(b"\r\n", start)].strip() or b"0")
+                        total = head_end + 4 + length
+                        if len(buffer) >= total:
+                            if not buffer.startswith(b"HTTP/1.1 200"):
+                                errors += 1
+                            buffer = buffer[total:]
+                            break
+                    chunk = await stream.receive_some(65536)
+                    if not chunk:
+                        raise ConnectionError("server closed the connection")
+                    buffer += chunk
+                latencies.append(time.perf_counter() - started)
+
+    async def run() -> None:
+        deadline = time.perf_counter() + seconds
+        async with trio.open_nursery() as nursery:
+            for _ in range(connections):
+                nursery.start_soon(one_connection, deadline)
+
+    started = time.perf_counter()
+    trio.run(run)
+    elapsed = time.perf_counter() - started
+    p50, p99 = percentiles(latencies, 50, 99)
+    print(
+        json.dumps(
+            {"count": len(latencies), "elapsed": elapsed, "p50": p50, "p99": p99, "errors": errors}
+        )
+    )
+
+
+# ------------------------------------------------------------------ orchestration
+
+
+def _python(code: str, *args: str, **kwargs: Any) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        **kwargs,
+    )
+
+
+def _first_line(proc: subprocess.Popen[str]) -> dict[str, Any]:
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line:
+        raise RuntimeError("a benchmark server exited before it was ready")
+    result: dict[str, Any] = json.loads(line)
+    return result
+
+
+def _round(port: int, request: bytes, seconds: float) -> dict[str, Any]:
+    code = (
+        "import sys, bench.http as b; b._load(int(sys.argv[1]), sys.argv[2].encode(), "
+        "int(sys.argv[3]), float(sys.argv[4]))"
+    )
+    proc = _python(code, str(port), request.decode(), str(CONNECTIONS), str(seconds))
+    out, _ = proc.communicate(timeout=seconds + 60)
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+def _request(port: int, headers: dict[str, str]) -> bytes:
+    lines = ["GET /api/tenants/current HTTP/1.1", f"Host: {HOST}:{port}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def _throughput(report: Report, seconds: float, rounds: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="triotok-bench-http-") as tmp:
+        ours = _python("import sys, bench.http as b; b._serve_triotok(sys.argv[1])", tmp)
+        bare = None
+        try:
+            info = _first_line(ours)
+            bare = _python("import sys, bench.http as b; b._serve_bare(sys.argv[1])", info["body"])
+            bare_port = _first_line(bare)["port"]
+            requests = {
+                "triotok": (
+                    info["port"],
+                    _request(
+                        info["port"],
+                        {"Authorization": f"Bearer {info['key']}", "X-Tenant": "bench"},
+                    ),
+                ),
+                "bare": (bare_port, _request(bare_port, {})),
+            }
+            for port, request in requests.values():  # warm-up (caches, imports)
+                _round(port, request, 0.5)
+            best: dict[str, dict[str, Any]] = {}
+            for i in range(rounds):
+                for name, (port, request) in requests.items():
+                    progress(f"round {i + 1}/{rounds}: {name}")
+                    result = _round(port, request, seconds)
+                    if result["errors"]:
+                        raise RuntimeError(f"{name}: {result['errors']} non-200 answers")
+                    rate = result["count"] / result["elapsed"]
+                    if name not in best or rate > best[name]["rate"]:
+                        best[name] = {**result, "rate": rate}
+        finally:
+            for proc in (ours, bare):
+                if proc is not None:
+                    proc.kill()
+                    proc.wait()
+    for name in ("bare", "triotok"):
+        r = best[name]
+        report.add(
+            Row(
+                f"GET tenant (cached) {name}",
+                r["rate"],
+                "req/s",
+                extra={"p50_ms": r["p50"] * 1000, "p99_ms": r["p99"] * 1000},
+            )
+        )
+        report.add(Row(f"  p50 {name}", r["p50"] * 1000, "ms"))
+        report.add(Row(f"  p99 {name}", r["p99"] * 1000, "ms"))
+    ratio = report.compare("GET tenant (cached) triotok", "GET tenant (cached) bare")
+    row = report.get("GET tenant (cached) triotok")
+    row.budget, row.ok = ">= 0.85x bare", ratio >= 0.85
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+def _ready(port: int) -> bool:
+    try:
+        with socket.create_connection((HOST, port), timeout=0.5) as conn:
+            conn.sendall(
+                f"GET /ready HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n".encode()
+            )
+            return conn.recv(64).startswith(b"HTTP/1.1 200")
+    except OSError:
+        return False
+
+
+def _startup(report: Report, runs: int) -> None:
+    import psutil
+
+    times: list[float] = []
+    rss: list[float] = []
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIOTOK_")}
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory(prefix="triotok-bench-serve-") as tmp:
+            port = _free_port()
+            started = time.perf_counter()
+            proc = subprocess.Popen(
+                [
+                    os.path.join(os.path.dirname(sys.executable), "triotok"),
+                    "serve",
+                    "--port",
+                    str(port),
+                    "--store",
+                    f"sqlite:///{tmp}/t.db",
+                    "--log-level",
+                    "warning",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                cwd=tmp,
+                env=env,
+            )
+            try:
+                while not _ready(port):
+                    if proc.poll() is not None or time.perf_counter() - started > 30:
+                        raise RuntimeError("triotok serve did not become ready")
+                    time.sleep(0.005)
+                times.append(time.perf_counter() - started)
+                for _ in range(20):
+                    _ready(port)
+                time.sleep(1.0)  # idle
+                rss.append(psutil.Process(proc.pid).memory_info().rss / 2**20)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+    ready = sorted(times)[len(times) // 2]
+    report.add(
+        Row(
+            "start -> /ready 200 (median)",
+            ready,
+            "s",
+            budget="< 1 s",
+            ok=ready < 1.0,
+            extra={"runs": times},
+        )
+    )
+    idle = max(rss)
+    report.add(
+        Row(
+            "idle RSS of triotok serve",
+            idle,
+            "MB",
+            budget="< 80 MB",
+            ok=idle < 80,
+            extra={"runs": rss},
+        )
+    )
+
+
+def main(args: argparse.Namespace) -> Report:
+    """Throughput and latency vs bare quart-trio, then start-up time and idle RSS."""
+    report = Report("http: authenticated tenant GET (cached) vs bare quart-trio")
+    seconds = 1.0 if args.quick else SECONDS
+    rounds = 1 if args.quick else ROUNDS
+    progress(f"{rounds} round(s) x {seconds:g}s per server, {CONNECTIONS} connections")
+    _throughput(report, seconds, rounds)
+    progress("start-up time and idle RSS of `triotok serve`")
+    _startup(report, 1 if args.quick else 3)
+    return report
