@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 import cbor2
@@ -302,3 +302,89 @@ def test_envelope_metadata_is_validated_on_construction() -> None:
     with pytest.raises(SchemaError, match="timestamp must be timezone-aware"):
         dataclasses.replace(ping_envelope(), timestamp=datetime(2024, 1, 1))
     assert isinstance(ping_envelope(), Envelope)
+
+
+# --------------------------------------------------------------------------- every field type
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "match"),
+    [
+        ("text", 1, "text: expected str, got int"),
+        ("number", 1.5, "number: expected int, got float"),
+        ("ratio", "1", "ratio: expected float, got str"),
+        ("flag", 1, "flag: expected bool, got int"),
+        ("nothing", 0, "nothing: expected None, got int"),
+        ("blob", "x", "blob: expected bytes, got str"),
+        ("ident", "x", "ident: expected UUID, got str"),
+        ("when", "2024", "when: expected datetime, got str"),
+        ("when", cbor2.CBORTag(0, "0001-01-01T00:00:00+05:00"), "when: datetime is out of range"),
+        ("price", [], "price: expected a map for Money, got list"),
+        ("maybe", "x", "maybe: expected int, got str"),
+        ("tags", "x", "tags: expected list, got str"),
+        ("tags", [1], r"tags\[0\]: expected str, got int"),
+        ("pair", {}, "pair: expected array, got dict"),
+        ("pair", [1], "pair: expected 2 items, got 1"),
+        ("pair", [1, 2], r"pair\[1\]: expected str, got int"),
+        ("seq", {}, "seq: expected array, got dict"),
+        ("attrs", [], "attrs: expected dict, got list"),
+        ("status", True, "status: expected one of 'new', 'paid'"),
+    ],
+)
+def test_decode_every_field_type_mismatch(field: str, value: Any, match: str) -> None:
+    raw = cbor2.loads(encode(everything_envelope(), registry=REGISTRY))
+    raw["payload"][field] = value
+    refuse(cbor2.dumps(raw, canonical=True), f"test.everything v1: {match}")
+
+
+def test_decode_price_amount_must_be_a_decimal() -> None:
+    raw = cbor2.loads(encode(everything_envelope(), registry=REGISTRY))
+    raw["payload"]["price"]["amount"] = 19.9
+    refuse(cbor2.dumps(raw, canonical=True), r"price\.amount: expected Decimal, got float")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "match"),
+    [
+        ("pair", [1, "x"], "pair: expected tuple, got list"),
+        ("attrs", {1: 1.0}, "attrs: expected str keys, got int"),
+        ("price", {"amount": Decimal(1), "currency": "EUR"}, "price: expected Money, got dict"),
+        ("tags", ("a",), "tags: expected list, got tuple"),
+        ("nothing", False, "nothing: expected None, got bool"),
+    ],
+)
+def test_encode_every_container_mismatch(field: str, value: Any, match: str) -> None:
+    base = everything_envelope()
+    bad = dataclasses.replace(base.payload, **{field: value})
+    encode_refused(dataclasses.replace(base, payload=bad), f"test.everything v1: {match}")
+
+
+def test_literal_values_must_be_simple() -> None:
+    registry = SchemaRegistry()
+
+    @registry.event("test.literal")
+    @dataclass(frozen=True)
+    class Odd:
+        x: Literal[1.5]  # type: ignore[valid-type]  # deliberately unsupported
+
+    with pytest.raises(SchemaError, match="Literal values must be str, int or bool"):
+        registry.contract()
+
+
+def test_init_false_fields_are_not_on_the_wire() -> None:
+    registry = SchemaRegistry()
+
+    @registry.event("test.derived")
+    @dataclass(frozen=True)
+    class Derived:
+        n: int
+        double: int = dataclasses.field(init=False)
+
+        def __post_init__(self) -> None:
+            object.__setattr__(self, "double", self.n * 2)
+
+    assert registry.contract()["test.derived"]["fields"] == {"n": "int"}
+    envelope = dataclasses.replace(ping_envelope(), event_type="test.derived", payload=Derived(2))
+    data = encode(envelope, registry=registry)
+    assert cbor2.loads(data)["payload"] == {"n": 2}
+    assert decode(data, registry=registry).payload.double == 4

@@ -304,3 +304,11 @@ def test_contract_changes_with_shape() -> None:
         id: str
 
     assert first.contract() != second.contract()
+
+
+def test_contract_limited_to_a_package() -> None:
+    registry = chain_registry([])
+    assert registry.contract(package="tests") == registry.contract()
+    assert registry.contract(package="tests.transport.test_registry") == registry.contract()
+    assert registry.contract(package="triotok") == {}
+    assert registry.contract(package="tests.transport.test_reg") == {}

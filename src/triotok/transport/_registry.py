@@ -139,17 +139,23 @@ class SchemaRegistry:
         """All registered event types, sorted."""
         return sorted(self._classes)
 
-    def contract(self) -> dict[str, dict[str, Any]]:
+    def contract(self, *, package: str | None = None) -> dict[str, dict[str, Any]]:
         """The shape of every current event type: ``{type: {"version": N, "fields": {...}}}``.
 
         Field types are rendered as strings (``"list[UUID]"``, ``"str | None"``,
         nested dataclasses inline). Compare it with a checked-in snapshot to
-        catch a shape change made without a version bump.
+        catch a shape change made without a version bump. With ``package``,
+        only types whose current payload class is defined in that package (or
+        below it) are included, e.g. ``package="triotok"`` leaves out types
+        registered by tests or plugins.
         """
         out: dict[str, dict[str, Any]] = {}
         for event_type in self.event_types():
             version = self.current_version(event_type)
             cls = self._classes[event_type][version]
+            module = cls.__module__
+            if package is not None and not (module == package or module.startswith(package + ".")):
+                continue
             # Compiling here refuses unsupported field types in the contract
             # test rather than on the first decode in production.
             codec = self._codec(cls)

@@ -240,8 +240,10 @@ def _union(options: list[TypeCodec]) -> TypeCodec:
             try:
                 return codec.to_wire(value) if wire else codec.from_wire(value)
             except Invalid as exc:
-                failures.append(exc)
+                if codec.name != "None":
+                    failures.append(exc)
         if len(failures) == 1:
+            # ``X | None`` holding something else: X's error has the precise path.
             raise failures[0]
         raise Invalid(f"matches none of {name}, got {_got(value)}")
 
