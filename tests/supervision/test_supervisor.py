@@ -11,7 +11,7 @@ import trio.testing
 from trio.testing import MockClock
 
 from triotok import Actor, open_system
-from triotok.actors import ActorCrashed, InvalidConfig
+from triotok.actors import ActorCrashed, ActorError, ActorNotFound, InvalidConfig
 from triotok.supervision import (
     Backoff,
     ChildSpec,
@@ -341,3 +341,31 @@ async def test_tree_snapshot_reports_structure_state_and_filters(autojump_clock:
             "/app/sup/b",
             "/app/sup/c",
         ]
+
+
+async def test_operators_restart_and_stop_by_path(autojump_clock: MockClock) -> None:
+    events: list[str] = []
+    async with open_system() as system:
+        await system.spawn_supervisor(spec(Strategy.ONE_FOR_ONE, events, intensity=0))
+        ref = system.ref("/app/sup/b")
+        ref.tell("queued")
+        events.clear()
+        await system.restart("/app/sup/b")
+        assert events == ["stop /app/sup/b", "start /app/sup/b"]
+        assert restarts(system) == {"a": 0, "b": 1, "c": 0}
+        assert system.tree(prefix="/app/sup")["restarts_in_period"] == 0  # nothing failed
+        await system.restart("/app/sup")  # a whole subtree, right to left then left to right
+        assert events[2:] == [
+            "stop /app/sup/c",
+            "stop /app/sup/b",
+            "stop /app/sup/a",
+            "start /app/sup/a",
+            "start /app/sup/b",
+            "start /app/sup/c",
+        ]
+        await system.stop_actor("/app/sup/c")
+        assert [c.id for c in system.ref("/app/sup").which_children()] == ["a", "b"]
+        with pytest.raises(ActorNotFound):
+            await system.restart("/app/nothing")
+        with pytest.raises(ActorError, match="no supervisor"):
+            await system.restart("/app")

@@ -96,10 +96,14 @@ async def restart_actor(call: Call) -> Reply:
     except ActorNotFound:
         raise RequestError(f"no actor at {path!r}", status=404, code="actor_not_found") from None
     await _audit(call, "actor.restart", path)
-    # A normal exit of the current incarnation: its supervisor restarts a
-    # PERMANENT child (TRANSIENT/TEMPORARY children stay stopped, as in OTP).
-    node.request_stop()
-    return Reply({"path": path, "requested": "restart"}, 202)
+    http_path = f"/{system.name}/http"
+    if http_path == path or http_path.startswith(path + "/"):
+        # Restarting the server from inside one of its requests cannot wait
+        # for itself: end the incarnation and let its supervisor restart it.
+        node.request_stop()
+        return Reply({"path": path, "requested": "restart"}, 200)
+    await system.restart(path)
+    return Reply({"path": path, "state": system.runtime.lookup(path).state.value}, 200)
 
 
 async def stop_actor(call: Call) -> Reply:
@@ -169,7 +173,6 @@ ROUTES = (
         "Restart an actor: its current incarnation stops, its supervisor starts a new one",
         "system",
         Permission("system", "write", "platform"),
-        status=202,
         query={"path": _PATH},
         response=_ACTION,
         errors=(404, 409),

@@ -385,6 +385,20 @@ class SupervisorNode(Node):
             self.children_.remove(child)
             self._unregister(child.node)
 
+    async def restart_child(self, child_id: str) -> None:
+        """Restart a child now (an operator's restart): stop it gracefully, start it again.
+
+        Whatever its restart type, the child gets a new incarnation with its
+        mailbox intact.  Not counted against the restart intensity: nothing failed.
+        """
+        async with self._lock:
+            child = self._find(child_id)
+            await self._stop_child(child, close=False)
+            child.node.restarts += 1
+            child.node.restarted_at = trio.current_time()
+            child.node.set_state(ActorState.RESTARTING)
+            await self._start(child)
+
     def which_children(self) -> list[ChildInfo]:
         return [
             ChildInfo(c.spec.id, c.node.ref, c.node.kind, c.node.state.value)
@@ -422,6 +436,10 @@ class SupervisorRef(ActorRef):
     async def start_child(self, spec: ChildSpec | SupervisorSpec) -> ActorRef:
         """Add and start a child (OTP ``start_child``); returns its ref."""
         return await self._sup.start_child(spec)
+
+    async def restart_child(self, child_id: str) -> None:
+        """Stop a child gracefully and start a new incarnation (keeps its mailbox)."""
+        await self._sup.restart_child(child_id)
 
     async def terminate_child(self, child_id: str) -> None:
         """Stop a child and remove it (OTP ``terminate_child`` + ``delete_child``)."""

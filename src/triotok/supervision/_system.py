@@ -10,7 +10,7 @@ from typing import Any
 
 import trio
 
-from .._exceptions import InvalidConfig, SupervisorFailed
+from .._exceptions import ActorError, InvalidConfig, SupervisorFailed
 from ..actors._cell import ActorCell
 from ..actors._deadletters import DeadLetterOffice
 from ..actors._mailbox import Mailbox
@@ -123,6 +123,26 @@ class ActorSystem:
         node = self.runtime.lookup(path)
         ref: ActorRef = node.ref  # type: ignore[attr-defined]  # every registered node has one
         return ref
+
+    async def restart(self, path: str) -> None:
+        """Restart the actor or supervisor at ``path`` now (operators' action).
+
+        Raises :class:`ActorNotFound` for an unknown path and :class:`ActorError`
+        for the root, which has no parent to restart it.
+        """
+        node = self.runtime.lookup(path.rstrip("/"))
+        parent = node.parent
+        if not isinstance(parent, SupervisorNode):
+            raise ActorError(f"{node.path} has no supervisor to restart it")
+        await parent.restart_child(node.name)
+
+    async def stop_actor(self, path: str) -> None:
+        """Stop the actor or supervisor at ``path`` for good (operators' action)."""
+        node = self.runtime.lookup(path.rstrip("/"))
+        parent = node.parent
+        if not isinstance(parent, SupervisorNode):
+            raise ActorError(f"{node.path} has no supervisor to stop it; use system.stop()")
+        await parent.terminate_child(node.name)
 
     @property
     def dead_letters(self) -> DeadLetterOffice:
