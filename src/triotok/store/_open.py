@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from ._config import DEFAULT_STORE_URL, SqliteConfig, parse_store_url
-from ._postgres import open_postgres_store
 from ._sqlite import open_sqlite_store
 from ._types import Store
 
@@ -37,5 +36,9 @@ async def open_store(url: str | None = None, **options: Any) -> AsyncIterator[St
         async with open_sqlite_store(config) as sqlite_store:
             yield sqlite_store
     else:
+        # Imported here: asyncpg and trio-asyncio cost ~200 ms and several MB,
+        # which an embedded (SQLite) node should not pay at start.
+        from ._postgres import open_postgres_store
+
         async with open_postgres_store(config) as pg_store:
             yield pg_store
