@@ -443,3 +443,27 @@ async def test_invalidated_value_is_never_served_stale(
                 cache.invalidate("a")
             src.gate.set()
         assert cache.statistics().stale_serves == 0
+
+
+async def test_get_nowait_answers_fresh_entries_only(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    loads: list[str] = []
+
+    async def loader(key: str) -> str | None:
+        loads.append(key)
+        return None if key == "ghost" else key.upper()
+
+    async with open_loading_cache(loader, ttl=10, negative_ttl=1, jitter=0) as cache:
+        with pytest.raises(trio.WouldBlock):
+            cache.get_nowait("acme")
+        assert await cache.get("acme") == "ACME"
+        assert cache.get_nowait("acme") == "ACME"
+        assert await cache.get_or_none("ghost") is None
+        assert cache.get_nowait("ghost") is None  # a fresh negative entry
+        await trio.sleep(10)
+        with pytest.raises(trio.WouldBlock):
+            cache.get_nowait("acme")  # expired: the caller must reload
+        stats = cache.statistics()
+        assert (stats.hits, stats.negative_hits) == (1, 1)
+        assert loads == ["acme", "ghost"]

@@ -231,6 +231,30 @@ class LoadingCache(Generic[K, V]):
             raise NotFound(f"{self._name}: no value for {key!r}")
         return value
 
+    def get_nowait(self, key: K) -> V | None:
+        """A fresh cached answer without a checkpoint, or :class:`trio.WouldBlock`.
+
+        Returns the value (``None`` for a fresh negative entry) only while it is
+        within its TTL; anything else (a miss, an expired or stale entry) raises
+        ``trio.WouldBlock`` and the caller falls back to :meth:`get_or_none`.
+        Hot paths use it to skip the scheduler round trip a hit would cost.
+
+        Example::
+
+            try:
+                tenant = cache.get_nowait("acme")
+            except trio.WouldBlock:
+                tenant = await cache.get_or_none("acme")
+        """
+        entry = self._store.get(key)
+        if entry is None or trio.current_time() >= entry.expires_at:
+            raise trio.WouldBlock
+        if entry.value is None:
+            self._negative_hits += 1
+            return None
+        self._hits += 1
+        return entry.value  # type: ignore[no-any-return]  # stored by _load: V
+
     async def get_or_none(self, key: K) -> V | None:
         """Like :meth:`get`, but return ``None`` when the key is absent.
 

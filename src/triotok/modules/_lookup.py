@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+import trio
+
 from .._exceptions import ActorStopped
 from ..actors import Actor, CacheStatistics, LoadingCache
 from ..transport import Envelope, InMemoryTransport
@@ -44,11 +46,18 @@ class Directory(Generic[K, V]):
         return self._cache is not None
 
     async def get(self, key: K) -> V | None:
-        """The value for ``key`` or ``None`` when absent (also negatively cached)."""
+        """The value for ``key`` or ``None`` when absent (also negatively cached).
+
+        A fresh hit answers without a checkpoint (every request resolves its
+        tenant and key, and a scheduler round trip costs more than the lookup).
+        """
         cache = self._cache
         if cache is None:
             raise ActorStopped(f"/{self.name}")
-        return await cache.get_or_none(key)
+        try:
+            return cache.get_nowait(key)
+        except trio.WouldBlock:
+            return await cache.get_or_none(key)
 
     def invalidate(self, key: K) -> None:
         if self._cache is not None:
