@@ -1,4 +1,4 @@
-"""Events and transport: the versioned envelope, its CBOR codec, schemas and transports.
+"""Events and transport: the versioned envelope, its CBOR codec, schemas, transports and the bus.
 
 ::
 
@@ -20,11 +20,23 @@
 """
 
 from .._exceptions import InvalidConfig as InvalidConfig
+from .._exceptions import PermanentError as PermanentError
 from .._exceptions import SchemaError as SchemaError
+from .._exceptions import TransientError as TransientError
+from ._bus import BusActor as BusActor
+from ._bus import BusStatistics as BusStatistics
+from ._bus import EventBus as EventBus
+from ._bus import SubscriptionInfo as SubscriptionInfo
+from ._bus import open_event_bus as open_event_bus
 from ._codec import DEFAULT_MAX_SIZE as DEFAULT_MAX_SIZE
 from ._codec import WIRE_VERSION as WIRE_VERSION
 from ._codec import decode as decode
 from ._codec import encode as encode
+from ._dlq import DeadEvent as DeadEvent
+from ._dlq import DeadLetterQueue as DeadLetterQueue
+from ._dlq import DeadLetterQueueStatistics as DeadLetterQueueStatistics
+from ._dlq import DeadLetterStore as DeadLetterStore
+from ._dlq import InMemoryDeadLetterStore as InMemoryDeadLetterStore
 from ._envelope import Envelope as Envelope
 from ._envelope import validate_traceparent as validate_traceparent
 from ._memory import InMemoryTransport as InMemoryTransport
@@ -35,19 +47,34 @@ from ._registry import Upcaster as Upcaster
 from ._registry import default_registry as default_registry
 from ._registry import event as event
 from ._registry import upcaster as upcaster
+from ._retry import RetryPolicy as RetryPolicy
+from ._retry import is_retryable as is_retryable
+from ._routing import ordering_key as ordering_key
 from ._transport import EventSink as EventSink
 from ._transport import Transport as Transport
 
 __all__ = (
     "DEFAULT_MAX_SIZE",
     "WIRE_VERSION",
+    "BusActor",
+    "BusStatistics",
+    "DeadEvent",
+    "DeadLetterQueue",
+    "DeadLetterQueueStatistics",
+    "DeadLetterStore",
     "Envelope",
+    "EventBus",
     "EventSchema",
     "EventSink",
+    "InMemoryDeadLetterStore",
     "InMemoryTransport",
     "InvalidConfig",
+    "PermanentError",
+    "RetryPolicy",
     "SchemaError",
     "SchemaRegistry",
+    "SubscriptionInfo",
+    "TransientError",
     "Transport",
     "TransportStatistics",
     "Upcaster",
@@ -55,6 +82,9 @@ __all__ = (
     "default_registry",
     "encode",
     "event",
+    "is_retryable",
+    "open_event_bus",
+    "ordering_key",
     "upcaster",
     "validate_traceparent",
 )
