@@ -8,6 +8,9 @@ TOML file < ``TRIOTOK_*`` environment variables < flags.
 
 Heavy modules (quart, hypercorn, the store drivers) are imported only once a
 server actually starts, so ``--help`` and configuration errors answer at once.
+
+``triotok tree [--url U] [--key K] [--prefix P] [--depth N] [--state S] [--watch [SECONDS]]
+[--no-color]`` shows the live tree of a running server (see ``_tree_command``).
 """
 
 from __future__ import annotations
@@ -52,7 +55,49 @@ def _parser() -> argparse.ArgumentParser:
         help="create a demo tenant and admin keys (idempotent) and print them",
     )
     serve.add_argument("--log-level", help="debug, info, warning, error, critical")
+    _add_tree_parser(commands)
     return parser
+
+
+def _add_tree_parser(commands: Any) -> None:
+    from ._tree_command import __doc__ as tree_doc
+
+    tree = commands.add_parser(
+        "tree",
+        help="show the live supervision tree of a running server",
+        description=tree_doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    tree.add_argument("--url", help="the server (default $TRIOTOK_URL or http://127.0.0.1:8000)")
+    tree.add_argument("--key", help="operator admin API key (default $TRIOTOK_API_KEY)")
+    tree.add_argument(
+        "--prefix", metavar="PATH", help="only the subtree at PATH, e.g. /app/tenants"
+    )
+    tree.add_argument("--depth", type=int, metavar="N", help="levels below the start to show")
+    tree.add_argument(
+        "--state",
+        choices=["starting", "running", "backoff", "restarting", "stopping", "stopped", "failed"],
+        help="only nodes in this state (and the path to them)",
+    )
+    tree.add_argument(
+        "--watch",
+        nargs="?",
+        const=2.0,
+        type=_positive_seconds,
+        metavar="SECONDS",
+        help="redraw every SECONDS (default 2) until Ctrl-C",
+    )
+    tree.add_argument("--no-color", action="store_true", help="no ANSI colours")
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0.1 <= seconds <= 3600:
+        raise argparse.ArgumentTypeError("must be between 0.1 and 3600 seconds")
+    return seconds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "tree":
+        from ._tree_command import main as tree_main
+
+        return tree_main(args)
     return 2  # pragma: no cover  # argparse rejects unknown commands
 
 

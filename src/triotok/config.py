@@ -43,6 +43,10 @@ __all__ = ("ENV_PREFIX", "FIELDS", "Field", "Settings", "load_settings")
 
 ENV_PREFIX = "TRIOTOK_"
 
+#: ``TRIOTOK_*`` variables read by the client commands (``triotok tree``), not the server:
+#: an operator's shell may export them, so the server skips them instead of refusing them.
+CLIENT_ENV = frozenset({"TRIOTOK_API_KEY", "TRIOTOK_URL"})
+
 #: The default store: an embedded SQLite file under the working directory.
 DEFAULT_STORE_URL = "sqlite:///triotok-data/triotok.db"
 
@@ -192,7 +196,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def _read_env(env: Mapping[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name, raw in env.items():
-        if not name.startswith(ENV_PREFIX):
+        if not name.startswith(ENV_PREFIX) or name in CLIENT_ENV:
             continue
         field = _BY_NAME.get(name[len(ENV_PREFIX) :].lower())
         if field is None:

@@ -1,9 +1,8 @@
 """Operator JSON endpoints: the live tree, dead letters, restarting and stopping actors.
 
 All need an admin key of the operator tenant (``system:read`` /
-``system:write``). The operators' HTML page (``GET /system``) and the
-``triotok tree`` command build on ``GET /system/tree``; add their routes to
-``ROUTES`` here.
+``system:write``). The operators' HTML page (``GET /system``, in
+``_system_page``) and the ``triotok tree`` command build on ``GET /system/tree``.
 """
 
 from __future__ import annotations

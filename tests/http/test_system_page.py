@@ -1,0 +1,151 @@
+"""The operators' page (``GET /system``): served under its CSP, and drawn by a real Chromium."""
+
+from __future__ import annotations
+
+import html
+import itertools
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import trio
+
+from tests.http.conftest import Server
+from tests.http.operators import CRASH, populate
+from triotok.http._system_page import PAGE_CSP
+
+CHROMIUM = "/usr/bin/chromium"
+_profiles = itertools.count()
+
+
+@pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    """The page does not care about the backend: SQLite only."""
+    return f"sqlite:///{tmp_path}/triotok.db"
+
+
+async def test_page_and_assets_are_public_static_files(server: Server) -> None:
+    with trio.fail_after(10):
+        page = await server.client.get("/system")
+        script = await server.client.get("/system/assets/system.js")
+        style = await server.client.get("/system/assets/system.css")
+        tree = await server.client.get("/system/tree")
+    assert page.status_code == script.status_code == style.status_code == 200
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    assert script.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert style.headers["content-type"] == "text/css; charset=utf-8"
+    assert page.headers["Content-Security-Policy"] == PAGE_CSP
+    assert page.headers["X-Frame-Options"] == "DENY"
+    # No inline code anywhere: the CSP allows this origin's files only.
+    assert "'unsafe-inline'" not in PAGE_CSP
+    assert "frame-ancestors 'none'" in PAGE_CSP
+    assert re.search(r"<script(?![^>]*\bsrc=)", page.text) is None
+    assert re.search(r"\son[a-z]+=", page.text) is None
+    assert "innerHTML" not in script.text
+    # The page holds no data: the tree itself still needs the key.
+    assert tree.status_code == 401
+
+
+# ------------------------------------------------------------------ a real browser
+
+
+def chromium() -> str:
+    """The browser, or a skip (a failure on CI, where .ci/run installs it)."""
+    if Path(CHROMIUM).exists() or shutil.which("chromium"):
+        return CHROMIUM if Path(CHROMIUM).exists() else str(shutil.which("chromium"))
+    if os.environ.get("CI"):
+        pytest.fail(f"{CHROMIUM} is missing on CI (.ci/run installs the chromium package)")
+    pytest.skip(
+        f"!!! {CHROMIUM} is missing: the operators' page is NOT tested in a browser. "
+        "Install it with `apt-get install -y chromium` (CI installs it)."
+    )
+
+
+async def browse(tmp_path: Path, url: str, *extra: str, budget_ms: int = 4000) -> str:
+    """Load ``url`` in headless Chromium, let its timers run ``budget_ms``; the DOM (or a file)."""
+    profile = tmp_path / f"chromium-{next(_profiles)}"  # a fresh profile: no stored key
+    args = [
+        chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        f"--virtual-time-budget={budget_ms}",
+        *extra,
+        url,
+    ]
+    with trio.fail_after(60):
+        result = await trio.run_process(
+            args, capture_stdout=True, capture_stderr=True, check=False, cwd=tmp_path
+        )
+    assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]
+    return result.stdout.decode()
+
+
+def nodes(dom: str) -> dict[str, str]:
+    """``{path: state}`` of every drawn node."""
+    return dict(re.findall(r'class="node[^"]*" data-path="([^"]+)" data-state="([^"]+)"', dom))
+
+
+@pytest.mark.chromium
+async def test_the_page_draws_the_live_tree(server: Server, tmp_path: Path) -> None:
+    await populate(server)
+    key = await server.operator()
+    dom = await browse(tmp_path, f"{server.url}/system#key={key}", "--dump-dom")
+    drawn = nodes(dom)
+    assert drawn == {
+        "/app": "running",
+        "/app/store": "running",
+        "/app/transport": "running",
+        "/app/tenants": "running",
+        "/app/access": "running",
+        "/app/http": "running",
+        "/app/payments": "running",
+        "/app/crasher": "running",
+    }
+    assert '<span class="badge state-running">running</span>' in dom
+    assert "breaker gateway: forced_open" in dom
+    assert re.search(r'id="updated"[^>]*>last updated ', dom)
+    assert 'id="login" hidden' in dom
+    # The crash message is shown as text: escaped in the DOM, never an element.
+    assert html.escape(f"ValueError: {CRASH}", quote=False) in dom
+    assert "<img" not in dom
+    assert "<title>TrioToK — supervision tree</title>" in dom
+    # Restart/stop buttons for every actor but the root.
+    assert 'data-action="restart" data-path="/app/tenants"' in dom
+    assert 'data-action="stop" data-path="/app/crasher"' in dom
+    assert 'data-path="/app" data-action' not in dom
+
+
+@pytest.mark.chromium
+async def test_without_a_valid_key_the_page_asks_for_one(server: Server, tmp_path: Path) -> None:
+    anonymous = await browse(tmp_path, f"{server.url}/system", "--dump-dom", budget_ms=1000)
+    viewer = await server.key("acme", "admin")  # an admin, but not of the operator tenant
+    refused = await browse(tmp_path, f"{server.url}/system#key={viewer}", "--dump-dom")
+    for dom in (anonymous, refused):
+        assert re.search(r'<form id="login">', dom)
+        assert nodes(dom) == {}
+    assert "The key was refused (403" in refused
+
+
+@pytest.mark.chromium
+async def test_screenshot(server: Server, tmp_path: Path) -> None:
+    """A PNG to look at while working on the page (``pytest --basetemp=DIR``: DIR/*/system.png)."""
+    await populate(server)
+    key = await server.operator()
+    shot = tmp_path / "system.png"
+    await browse(
+        tmp_path,
+        f"{server.url}/system#key={key}",
+        f"--screenshot={shot}",
+        "--window-size=1280,720",
+    )
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert shot.stat().st_size > 10_000
