@@ -171,6 +171,12 @@ class ActorSystemMachine(ActorStateMachine):
         except MailboxFull:
             self._refused(target, msg)
 
+    @rule(name=NAMES, kinds=st.lists(KINDS, min_size=2, max_size=6), delay=DELAYS)
+    def burst(self, name: str, kinds: list[str], delay: float) -> None:
+        """Several tells with no checkpoint between them: the mailbox fills up."""
+        for kind in kinds:
+            self.tell(name, kind, delay)
+
     @rule(name=NAMES, kind=KINDS, delay=DELAYS)
     async def send(self, name: str, kind: str, delay: float) -> None:
         target, msg = self._new(name, kind, delay)
@@ -211,11 +217,20 @@ class ActorSystemMachine(ActorStateMachine):
             assert reply == msg.id
             assert msg.id in self.journal.done
 
-    @precondition(lambda self: any(not t.stopped for t in self.targets.values()))
+    def _stoppable(self) -> list[str]:
+        # A worker its supervisor stopped only for a restart (state "stopped", not
+        # closed) is skipped: ref.stop() is a no-op then, a core bug pinned in
+        # test_properties_core_bugs.py.  Drop this filter when it is fixed.
+        return sorted(
+            name
+            for name, t in self.targets.items()
+            if not t.stopped and t.ref.statistics().state != "stopped"
+        )
+
+    @precondition(lambda self: self._stoppable())
     @rule(data=st.data())
     async def stop(self, data: st.DataObject) -> None:
-        live = sorted(n for n, t in self.targets.items() if not t.stopped)
-        target = self.targets[data.draw(st.sampled_from(live), label="name")]
+        target = self.targets[data.draw(st.sampled_from(self._stoppable()), label="name")]
         await target.ref.stop()
         target.stopped = True
         assert target.ref.statistics().state == "stopped"
@@ -276,7 +291,8 @@ class ActorSystemMachine(ActorStateMachine):
         sup = self.system.tree(prefix="/test/workers")
         escalations = sup["restarts"]
         assert escalations * (self.intensity + 1) <= crashes, (escalations, crashes)
-        if escalations == 0 and self.strategy is Strategy.ONE_FOR_ONE:
+        quiet = escalations == 0 and sup["state"] == "running"  # no escalation, none under way
+        if quiet and self.strategy is Strategy.ONE_FOR_ONE:
             for target in self.history:
                 stats = target.ref.statistics()
                 if target.stopped:
@@ -306,7 +322,7 @@ class ActorSystemMachine(ActorStateMachine):
 
 
 ActorSystemMachine.TestCase.settings = settings(
-    max_examples=60,
+    max_examples=40,
     stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
