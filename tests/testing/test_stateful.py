@@ -285,7 +285,7 @@ class LossyMachine(ActorStateMachine):
 
 
 def test_a_planted_bug_is_found_and_shrunk() -> None:
-    config = settings(FAST, max_examples=300, stateful_step_count=20, database=None)
+    config = settings(FAST, max_examples=300, stateful_step_count=12, database=None)
     with pytest.raises(AssertionError) as excinfo:
         run(LossyMachine, config)
     steps = [line for line in excinfo.value.__notes__ if line.startswith("state.")]
