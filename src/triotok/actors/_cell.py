@@ -116,6 +116,7 @@ class ActorCell(Node):
     def close(self) -> None:
         """Stop for good: refuse new messages, dead-letter the queued ones."""
         self.accepting = False
+        self.closed = True
         queue, self.queue = self.queue, deque()
         for item in queue:
             self._reject_stopped(item)
@@ -125,6 +126,7 @@ class ActorCell(Node):
 
     def reopen(self) -> None:
         self.accepting = True
+        self.closed = False
 
     def request_stop(self) -> None:
         self.control.append(_STOP)

@@ -37,6 +37,8 @@ class Node:
         self.stopped_at: float | None = None
         self.last_error: BaseException | None = None
         self.last_error_at: float | None = None
+        #: Stopped for good (not merely between incarnations): refs dead-letter.
+        self.closed = False
         # Components that report into the tree (circuit breakers, caches) by name.
         self.components: dict[str, Any] = {}
 

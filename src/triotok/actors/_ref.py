@@ -11,7 +11,7 @@ from .._exceptions import ActorError, ActorStopped, AskTimeout, InvalidConfig, M
 from ._ask import AskRequest
 from ._deadletters import DeadLetterReason
 from ._mailbox import Overflow
-from ._stats import ActorState, ActorStatistics
+from ._stats import ActorStatistics
 
 if TYPE_CHECKING:
     from ._cell import ActorCell
@@ -160,8 +160,9 @@ class ActorRef:
         cell = self._cell
         parent = cell.parent
         terminate = getattr(parent, "terminate_child", None)
-        stopped = cell.state is ActorState.STOPPED or (cell.kind == "actor" and not cell.accepting)
-        if terminate is None or stopped:
+        # ``closed`` means stopped for good; a child stopped only to be
+        # restarted (a group restart, an escalation) is still stopped here.
+        if terminate is None or cell.closed:
             await trio.lowlevel.checkpoint()
             return
         task = getattr(cell, "task", None)  # supervisors have no single task

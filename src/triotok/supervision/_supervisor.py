@@ -201,6 +201,7 @@ class SupervisorNode(Node):
         for child in self.children_:
             child.node.close()
             self._unregister(child.node)
+        self.closed = True
         self.set_state(ActorState.STOPPED)
         self.stopped_at = trio.current_time()
 
@@ -235,6 +236,7 @@ class SupervisorNode(Node):
         node = child.node
         if isinstance(node, ActorCell):
             node.reopen()
+        node.closed = False
         await self._nursery.start(self._child_task, child, child.incarnation)
         if child.backoff is not None:
             child.backoff.started(trio.current_time())

@@ -1,14 +1,13 @@
-"""Core bugs found by the actor-system property tests, pinned as strict xfails.
+"""Regressions found by the actor-system property tests.
 
 Each test is the shrunk example from ``test_properties.py`` rewritten as a
-deterministic scenario; remove the mark when the core is fixed.
+deterministic scenario.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import pytest
 import trio
 
 from triotok import Actor
@@ -25,13 +24,6 @@ class Worker(Actor):
         return message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: ActorRef.stop() returns at once without stopping an actor that its "
-    "supervisor has stopped only for a restart (state STOPPED, mailbox still open); the "
-    "actor is restarted later and its queued messages are neither handled by the stop "
-    "nor dead-lettered",
-)
 async def test_stop_during_an_escalation_stops_for_good(autojump_clock: Any) -> None:
     spec = SupervisorSpec(
         "workers", [ChildSpec(n, Worker) for n in ("a", "b", "c")], intensity=1, period=5.0
