@@ -31,7 +31,7 @@ CONTRACT = {
         "CircuitOpen",
     ],
     "triotok.transport": ["Envelope", "event", "upcaster", "encode", "decode", "SchemaError"],
-    "triotok.testing": ["ActorStateMachine", "open_test_system"],
+    "triotok.testing": ["ActorStateMachine", "TestSystem", "open_test_system"],
 }
 
 
