@@ -41,7 +41,8 @@ def always(error: BaseException) -> Any:
 
 def _tree_node(system: Any, path: str) -> dict[str, Any]:
     [node] = [n for n in system.nodes() if n["path"] == path]
-    return node
+    found: dict[str, Any] = node
+    return found
 
 
 # ---------------------------------------------------------------------------- retries
