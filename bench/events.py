@@ -7,14 +7,21 @@
 - ``cbor2 round trip``: ``cbor2.loads(cbor2.dumps(wire_map))`` of the same
   map, so the row above shows what schema validation adds;
 - ``json round trip``: ``json.loads(json.dumps(wire_map, default=...))`` of the
-  same map, UUIDs/datetimes/Decimals as strings: the baseline.
-
-Later, bus latency rows will join this module.
+  same map, UUIDs/datetimes/Decimals as strings: the baseline;
+- ``bus publish->handler``: latency from ``await bus.publish(envelope)`` to
+  the subscriber actor's ``receive`` (one event at a time, real clock, a
+  non-strict bus over the in-memory transport), p50/p99 against the seed
+  budget p99 < 1 ms;
+- ``bus events/s``: events published back to back (BLOCK mailbox
+  backpressure) until the subscriber handled them all, without and with
+  strict mode, and relay-style ``deliver(wait=True)`` one after another.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import json
 import time
 import uuid
@@ -25,9 +32,11 @@ from decimal import Decimal
 from typing import Any
 
 import cbor2
+import trio
 
-from bench._harness import Report, Row, best_of, progress
-from triotok.transport import Envelope, SchemaRegistry, decode, encode
+from bench._harness import Report, Row, best_of, percentiles, progress
+from triotok import Actor, open_system
+from triotok.transport import Envelope, EventBus, SchemaRegistry, decode, encode, open_event_bus
 
 REGISTRY = SchemaRegistry()
 
@@ -90,12 +99,105 @@ def _rate(fn: Callable[[], object], count: int) -> Callable[[], float]:
     return run
 
 
+class _Stamp(Actor):
+    """Subscriber: records when each event arrived; wakes the publisher after ``expect``."""
+
+    def __init__(self, arrivals: list[float], expect: list[int], done: list[trio.Event]) -> None:
+        self.arrivals = arrivals
+        self.expect = expect
+        self.done = done
+
+    async def receive(self, message: Any) -> Any:
+        self.arrivals.append(time.perf_counter())
+        if len(self.arrivals) >= self.expect[0]:
+            self.done[0].set()
+        return None
+
+
+def _envelopes(count: int) -> list[Envelope]:
+    base = sample_envelope()
+    # Distinct correlation ids: distinct ordering keys, spread over the lanes.
+    return [dataclasses.replace(base, id=uuid.uuid4(), correlation_id=uuid.uuid4())
+            for _ in range(count)]  # fmt: skip
+
+
+async def _with_bus(strict: bool, body: Any) -> Any:
+    async with (
+        open_system(name="bench") as system,
+        open_event_bus(system, registry=REGISTRY, strict=strict) as bus,
+    ):
+        arrivals: list[float] = []
+        expect, done = [0], [trio.Event()]
+        ref = await system.spawn(_Stamp, arrivals, expect, done, name="sink")
+        await bus.subscribe("bench.*", ref)
+        return await body(bus, arrivals, expect, done)
+
+
+async def bus_latency(count: int) -> list[float]:
+    """Publish-to-receive seconds of ``count`` events, published one at a time."""
+    envelopes = _envelopes(count)
+
+    async def body(bus: EventBus, arrivals: list[float], expect: list[int], done: Any) -> Any:
+        samples = []
+        for i, envelope in enumerate(envelopes):
+            expect[0], done[0] = i + 1, trio.Event()
+            started = time.perf_counter()
+            await bus.publish(envelope)
+            await done[0].wait()
+            samples.append(arrivals[i] - started)
+            if i and i % 5_000 == 0:
+                progress(f"  latency: {i:,} of {count:,}")
+        return samples
+
+    result: list[float] = await _with_bus(False, body)
+    return result
+
+
+async def bus_throughput(count: int, *, strict: bool = False, wait: bool = False) -> float:
+    """Events per second through the bus to one subscriber (see the module docstring)."""
+    envelopes = _envelopes(count)
+
+    async def body(bus: EventBus, arrivals: list[float], expect: list[int], done: Any) -> Any:
+        expect[0] = count
+        started = time.perf_counter()
+        for envelope in envelopes:
+            if wait:
+                await bus.deliver(envelope)
+            else:
+                await bus.publish(envelope)
+        await done[0].wait()
+        return count / (time.perf_counter() - started)
+
+    rate: float = await _with_bus(strict, body)
+    return rate
+
+
+def _bus_rows(report: Report, quick: bool) -> None:
+    count = 2_000 if quick else 20_000
+    bulk = 5_000 if quick else 50_000
+    progress(f"bus publish->handler latency: {count:,} events one at a time")
+    samples = trio.run(bus_latency, count)
+    p50, p99 = percentiles(samples, 50, 99)
+    report.add(Row("bus publish->handler p50", p50 * 1e6, "us"))
+    row = report.add(Row("bus publish->handler p99", p99 * 1e6, "us", budget="< 1,000 us"))
+    row.ok = p99 < 1e-3
+    progress(f"bus throughput: {bulk:,} events published back to back")
+    report.add(Row("bus events/s (publish)", trio.run(bus_throughput, bulk), "events/s"))
+    progress(f"bus throughput, strict: {bulk:,} events")
+    strict = trio.run(functools.partial(bus_throughput, bulk, strict=True))
+    report.add(Row("bus events/s (publish, strict)", strict, "events/s"))
+    progress(f"bus throughput, deliver(wait=True): {count:,} events")
+    waited = trio.run(functools.partial(bus_throughput, count, wait=True))
+    report.add(Row("bus events/s (deliver wait=True)", waited, "events/s"))
+    report.compare("bus events/s (publish, strict)", "bus events/s (publish)")
+
+
 def main(args: argparse.Namespace) -> Report:
     """Measure envelope round trips per second; see the module docstring."""
     quick = bool(getattr(args, "quick", False))
     count = 2_000 if quick else 20_000
     rounds = 2 if quick else 5
-    report = Report("events: envelope encode + decode")
+    report = Report("events: envelope encode + decode, bus latency and throughput")
 
     envelope = sample_envelope()
     data = encode(envelope, registry=REGISTRY)
@@ -148,4 +250,5 @@ def main(args: argparse.Namespace) -> Report:
     report.add(Row("encoded size cbor", len(data), "bytes"))
     report.add(Row("encoded size json", len(json_text.encode()), "bytes"))
     report.compare("encoded size cbor", "encoded size json", higher_is_better=False)
+    _bus_rows(report, quick)
     return report
