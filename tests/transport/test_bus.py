@@ -376,6 +376,29 @@ async def test_deliver_raises_once_the_bus_is_gone(autojump_clock: MockClock) ->
             await bus.deliver(env(ProductCreated("k", 1)))
 
 
+async def test_a_waiting_deliver_raises_when_the_bus_stops_first(
+    autojump_clock: MockClock,
+) -> None:
+    gate = trio.Event()
+    errors: list[BaseException] = []
+    async with open_test_system() as system, open_bus(system) as bus:
+        await bus.subscribe("*", await system.spawn(Recorder, [], None, gate, name="slow"))
+
+        async def deliver() -> None:
+            try:
+                await bus.deliver(env(ProductCreated("k", 1)))
+            except ActorStopped as exc:
+                errors.append(exc)
+
+        system.start_soon(deliver)
+        await system.settle()
+        await system.ref("/test/bus").stop()
+        await system.settle()
+        assert bus.statistics().abandoned == 1
+        assert bus.statistics().in_flight == 0
+    assert len(errors) == 1
+
+
 async def test_a_restarted_bus_actor_respawns_its_subscriptions(autojump_clock: MockClock) -> None:
     log: list[Seen] = []
     async with open_test_system() as system, open_bus(system) as bus:

@@ -381,7 +381,13 @@ class EventBus:
             ref.tell(delivery)
         except MailboxFull as exc:
             if sub.mailbox.overflow is Overflow.BLOCK:
-                await ref.send(delivery)
+                try:
+                    await ref.send(delivery)
+                except BaseException:
+                    # Cancelled while waiting for room (or, rarely, at the checkpoint
+                    # just after queueing it: then it is handled, yet counted abandoned).
+                    delivery.settle(Outcome.ABANDONED)
+                    raise
             else:
                 delivery.settle(Outcome.REFUSED, exc)
                 return exc
