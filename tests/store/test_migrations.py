@@ -10,7 +10,15 @@ import trio
 from triotok.store import LATEST_VERSION, MIGRATIONS, SchemaTooNew, open_store
 from triotok.store._migrations import pending
 
-_TABLES = {"schema_migrations", "outbox", "inbox", "tenants", "api_keys", "audit_log"}
+_TABLES = {
+    "schema_migrations",
+    "outbox",
+    "inbox",
+    "tenants",
+    "api_keys",
+    "audit_log",
+    "event_dead_letters",
+}
 
 
 def test_migrations_are_numbered_contiguously_with_both_dialects() -> None:

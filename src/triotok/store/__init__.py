@@ -25,12 +25,27 @@ from ._config import DEFAULT_STORE_URL as DEFAULT_STORE_URL
 from ._config import PostgresConfig as PostgresConfig
 from ._config import SqliteConfig as SqliteConfig
 from ._config import parse_store_url as parse_store_url
+from ._deadletters import DeadLetteredEvent as DeadLetteredEvent
+from ._deadletters import EventDeadLetters as EventDeadLetters
+from ._inbox import InboxConsumer as InboxConsumer
+from ._inbox import InboxHandler as InboxHandler
+from ._inbox import InboxStatistics as InboxStatistics
+from ._inbox import idempotent as idempotent
 from ._migrations import LATEST_VERSION as LATEST_VERSION
 from ._migrations import MIGRATIONS as MIGRATIONS
 from ._migrations import Migration as Migration
 from ._open import open_store as open_store
+from ._outbox_transport import OutboxTransport as OutboxTransport
+from ._outbox_transport import OutboxTransportStatistics as OutboxTransportStatistics
 from ._pgcluster import PostgresCluster as PostgresCluster
 from ._pgcluster import PostgresNotInstalled as PostgresNotInstalled
+from ._relay import OutboxRelay as OutboxRelay
+from ._relay import RelayStatistics as RelayStatistics
+from ._relay import default_node_id as default_node_id
+from ._retry import RetryDecision as RetryDecision
+from ._retry import RetryPolicy as RetryPolicy
+from ._source import StoreLike as StoreLike
+from ._source import StoreSource as StoreSource
 from ._types import OUTBOX_CHANNEL as OUTBOX_CHANNEL
 from ._types import Backend as Backend
 from ._types import OutboxRow as OutboxRow
@@ -47,21 +62,36 @@ __all__ = (
     "OUTBOX_CHANNEL",
     "Backend",
     "ConflictError",
+    "DeadLetteredEvent",
+    "EventDeadLetters",
+    "InboxConsumer",
+    "InboxHandler",
+    "InboxStatistics",
     "Migration",
     "NotFound",
+    "OutboxRelay",
     "OutboxRow",
+    "OutboxTransport",
+    "OutboxTransportStatistics",
     "PostgresCluster",
     "PostgresConfig",
     "PostgresNotInstalled",
+    "RelayStatistics",
+    "RetryDecision",
+    "RetryPolicy",
     "Row",
     "SchemaTooNew",
     "SqliteConfig",
     "Store",
     "StoreError",
+    "StoreLike",
+    "StoreSource",
     "StoreStatistics",
     "StoreUnavailable",
     "UnitOfWork",
     "Wakeups",
+    "default_node_id",
+    "idempotent",
     "open_store",
     "parse_store_url",
 )

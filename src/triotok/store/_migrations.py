@@ -149,8 +149,48 @@ _INITIAL = Migration(
     ),
 )
 
+# Events the relay gave up on (undecodable, a permanent sink error or too many
+# attempts), moved out of the outbox in the same transaction that deletes the
+# outbox row, so an event is always in exactly one of the two tables.
+_DEAD_LETTERS = Migration(
+    version=2,
+    name="event_dead_letters",
+    sqlite=(
+        f"""CREATE TABLE event_dead_letters (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            outbox_id INTEGER NOT NULL,
+            event_id TEXT NOT NULL UNIQUE,
+            event_type TEXT NOT NULL,
+            tenant_id TEXT,
+            payload BLOB NOT NULL,
+            attempts INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            error TEXT,
+            node_id TEXT,
+            created_at TIMESTAMPTZ NOT NULL,
+            dead_at TIMESTAMPTZ NOT NULL DEFAULT {_SQLITE_NOW})""",
+        "CREATE INDEX event_dead_letters_dead_at ON event_dead_letters (dead_at)",
+    ),
+    postgresql=(
+        """CREATE TABLE event_dead_letters (
+            id bigserial PRIMARY KEY,
+            outbox_id bigint NOT NULL,
+            event_id text NOT NULL UNIQUE,
+            event_type text NOT NULL,
+            tenant_id text,
+            payload bytea NOT NULL,
+            attempts integer NOT NULL,
+            reason text NOT NULL,
+            error text,
+            node_id text,
+            created_at timestamptz NOT NULL,
+            dead_at timestamptz NOT NULL DEFAULT now())""",
+        "CREATE INDEX event_dead_letters_dead_at ON event_dead_letters (dead_at)",
+    ),
+)
+
 #: Every migration, in order. Append only.
-MIGRATIONS: tuple[Migration, ...] = (_INITIAL,)
+MIGRATIONS: tuple[Migration, ...] = (_INITIAL, _DEAD_LETTERS)
 
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -1,0 +1,73 @@
+"""Sans-I/O: what the relay does with an outbox row whose delivery failed.
+
+No trio and no store here: given how many times a row has been claimed
+(``OutboxRow.attempts``, kept in the database, so it survives relay restarts
+and is shared by every node) and the error, :meth:`RetryPolicy.decide` says
+"retry after this many seconds" or "dead-letter it now".
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Literal
+
+from .._exceptions import InvalidConfig, PermanentError
+from ..supervision import Backoff
+
+__all__ = ("DeadLetterReason", "RetryDecision", "RetryPolicy")
+
+#: Why an event left the outbox for the dead-letter table.
+DeadLetterReason = Literal["undecodable", "permanent", "max_attempts"]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryDecision:
+    """``dead_letter`` is None to retry after ``delay`` seconds, else the reason to give up."""
+
+    delay: float
+    dead_letter: DeadLetterReason | None = None
+
+
+class RetryPolicy:
+    """Exponential backoff per row, then the dead-letter table after ``max_attempts``.
+
+    The n-th failed attempt (``attempts == n``) waits ``backoff.min * 2**(n-1)``
+    seconds, capped at ``backoff.max`` and stretched by a random factor in
+    ``[1, 1 + backoff.jitter]`` (the same shape as a supervisor's restart
+    backoff; ``reset_after`` does not apply to rows). A
+    :class:`~triotok.PermanentError` from the sink dead-letters at once.
+
+    >>> policy = RetryPolicy(Backoff(min=1, max=60, jitter=0), max_attempts=3)
+    >>> policy.decide(1, RuntimeError()), policy.decide(3, RuntimeError()).dead_letter
+    (RetryDecision(delay=1.0, dead_letter=None), 'max_attempts')
+    """
+
+    def __init__(
+        self, backoff: Backoff, max_attempts: int, *, rng: random.Random | None = None
+    ) -> None:
+        if not isinstance(backoff, Backoff):
+            raise InvalidConfig("backoff", f"must be a Backoff, got {backoff!r}")
+        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+            raise InvalidConfig("max_attempts", f"must be an integer >= 1, got {max_attempts!r}")
+        self.backoff = backoff
+        self.max_attempts = max_attempts
+        self._rng = rng or random.Random()
+
+    def delay(self, attempts: int) -> float:
+        """Seconds to wait after the ``attempts``-th failed attempt (1-based)."""
+        policy = self.backoff
+        # Capping the exponent first keeps 2**n finite for absurd attempt counts.
+        exponent = min(max(attempts - 1, 0), 64)
+        delay = float(min(policy.max, policy.min * 2.0**exponent))
+        if policy.jitter:
+            delay *= 1 + self._rng.uniform(0, policy.jitter)
+        return delay
+
+    def decide(self, attempts: int, error: BaseException) -> RetryDecision:
+        """What to do after attempt number ``attempts`` failed with ``error``."""
+        if isinstance(error, PermanentError):
+            return RetryDecision(0.0, "permanent")
+        if attempts >= self.max_attempts:
+            return RetryDecision(0.0, "max_attempts")
+        return RetryDecision(self.delay(attempts))
