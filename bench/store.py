@@ -1,4 +1,4 @@
-"""What a unit of work pays for its outbox row, on SQLite and on PostgreSQL.
+"""What a unit of work pays for its outbox row, and how fast the relay moves events.
 
 Side by side in one run, per backend: a transaction that writes one data row,
 and the same transaction that also publishes one event (CBOR-encoded
@@ -7,19 +7,31 @@ The figure is the median latency per transaction; the budget is on the
 difference (seed target: +0.5 ms). PostgreSQL runs on a throwaway local
 cluster started with ``PostgresCluster`` (``fsync=off``), so absolute
 PostgreSQL figures are optimistic; the difference is what this measures.
+
+Relay throughput, per backend, with an ``OutboxRelay`` in the same process
+handing events to a handler that only records the time:
+
+* *live*: one producer commits data row + event per transaction while the
+  relay runs; events/s from the first commit to the last handler call, and
+  the commit-to-handler latency (p50/p99);
+* *backlog*: events committed beforehand (100 per transaction), then the
+  relay started; events/s to drain them.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import trio
 
 from bench._harness import Report, Row, percentiles, progress
-from triotok.store import PostgresCluster, Store, open_store
+from triotok import open_system
+from triotok.store import OutboxRelay, PostgresCluster, Store, open_store
 from triotok.transport import Envelope, event
 
 BUDGET_MS = 0.5
@@ -93,6 +105,79 @@ def _report(report: Report, backend: str, plain: list[float], outbox: list[float
     progress(f"{backend}: {p50_plain:.3f} ms -> {p50_outbox:.3f} ms (+{delta:.3f} ms)")
 
 
+@dataclass
+class _Throughput:
+    events_per_s: float
+    latencies: list[float]
+
+
+async def _relay_run(url: str, count: int, *, backlog: bool) -> _Throughput:
+    """Commit ``count`` events and time the relay delivering them (see the module docstring)."""
+    committed: dict[object, float] = {}
+    latencies: list[float] = []
+    done = trio.Event()
+
+    async def handler(envelope: Envelope) -> None:
+        now = time.perf_counter()
+        latencies.append(now - committed.get(envelope.id, now))
+        if len(latencies) == count:
+            done.set()
+
+    relay = functools.partial(
+        OutboxRelay, node_id="bench", batch_size=100, poll_interval=1.0, retention=None
+    )
+    async with open_store(url) as store, open_system(name="bench") as system:
+        if backlog:
+            for start in range(0, count, 100):
+                async with store.transaction() as tx:
+                    for i in range(start, min(count, start + 100)):
+                        await tx.publish(Envelope.new(Recorded(f"b{i}", i), tenant_id="bench"))
+            began = time.perf_counter()
+            await system.spawn(relay, store, handler, name="relay")
+        else:
+            await system.spawn(relay, store, handler, name="relay")
+            began = time.perf_counter()
+            for i in range(count):
+                envelope = Envelope.new(Recorded(f"l{i}", i), tenant_id="bench")
+                async with store.transaction() as tx:
+                    await tx.execute(
+                        "INSERT INTO audit_log (tenant_id, actor, action, resource)"
+                        " VALUES ($1, $2, $3, $4)",
+                        "bench",
+                        "bench",
+                        "record",
+                        f"l{i}",
+                    )
+                    await tx.publish(envelope)
+                # No checkpoint between the commit returning and this line, so
+                # the relay cannot have handled the event yet.
+                committed[envelope.id] = time.perf_counter()
+        with trio.fail_after(600):
+            await done.wait()
+        elapsed = time.perf_counter() - began
+    return _Throughput(count / elapsed, latencies)
+
+
+def _relay_rows(report: Report, backend: str, url_for: Callable[[], str], count: int) -> None:
+    progress(f"{backend}: relay, {count} events committed live")
+    live = trio.run(functools.partial(_relay_run, url_for(), count, backlog=False))
+    p50, p99 = (x * 1000 for x in percentiles(live.latencies, 50, 99))
+    report.add(
+        Row(
+            f"{backend}: relay, live commit -> handler",
+            live.events_per_s,
+            "events/s",
+            extra={"latency_p50_ms": p50, "latency_p99_ms": p99, "n": count},
+        )
+    )
+    progress(f"{backend}: {live.events_per_s:,.0f} events/s, commit->handler p50 {p50:.2f} ms")
+    progress(f"{backend}: relay, draining a backlog of {count} events")
+    drained = trio.run(functools.partial(_relay_run, url_for(), count, backlog=True))
+    name = f"{backend}: relay, backlog drain"
+    report.add(Row(name, drained.events_per_s, "events/s", extra={"n": count}))
+    progress(f"{backend}: {drained.events_per_s:,.0f} events/s draining")
+
+
 def main(args: argparse.Namespace) -> Report:
     """Run both backends; ``args.quick`` shrinks the counts."""
     count = 250 if args.quick else 2500
@@ -101,6 +186,8 @@ def main(args: argparse.Namespace) -> Report:
         progress(f"sqlite: {count} + {count} transactions")
         plain, outbox = trio.run(_measure, f"sqlite:///{tmp}/bench.db", count)
         _report(report, "sqlite", plain, outbox)
+        files = iter(range(1, 1000))
+        _relay_rows(report, "sqlite", lambda: f"sqlite:///{tmp}/relay{next(files)}.db", count)
     if PostgresCluster.find_bindir() is None:
         progress("postgresql: binaries not found, skipped")
         return report
@@ -110,4 +197,5 @@ def main(args: argparse.Namespace) -> Report:
         progress(f"postgresql: {count} + {count} transactions")
         plain, outbox = trio.run(_measure, url, count)
         _report(report, "postgresql", plain, outbox)
+        _relay_rows(report, "postgresql", cluster.create_database, count)
     return report
