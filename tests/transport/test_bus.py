@@ -523,3 +523,51 @@ async def test_ctx_publish_is_detached_with_the_bus(autojump_clock: MockClock) -
         async with open_bus(system):
             assert system.system.runtime.publisher is not None
         assert system.system.runtime.publisher is None
+
+
+class RelayedTransport:
+    """A durable-style transport: publish only records; a relay calls the sinks later."""
+
+    def __init__(self) -> None:
+        self.sinks: dict[str, Any] = {}
+        self.rows: list[Envelope] = []
+
+    async def publish(self, envelope: Envelope) -> None:
+        self.rows.append(envelope)
+        await trio.lowlevel.checkpoint()
+
+    async def subscribe(self, name: str, sink: Any) -> None:
+        self.sinks[name] = sink
+        await trio.lowlevel.checkpoint()
+
+    async def unsubscribe(self, name: str) -> None:
+        self.sinks.pop(name, None)
+        await trio.lowlevel.checkpoint()
+
+
+async def test_on_a_durable_transport_the_sink_waits_for_handling(
+    autojump_clock: MockClock,
+) -> None:
+    log: list[Seen] = []
+    gate = trio.Event()
+    relayed = trio.Event()
+    transport = RelayedTransport()
+    async with open_test_system() as system, open_bus(system, transport=transport) as bus:
+        assert bus.sink_waits
+        await bus.subscribe("*", await system.spawn(Recorder, log, None, gate, name="slow"))
+        await bus.publish(env(ProductCreated("k", 1)))
+        assert log == []  # only recorded
+
+        async def relay() -> None:
+            for row in transport.rows:
+                await transport.sinks["bus"](row)
+            relayed.set()
+
+        system.start_soon(relay)
+        await system.settle()
+        assert not relayed.is_set()  # the row is not done while a handler still owes it
+        gate.set()
+        await system.settle()
+        assert relayed.is_set()
+    assert len(log) == 1
+    assert transport.sinks == {}  # the bus unsubscribed when it closed

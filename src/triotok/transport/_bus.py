@@ -121,7 +121,11 @@ class EventBus:
 
     ``lanes`` is how many keys a subscription works on concurrently (a key
     in backoff holds up only its lane; a group needs as many lanes as
-    members to keep all of them busy). ``strict`` round-trips every envelope
+    members to keep all of them busy). The bus subscribes itself on
+    ``transport`` as ``name`` when its actor first starts; ``sink_waits``
+    (default: False for an :class:`InMemoryTransport`, True for any other)
+    says whether that sink waits for handling (``deliver(wait=True)``) or
+    only for acceptance. ``strict`` round-trips every envelope
     through the codec before delivery, each subscription getting its own
     decoded copy (the test suite's mode; :func:`open_event_bus` takes it from
     a test system). With ``attach_publisher`` the bus serves ``ctx.publish``
@@ -140,6 +144,7 @@ class EventBus:
         registry: SchemaRegistry | None = None,
         max_size: int = DEFAULT_MAX_SIZE,
         attach_publisher: bool = True,
+        sink_waits: bool | None = None,
         rng: random.Random | None = None,
     ) -> None:
         validate_name("name", name)
@@ -153,6 +158,15 @@ class EventBus:
         self.strict = strict
         self.lanes = lanes
         self.attach_publisher = attach_publisher
+        # The sink the bus subscribes on its transport. An in-memory transport
+        # runs it inside the publisher's ``publish``: waiting for handlers there
+        # would deadlock an actor publishing what it subscribes to, so it only
+        # waits for acceptance. A durable transport (outbox, stream) runs it
+        # from a relay that marks the event done when it returns: it must wait
+        # until every subscription handled or dead-lettered the event.
+        if sink_waits is None:
+            sink_waits = not isinstance(self.transport, InMemoryTransport)
+        self.sink_waits = sink_waits
         #: The dead-letter queue: list, replay, purge.
         self.dead_letters = DeadLetterQueue(self, dead_letters or InMemoryDeadLetterStore())
         self._registry = registry
@@ -313,8 +327,8 @@ class EventBus:
         await self.publish(event)
 
     async def _accept(self, envelope: Envelope) -> None:
-        """The bus's transport sink: returns once every subscription has accepted it."""
-        await self.deliver(envelope, wait=False)
+        """The bus's transport sink: ``deliver`` with ``wait=sink_waits``."""
+        await self.deliver(envelope, wait=self.sink_waits)
 
     async def deliver(self, envelope: Envelope, *, wait: bool = True) -> None:
         """Hand ``envelope`` to every matching subscription (the :data:`EventSink` of a relay).
@@ -331,8 +345,9 @@ class EventBus:
 
         With ``wait=False`` it returns once every subscription has accepted
         the envelope into its mailbox (waiting for room in ``BLOCK``
-        mailboxes: backpressure). The transport sink uses this, so an actor
-        publishing an event it subscribes to itself cannot deadlock.
+        mailboxes: backpressure). The sink on an in-memory transport uses
+        this, so an actor publishing an event it subscribes to itself cannot
+        deadlock; on a durable transport the sink waits.
 
         In strict mode the envelope is encoded first (SchemaError before any
         delivery if it cannot travel). Waits up to ``retry.timeout`` seconds
