@@ -96,11 +96,15 @@ class ActorContext:
         return ref
 
     async def publish(self, event: Any) -> None:
-        """Publish an event on the system's event bus."""
+        """Publish an event (an Envelope, or a registered payload) on the system's bus.
+
+        A bare payload is wrapped in a new envelope whose ``actor_id`` is this
+        actor's path.
+        """
         publisher = self._cell.runtime.publisher
         if publisher is None:
             raise ActorError("no event bus is attached to this system")
-        await publisher(event)
+        await publisher(event, self._cell.path)
 
     def register(self, name: str, component: Any) -> None:
         """Show ``component.statistics()`` (a breaker, a cache) in the tree under this actor."""

@@ -38,8 +38,9 @@ class Runtime:
         self.message_hook: MessageHook | None = None
         #: Observes every state change of every node.
         self.on_state_change: Callable[[Node, ActorState], None] | None = None
-        #: Publishes an event for ``ctx.publish`` (set by the transport layer).
-        self.publisher: Callable[[Any], Awaitable[None]] | None = None
+        #: Publishes an event for ``ctx.publish(event)`` as ``publisher(event,
+        #: actor_path)`` (set by the transport layer).
+        self.publisher: Callable[[Any, str], Awaitable[None]] | None = None
         #: The owning ActorSystem (typed loosely: it lives in a layer above).
         self.system: Any = None
         #: Spawns a child of an actor for ``ctx.spawn`` (set by supervision).

@@ -318,12 +318,10 @@ class EventBus:
         self._published += 1
         await self.transport.publish(envelope)
 
-    async def _publish_from_actor(self, event: Any) -> None:
+    async def _publish_from_actor(self, event: Any, actor_path: str) -> None:
+        """``ctx.publish``: an Envelope as is, a registered payload wrapped in a new one."""
         if not isinstance(event, Envelope):
-            raise SchemaError(
-                f"ctx.publish takes an Envelope, got {type(event).__name__}; wrap a payload "
-                "with Envelope.new(payload, actor_id=self.ctx.path)"
-            )
+            event = Envelope.new(event, actor_id=actor_path, registry=self._registry)
         await self.publish(event)
 
     async def _accept(self, envelope: Envelope) -> None:
