@@ -190,7 +190,8 @@ def _query(route: Route) -> dict[str, Any]:
                 ) from None
         else:
             values[name] = raw
-    errors = schema_errors({"type": "object", "properties": route.query}, values)
+    schema = {"type": "object", "properties": route.query, "required": list(route.query_required)}
+    errors = schema_errors(schema, values)
     if errors:
         raise RequestError(
             "invalid query parameters", status=400, code="invalid_query", errors=errors
@@ -200,6 +201,12 @@ def _query(route: Route) -> dict[str, Any]:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _parse_number(text: str) -> int | float:
+    # JSON Schema counts 1.0 as an integer: handlers get an int, exactly as for 1.
+    value = float(text)
+    return int(value) if value.is_integer() else value
 
 
 async def _body(route: Route) -> Any:
@@ -214,7 +221,7 @@ async def _body(route: Route) -> Any:
     if not raw:
         raise RequestError("the request body is empty", status=400, code="invalid_json")
     try:
-        body = json.loads(raw, parse_constant=_reject_constant)
+        body = json.loads(raw, parse_constant=_reject_constant, parse_float=_parse_number)
     except (ValueError, RecursionError) as exc:
         raise RequestError(
             f"the body is not valid JSON: {str(exc)[:120]}", status=400, code="invalid_json"

@@ -173,6 +173,7 @@ class Gateway:
             return
         request_id = traceparent = forwarded_for = forwarded_proto = None
         length = None
+        chunked = False
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 request_id = value.decode("latin-1")
@@ -184,6 +185,8 @@ class Gateway:
                 forwarded_proto = value.decode("latin-1")
             elif name == b"content-length":
                 length = value
+            elif name == b"transfer-encoding":
+                chunked = True
         state = RequestState(request_id_from(request_id), traceparent_from(traceparent))
         scope[SCOPE_KEY] = state
         tls = scope.get("scheme") == "https" or (
@@ -191,11 +194,25 @@ class Gateway:
             and forwarded_proto.split(",", 1)[0].strip().lower() == "https"
         )
 
+        # hypercorn 0.18 may leave a keep-alive connection hanging when the response
+        # ends before the request body was read (a 401/413/429 refusal does not read
+        # it): such responses close the connection instead.
+        body_pending = chunked or (length is not None and length.strip() not in (b"", b"0"))
+
+        async def receive_tracking() -> Any:
+            nonlocal body_pending
+            message = await receive()
+            if message.get("type") != "http.request" or not message.get("more_body", False):
+                body_pending = False
+            return message
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", ()))
                 present = {name.lower() for name, _ in headers}
                 headers += [h for h in _STATIC_HEADERS if h[0] not in present]
+                if body_pending and b"connection" not in present:
+                    headers.append((b"connection", b"close"))
                 if tls:
                     headers.append(_HSTS)
                 headers.append((b"x-request-id", state.request_id.encode()))
@@ -228,7 +245,7 @@ class Gateway:
                     f"the request body exceeds {self._max_body} bytes",
                 )
                 return
-        await self._app(scope, receive, send_with_headers)
+        await self._app(scope, receive_tracking if body_pending else receive, send_with_headers)
 
     async def _answer(self, send: Send, scope: Scope, status: int, code: str, detail: str) -> None:
         state: RequestState = scope[SCOPE_KEY]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..modules.tenants import TENANT_ID_PATTERN
 from ._routes import Call, Route
 
 __all__ = ("ROUTES", "openapi_document")
@@ -21,6 +22,9 @@ _PROBLEM = {
     },
     "required": ["type", "title", "status", "code", "detail"],
 }
+_STRING = {"type": "string"}
+# Anchored: a JSON Schema pattern matches anywhere in the string, the server whole ids only.
+_PATH_PARAMS = {"tenant_id": {"type": "string", "pattern": f"^{TENANT_ID_PATTERN}$"}}
 _DESCRIPTIONS = {
     400: "Bad request (invalid tenant id, query or JSON)",
     401: "Missing or invalid API key",
@@ -59,11 +63,12 @@ def _operation(route: Route) -> dict[str, Any]:
         "tags": [route.tag],
     }
     params: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        {"name": name, "in": "path", "required": True, "schema": _PATH_PARAMS.get(name, _STRING)}
         for name in route.path_params
     ]
     for name, schema in route.query.items():
-        params.append({"name": name, "in": "query", "required": False, "schema": schema})
+        required = name in route.query_required
+        params.append({"name": name, "in": "query", "required": required, "schema": schema})
     if route.tenant_scoped:
         params.append(
             {
@@ -71,7 +76,7 @@ def _operation(route: Route) -> dict[str, Any]:
                 "in": "header",
                 "required": False,
                 "description": "The tenant (defaults to the key's tenant)",
-                "schema": {"type": "string", "pattern": "[A-Za-z0-9_-]{1,64}"},
+                "schema": _PATH_PARAMS["tenant_id"],
             }
         )
     if params:

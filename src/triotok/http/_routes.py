@@ -73,7 +73,10 @@ Handler = Callable[[Call], Awaitable[Reply | dict[str, Any] | list[Any]]]
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """One endpoint. ``path`` uses Quart syntax (``/api/tenants/<tenant_id>``)."""
+    """One endpoint. ``path`` uses Quart syntax (``/api/tenants/<tenant_id>``).
+
+    Query parameters are optional unless named in ``query_required``.
+    """
 
     method: str
     path: str
@@ -84,6 +87,7 @@ class Route:
     status: int = 200
     body: dict[str, Any] | None = None
     query: dict[str, dict[str, Any]] = field(default_factory=dict)
+    query_required: tuple[str, ...] = ()
     response: dict[str, Any] | None = None
     errors: tuple[int, ...] = ()
     content_type: str = "application/json"

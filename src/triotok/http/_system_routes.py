@@ -17,7 +17,8 @@ from ._routes import Call, Reply, Route
 __all__ = ("ROUTES",)
 
 _STATES = ["starting", "running", "backoff", "restarting", "stopping", "stopped", "failed"]
-_PATH: dict[str, Any] = {"type": "string", "pattern": r"(/[A-Za-z0-9_.\-]{1,128}){1,32}"}
+# Anchored, as a JSON Schema pattern matches anywhere in the string.
+_PATH: dict[str, Any] = {"type": "string", "pattern": r"^(/[A-Za-z0-9_.\-]{1,128}){1,32}$"}
 
 NODE_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -173,6 +174,7 @@ ROUTES = (
         "system",
         Permission("system", "write", "platform"),
         query={"path": _PATH},
+        query_required=("path",),
         response=_ACTION,
         errors=(404, 409),
     ),
@@ -184,6 +186,7 @@ ROUTES = (
         "system",
         Permission("system", "write", "platform"),
         query={"path": _PATH},
+        query_required=("path",),
         response=_ACTION,
         errors=(404, 409),
     ),

@@ -20,10 +20,14 @@ __all__ = ("ROUTES",)
 #: Path segments that cannot be tenant ids because they name routes.
 RESERVED_IDS = frozenset({"current"})
 
+#: Anchored: a JSON Schema ``pattern`` matches anywhere in the string (ECMA-262 search),
+#: while the server accepts only whole ids.
+TENANT_ID_SCHEMA_PATTERN = f"^{TENANT_ID_PATTERN}$"
+
 TENANT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "id": {"type": "string", "pattern": TENANT_ID_PATTERN},
+        "id": {"type": "string", "pattern": TENANT_ID_SCHEMA_PATTERN},
         "name": {"type": "string"},
         "active": {"type": "boolean"},
         "settings": {"type": "object"},
@@ -38,7 +42,7 @@ _SETTINGS = {"type": "object", "maxProperties": 100}
 CREATE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "id": {"type": "string", "pattern": TENANT_ID_PATTERN},
+        "id": {"type": "string", "pattern": TENANT_ID_SCHEMA_PATTERN},
         "name": _NAME,
         "settings": _SETTINGS,
     },
@@ -77,7 +81,7 @@ NEW_KEY_SCHEMA: dict[str, Any] = {
     "required": [*KEY_SCHEMA["required"], "key"],
 }
 _PAGE: dict[str, dict[str, Any]] = {
-    "after": {"type": "string", "pattern": TENANT_ID_PATTERN},
+    "after": {"type": "string", "pattern": TENANT_ID_SCHEMA_PATTERN},
     "limit": {"type": "integer", "minimum": 1, "maximum": 500},
 }
 
