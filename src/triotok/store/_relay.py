@@ -267,8 +267,11 @@ class OutboxRelay(Actor):
         ) as wakeups:
             reason: WakeReason = "start"
             while True:
-                # Callers of drain() registered before this pass are answered by it.
+                # Callers of drain() registered before this pass are answered
+                # by it, and so are "wake" requests made before it.
                 waiters, self._drain_waiters = self._drain_waiters, []
+                if self._kick.is_set():
+                    self._kick = trio.Event()
                 self._counters.wakeups += 1
                 self._counters.last_wake_reason = reason
                 self._listening = wakeups.listening
