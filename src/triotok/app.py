@@ -228,6 +228,10 @@ def demo_banner(app: Application) -> str:
             f' -d \'{{"id": "acme", "name": "Acme"}}\' {url}/api/tenants',
             f'  curl -s -H "Authorization: Bearer $OPS" "{url}/system/tree?depth=1"',
             f"  curl -s {url}/openapi.json",
+            "",
+            "Operators:",
+            f"  open {url}/system#key=$OPS            (the live supervision tree)",
+            f"  TRIOTOK_API_KEY=$OPS triotok tree --url {url} --watch",
         ]
     return "\n".join(lines)
 
