@@ -131,7 +131,7 @@ async def test_committed_events_reach_the_sink_in_order_and_are_marked(
     stats = await ref.ask("statistics")
     assert (stats.claimed, stats.delivered, stats.failed, stats.dead_lettered) == (4, 4, 0, 0)
     assert stats.batches >= 3  # 2 + 1 at start, then 1
-    assert stats.lag_seconds == 0.0
+    assert 0 <= stats.lag_seconds < TIMEOUT  # measured at most once a second
     assert stats.available is True
     assert stats.node_id == "relay"
     [node] = system.tree()["children"]

@@ -14,6 +14,11 @@ rows and outbox rows commit together; consumers deduplicate with the inbox.
         for row in await store.claim_outbox("node-1", limit=100):
             ...                                 # deliver, then:
         await store.mark_delivered([row.id])
+
+In an application the claiming is the :class:`OutboxRelay` actor's job, with
+:class:`OutboxTransport` as the L1 transport and :class:`InboxConsumer` (or
+``@idempotent``) making consumers effectively-once; see
+``docs/howto/postgresql.md`` ("Scale out").
 """
 
 from .._exceptions import ConflictError as ConflictError

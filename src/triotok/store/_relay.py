@@ -56,6 +56,8 @@ WakeReason = Literal["start", "notify", "poll", "timer", "retry", "request"]
 
 # Bounds the best-effort "mark delivered" of a batch interrupted by cancellation.
 _FLUSH_TIMEOUT = 5.0
+# Seconds between two measurements of the lag (one query each).
+_LAG_INTERVAL = 1.0
 
 
 def default_node_id() -> str:
@@ -202,6 +204,7 @@ class OutboxRelay(Actor):
         # Trio-time deadlines: pending retries (a heap) and the next prune.
         self._retries: list[float] = []
         self._prune_at = math.inf
+        self._lag_at = -math.inf
         # Row ids delivered but not yet marked, and claimed but not yet settled.
         self._delivered: set[int] = set()
         self._unsettled: set[int] = set()
@@ -399,10 +402,15 @@ class OutboxRelay(Actor):
         self._unsettled.discard(row.id)
 
     async def _housekeeping(self, store: Store) -> None:
-        """Prune when due (trio time) and measure the lag."""
+        """Prune when due (trio time) and measure the lag (at most once a second)."""
         if self.retention is not None and trio.current_time() >= self._prune_at:
             self._counters.pruned += await store.prune_delivered(self.retention)
             self._prune_at = trio.current_time() + self.prune_interval
+        if trio.current_time() < self._lag_at:
+            return
+        # At most once a second: under a steady stream the query would
+        # otherwise cost a round trip per event.
+        self._lag_at = trio.current_time() + _LAG_INTERVAL
         oldest = await store.fetchval(
             "SELECT created_at FROM outbox WHERE delivered_at IS NULL ORDER BY id LIMIT 1"
         )
