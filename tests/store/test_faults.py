@@ -249,5 +249,7 @@ async def test_a_database_restart_under_load_loses_no_committed_event(
                 data = await assert_effectively_once(store)
             assert node.alive  # the node rode out the outage
     assert data >= down_at + 100
+    # For the log (pytest -s): relay restarts and statistics, printed by the node at stop.
+    print(*(line for line in node.lines if line.startswith(("relay", "store-error"))), sep="\n")
     sequence = [line for line in node.lines if line in ("ready", "not-ready")]
     assert sequence[:3] == ["ready", "not-ready", "ready"]

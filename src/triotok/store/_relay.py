@@ -49,6 +49,7 @@ from ._retry import DeadLetterReason, RetryPolicy
 from ._source import StoreLike, current_store
 from ._sql import parse_timestamp
 from ._types import OutboxRow, Store
+from ._wakeups import Wakeups
 
 __all__ = ("OutboxRelay", "RelayStatistics", "default_node_id")
 
@@ -198,7 +199,7 @@ class OutboxRelay(Actor):
         )
         self._registry = registry
         self._counters = _Counters()
-        self._listening = False
+        self._wakeups: Wakeups | None = None
         self._store: Store | None = None
         self._dead_letters: EventDeadLetters | None = None
         # Trio-time deadlines: pending retries (a heap) and the next prune.
@@ -252,7 +253,7 @@ class OutboxRelay(Actor):
             wakeups=c.wakeups,
             last_wake_reason=c.last_wake_reason,
             lag_seconds=c.lag_seconds,
-            listening=self._listening,
+            listening=self._wakeups is not None and self._wakeups.listening,
             available=c.available,
             last_error=c.last_error,
         )
@@ -277,7 +278,7 @@ class OutboxRelay(Actor):
                     self._kick = trio.Event()
                 self._counters.wakeups += 1
                 self._counters.last_wake_reason = reason
-                self._listening = wakeups.listening
+                self._wakeups = wakeups
                 try:
                     await self._drain(store)
                     await self._housekeeping(store)
@@ -293,7 +294,7 @@ class OutboxRelay(Actor):
                     done.set()
                 reason = await self._wait(wakeups)
 
-    async def _wait(self, wakeups: Any) -> WakeReason:
+    async def _wait(self, wakeups: Wakeups) -> WakeReason:
         """Sleep until a wake-up, the poll interval, or our next retry / prune deadline."""
         if self._kick.is_set():
             self._kick = trio.Event()
