@@ -29,7 +29,7 @@ def test_public_names() -> None:
         "PostgresNotInstalled",
         "RelayStatistics",
         "RetryDecision",
-        "RetryPolicy",
+        "OutboxRetry",
         "Row",
         "SchemaTooNew",
         "SqliteConfig",

@@ -47,8 +47,8 @@ from ._pgcluster import PostgresNotInstalled as PostgresNotInstalled
 from ._relay import OutboxRelay as OutboxRelay
 from ._relay import RelayStatistics as RelayStatistics
 from ._relay import default_node_id as default_node_id
+from ._retry import OutboxRetry as OutboxRetry
 from ._retry import RetryDecision as RetryDecision
-from ._retry import RetryPolicy as RetryPolicy
 from ._source import StoreLike as StoreLike
 from ._source import StoreSource as StoreSource
 from ._types import OUTBOX_CHANNEL as OUTBOX_CHANNEL
@@ -75,6 +75,7 @@ __all__ = (
     "Migration",
     "NotFound",
     "OutboxRelay",
+    "OutboxRetry",
     "OutboxRow",
     "OutboxTransport",
     "OutboxTransportStatistics",
@@ -83,7 +84,6 @@ __all__ = (
     "PostgresNotInstalled",
     "RelayStatistics",
     "RetryDecision",
-    "RetryPolicy",
     "Row",
     "SchemaTooNew",
     "SqliteConfig",

@@ -15,7 +15,7 @@ Invariants and reasons:
   anywhere redelivers rather than loses (at least once).
 * A row that cannot be decoded (``SchemaError``) or whose sink raised
   ``PermanentError`` goes to the dead-letter table at once; any other sink
-  error marks it failed with a retry time from :class:`RetryPolicy`, and
+  error marks it failed with a retry time from :class:`OutboxRetry`, and
   after ``max_attempts`` claims it is dead-lettered. The relay never crashes
   on a poison row.
 * ``StoreUnavailable`` (database down) does not crash the actor either: the
@@ -45,7 +45,7 @@ from ..actors import Actor
 from ..supervision import Backoff, BackoffState
 from ..transport import EventSink, SchemaRegistry, decode
 from ._deadletters import EventDeadLetters
-from ._retry import DeadLetterReason, RetryPolicy
+from ._retry import DeadLetterReason, OutboxRetry
 from ._source import StoreLike, current_store
 from ._sql import parse_timestamp
 from ._types import OutboxRow, Store
@@ -146,7 +146,7 @@ class OutboxRelay(Actor):
       ``fallback_interval`` while it does not (and on SQLite, for commits of
       other processes on the same file).
     * ``max_attempts`` and ``backoff``: per-row retries before the
-      dead-letter table (see :class:`RetryPolicy`).
+      dead-letter table (see :class:`OutboxRetry`).
     * ``retention``: delivered rows older than this are deleted every
       ``prune_interval`` seconds (``None``: never).
     * ``unavailable_backoff``: waits between attempts while the database is down.
@@ -191,7 +191,7 @@ class OutboxRelay(Actor):
         self.fallback_interval = _check_seconds("fallback_interval", fallback_interval)
         self.prune_interval = _check_seconds("prune_interval", prune_interval)
         self.retention = retention
-        self.policy = RetryPolicy(
+        self.policy = OutboxRetry(
             backoff or Backoff(min=1.0, max=300.0, jitter=0.2), max_attempts, rng=rng
         )
         self._unavailable = BackoffState(

@@ -12,10 +12,11 @@ import random
 from dataclasses import dataclass
 from typing import Literal
 
-from .._exceptions import InvalidConfig, PermanentError
-from ..supervision import Backoff
+from .._exceptions import InvalidConfig
+from ..supervision import Backoff, backoff_delay
+from ..transport import is_retryable
 
-__all__ = ("DeadLetterReason", "RetryDecision", "RetryPolicy")
+__all__ = ("DeadLetterReason", "OutboxRetry", "RetryDecision")
 
 #: Why an event left the outbox for the dead-letter table.
 DeadLetterReason = Literal["undecodable", "permanent", "max_attempts"]
@@ -29,16 +30,16 @@ class RetryDecision:
     dead_letter: DeadLetterReason | None = None
 
 
-class RetryPolicy:
+class OutboxRetry:
     """Exponential backoff per row, then the dead-letter table after ``max_attempts``.
 
-    The n-th failed attempt (``attempts == n``) waits ``backoff.min * 2**(n-1)``
-    seconds, capped at ``backoff.max`` and stretched by a random factor in
-    ``[1, 1 + backoff.jitter]`` (the same shape as a supervisor's restart
-    backoff; ``reset_after`` does not apply to rows). A
-    :class:`~triotok.PermanentError` from the sink dead-letters at once.
+    The n-th failed attempt (``attempts == n``) waits
+    :func:`~triotok.supervision.backoff_delay` ``(backoff, n - 1)`` seconds (the
+    supervisor's restart formula; ``reset_after`` does not apply to rows).  An
+    error the event bus would not retry either (:func:`~triotok.transport.is_retryable`:
+    a :class:`~triotok.PermanentError`, a ``SchemaError``) dead-letters at once.
 
-    >>> policy = RetryPolicy(Backoff(min=1, max=60, jitter=0), max_attempts=3)
+    >>> policy = OutboxRetry(Backoff(min=1, max=60, jitter=0), max_attempts=3)
     >>> policy.decide(1, RuntimeError()), policy.decide(3, RuntimeError()).dead_letter
     (RetryDecision(delay=1.0, dead_letter=None), 'max_attempts')
     """
@@ -56,17 +57,11 @@ class RetryPolicy:
 
     def delay(self, attempts: int) -> float:
         """Seconds to wait after the ``attempts``-th failed attempt (1-based)."""
-        policy = self.backoff
-        # Capping the exponent first keeps 2**n finite for absurd attempt counts.
-        exponent = min(max(attempts - 1, 0), 64)
-        delay = float(min(policy.max, policy.min * 2.0**exponent))
-        if policy.jitter:
-            delay *= 1 + self._rng.uniform(0, policy.jitter)
-        return delay
+        return backoff_delay(self.backoff, attempts - 1, self._rng)
 
     def decide(self, attempts: int, error: BaseException) -> RetryDecision:
         """What to do after attempt number ``attempts`` failed with ``error``."""
-        if isinstance(error, PermanentError):
+        if not is_retryable(error):
             return RetryDecision(0.0, "permanent")
         if attempts >= self.max_attempts:
             return RetryDecision(0.0, "max_attempts")

@@ -15,6 +15,7 @@ from ._breaker import BreakerTransition as BreakerTransition
 from ._breaker_trio import CircuitBreaker as CircuitBreaker
 from ._policy import BackoffState as BackoffState
 from ._policy import RestartIntensity as RestartIntensity
+from ._policy import backoff_delay as backoff_delay
 from ._ratelimit import RateDecision as RateDecision
 from ._ratelimit import RateLimit as RateLimit
 from ._ratelimit import RateLimiterStatistics as RateLimiterStatistics
@@ -53,5 +54,6 @@ __all__ = (
     "SupervisorFailed",
     "SupervisorRef",
     "SupervisorSpec",
+    "backoff_delay",
     "open_system",
 )

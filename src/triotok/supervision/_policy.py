@@ -11,7 +11,21 @@ from collections import deque
 
 from ._spec import Backoff
 
-__all__ = ("BackoffState", "RestartIntensity")
+__all__ = ("BackoffState", "RestartIntensity", "backoff_delay")
+
+
+def backoff_delay(policy: Backoff, failures: int, rng: random.Random) -> float:
+    """The delay after ``failures`` earlier consecutive failures (0 for the first).
+
+    ``min * 2**failures`` capped at ``max``, stretched by a random factor in
+    ``[1, 1 + jitter]``.  One formula for supervisor restarts, bus retries and
+    outbox retries.
+    """
+    exponent = min(max(failures, 0), 64)  # keeps 2**n finite for absurd counts
+    delay = min(policy.max, policy.min * 2.0**exponent)
+    if policy.jitter:
+        delay *= 1 + rng.uniform(0, policy.jitter)
+    return delay
 
 
 class RestartIntensity:
@@ -60,8 +74,6 @@ class BackoffState:
         reset_after = policy.max if policy.reset_after is None else policy.reset_after
         if self.started_at is not None and now - self.started_at >= reset_after:
             self.failures = 0
-        delay = min(policy.max, policy.min * 2.0**self.failures)
+        delay = backoff_delay(policy, self.failures, self._rng)
         self.failures += 1
-        if policy.jitter:
-            delay *= 1 + self._rng.uniform(0, policy.jitter)
         return delay

@@ -62,10 +62,13 @@ def is_retryable(error: BaseException) -> bool:
     ``retryable`` is false; every other handler error (``TransientError``,
     ``ConnectionError``, ``ValueError``...) is retried. Failures of the
     hand-over itself (``AskTimeout``, ``ActorStopped`` while the subscriber
-    restarts, ``MailboxFull``) are always retried.
+    restarts, ``MailboxFull``) are retried; a ``PermanentError`` or
+    ``SchemaError`` raised directly is final.
     """
     if not isinstance(error, ActorCrashed):
-        return True
+        # Hand-over failures are retried; a PermanentError or SchemaError raised
+        # directly (a plain sink, a strict-mode encode) never heals.
+        return not isinstance(error, PermanentError | SchemaError)
     cause = error.cause
     if isinstance(cause, PermanentError | SchemaError):
         return False
