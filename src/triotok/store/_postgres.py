@@ -70,10 +70,10 @@ def _is_unavailable(exc: BaseException) -> bool:
         | asyncpg.exceptions.InsufficientResourcesError,
     ):
         return True
-    if isinstance(exc, asyncpg.InterfaceError):
-        message = str(exc)
-        return "closed" in message or "closing" in message
-    return False
+    # A connection the server dropped mid-operation surfaces as client-side
+    # protocol errors ("connection has been released back to the pool",
+    # "cannot switch to state ..."): the database is going away, not a bug.
+    return isinstance(exc, asyncpg.InterfaceError | asyncpg.exceptions.InternalClientError)
 
 
 def _map_error(exc: Exception, url: str) -> Exception:
@@ -102,7 +102,14 @@ async def _with_connection(pool: Any, fn: Callable[[Any], Awaitable[T]], *, retr
     for attempt in (0, 1):
         try:
             async with pool.acquire() as conn:
-                return await fn(conn)
+                try:
+                    return await fn(conn)
+                except asyncpg.PostgresError:
+                    raise  # the server answered: the connection is in a clean state
+                except BaseException:
+                    # Cancelled or broken mid-protocol: never hand it out again.
+                    conn.terminate()
+                    raise
         except Exception as exc:
             # After a server restart every idle pooled connection is dead;
             # expiring them makes the retry (and later calls) reconnect.
