@@ -4,14 +4,23 @@
 
     /app               root supervisor (one_for_one)
       /app/store       StoreOwner: the store, open for the life of the tree
-      /app/transport   OutboxFeed: committed events to local subscribers
+      /app/transport   supervisor of the event plumbing:
+        /app/transport/feed   OutboxFeed: every committed event to this node's caches
+        /app/transport/bus    EventBus: subscriptions, retries, dead-letter queue
+        /app/transport/relay  OutboxRelay: outbox rows to the bus, once per cluster
       /app/tenants     TenantResolver: LoadingCache + SingleFlight of tenants
       /app/access      KeyResolver: LoadingCache of API keys
       /app/http        HttpServer: hypercorn + the Quart app
 
 Children start left to right and stop right to left, so on shutdown the
-server stops first (in-flight requests finish), then the resolvers, the feed
-and finally the store.
+server stops first (in-flight requests finish), then the resolvers, the
+event plumbing and finally the store.
+
+Two ways events travel: the feed *broadcasts* every committed event to the
+node-local caches (each node must invalidate its own tenant cache), while the
+relay *claims* each outbox row on exactly one node (``FOR UPDATE SKIP
+LOCKED``) and hands it to the bus, whose subscribers handle it once per
+consumer group.
 
 ::
 
@@ -42,8 +51,9 @@ from .http import HttpOptions, HttpServer, Services
 from .modules import OutboxFeed, StoreHandle, StoreOwner
 from .modules.access import ApiKeyRepository, KeyDirectory, KeyResolver, Role, hash_key, parse_key
 from .modules.tenants import TenantDirectory, TenantRepository, TenantResolver
-from .supervision import ActorSystem, open_system
-from .transport import InMemoryTransport
+from .store import OutboxRelay, OutboxTransport
+from .supervision import ActorSystem, ChildSpec, SupervisorSpec, open_system
+from .transport import EventBus, InMemoryTransport
 
 __all__ = ("Application", "DemoKeys", "ensure_demo", "open_application")
 
@@ -70,6 +80,7 @@ class Application:
     system: ActorSystem
     services: Services
     events: InMemoryTransport
+    bus: EventBus
     demo: DemoKeys | None = None
     stopped: trio.Event = field(default_factory=trio.Event)
 
@@ -124,7 +135,18 @@ async def open_application(
             version=__version__,
         )
         await system.spawn(StoreOwner, handle, settings.store_url, name="store", shutdown=30.0)
-        await system.spawn(OutboxFeed, handle, events, name="transport")
+        outbox = OutboxTransport(handle)
+        bus = EventBus(transport=outbox)
+        services.extra["bus"] = bus
+        transport = SupervisorSpec(
+            "transport",
+            [
+                ChildSpec("feed", OutboxFeed, (handle, events)),
+                bus.child_spec("bus"),  # subscribes to the outbox before the relay starts
+                ChildSpec("relay", OutboxRelay, (handle, outbox.deliver), shutdown=10.0),
+            ],
+        )
+        await system.spawn_supervisor(transport)
         resolver = functools.partial(
             TenantResolver,
             ttl=settings.tenant_cache_ttl,
@@ -132,7 +154,7 @@ async def open_application(
         )
         await system.spawn(resolver, tenants, tenant_repository, events, name="tenants")
         await system.spawn(KeyResolver, keys, key_repository, events, name="access")
-        app = Application(settings, system, services, events)
+        app = Application(settings, system, services, events, bus)
         if settings.demo:
             app.demo = await ensure_demo(app, keys_file=demo_keys_path(settings))
         if serve_http:
@@ -143,6 +165,7 @@ async def open_application(
             yield app
         finally:
             app.stopped.set()
+            await bus.aclose()
 
 
 # ------------------------------------------------------------------ demo data

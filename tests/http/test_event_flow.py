@@ -1,0 +1,79 @@
+"""End to end: an HTTP mutation's event leaves through the outbox relay and the bus."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trio
+import trio.testing
+
+from triotok import Actor
+from triotok.store import EventDeadLetters
+from triotok.transport import Envelope, PermanentError
+
+from .conftest import Server
+
+
+class Collector(Actor):
+    """Subscriber: records each envelope and sets ``arrived`` when ``tenant``'s comes.
+
+    The tenant "poison" fails permanently (after setting ``arrived``).
+    """
+
+    def __init__(self, seen: list[Envelope], tenant: str, arrived: trio.Event) -> None:
+        self.seen = seen
+        self.tenant = tenant
+        self.arrived = arrived
+
+    async def receive(self, message: Any) -> None:
+        assert isinstance(message, Envelope)
+        if message.tenant_id == self.tenant:
+            self.arrived.set()
+        if message.tenant_id == "poison":
+            raise PermanentError("cannot project this tenant")
+        self.seen.append(message)
+
+
+async def test_a_created_tenant_reaches_bus_subscribers_with_its_trace(server: Server) -> None:
+    seen: list[Envelope] = []
+    arrived = trio.Event()
+    system, bus = server.app.system, server.app.bus
+    ref = await system.spawn(Collector, seen, "flow", arrived, name="collector")
+    await bus.subscribe("tenant.*", ref, group="projections")
+    ops = server.auth(await server.operator())
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    with trio.fail_after(20):
+        response = await server.client.post(
+            "/api/tenants",
+            json={"id": "flow", "name": "Flow"},
+            headers={**ops, "traceparent": traceparent},
+        )
+        assert response.status_code == 201
+        await arrived.wait()
+    [envelope] = [e for e in seen if e.tenant_id == "flow"]
+    assert envelope.event_type == "tenant.created"
+    assert envelope.trace_id == traceparent
+    relay = system.tree(prefix="/app/transport/relay")["components"]["relay"]
+    assert relay["delivered"] >= 1
+
+
+async def test_a_permanent_failure_lands_in_the_dead_letter_queue(server: Server) -> None:
+    seen: list[Envelope] = []
+    failed = trio.Event()
+    system, bus = server.app.system, server.app.bus
+    ref = await system.spawn(Collector, seen, "poison", failed, name="collector")
+    await bus.subscribe("tenant.created", ref)
+    ops = server.auth(await server.operator())
+    with trio.fail_after(20):
+        response = await server.client.post(
+            "/api/tenants", json={"id": "poison", "name": "P"}, headers=ops
+        )
+        assert response.status_code == 201
+        await failed.wait()
+        await trio.testing.wait_all_tasks_blocked()  # the bus dead-letters it meanwhile
+    [dead] = await bus.dead_letters.list(subscriber=ref.path)
+    assert dead.envelope.tenant_id == "poison"
+    assert dead.error_type == "PermanentError"
+    assert dead.attempts == 1
+    # The relay handed it over and marked it delivered: nothing for its own table.
+    assert await EventDeadLetters(server.services.store.store).count() == 0
