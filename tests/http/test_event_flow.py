@@ -77,3 +77,46 @@ async def test_a_permanent_failure_lands_in_the_dead_letter_queue(server: Server
     assert dead.attempts == 1
     # The relay handed it over and marked it delivered: nothing for its own table.
     assert await EventDeadLetters(server.services.store.store).count() == 0
+
+
+async def test_operators_list_replay_and_purge_dead_lettered_events(server: Server) -> None:
+    seen: list[Envelope] = []
+    failed = trio.Event()
+    system, bus = server.app.system, server.app.bus
+    ref = await system.spawn(Collector, seen, "poison", failed, name="collector")
+    await bus.subscribe("tenant.created", ref)
+    ops = server.auth(await server.operator())
+    client = server.client
+    with trio.fail_after(20):
+        await client.post("/api/tenants", json={"id": "poison", "name": "P"}, headers=ops)
+        await failed.wait()
+        await trio.testing.wait_all_tasks_blocked()
+        listed = await client.get(
+            "/system/event-dead-letters", params={"subscriber": ref.path}, headers=ops
+        )
+        assert listed.status_code == 200
+        [item] = listed.json()["items"]
+        assert (item["event_type"], item["tenant_id"]) == ("tenant.created", "poison")
+        assert item["error"]["type"] == "PermanentError"
+        # Replaying hands it back to the same subscriber, which fails again.
+        replayed = await client.post(
+            "/system/event-dead-letters/replay", params={"id": item["id"]}, headers=ops
+        )
+        assert replayed.json() == {"source": "bus", "replayed": 1}
+        await trio.testing.wait_all_tasks_blocked()
+        again = (await client.get("/system/event-dead-letters", headers=ops)).json()
+        assert [i["tenant_id"] for i in again["items"]] == ["poison"]
+        purged = await client.post(
+            "/system/event-dead-letters/purge", params={"event_type": "tenant.created"}, headers=ops
+        )
+        assert purged.json() == {"source": "bus", "purged": 1}
+        missing = await client.post(
+            "/system/event-dead-letters/replay", params={"id": 999}, headers=ops
+        )
+        assert missing.status_code == 404
+        outbox = await client.get(
+            "/system/event-dead-letters", params={"source": "outbox"}, headers=ops
+        )
+        assert outbox.json() == {"source": "outbox", "total": 0, "items": []}
+        log = (await client.get("/api/audit", headers=ops)).json()["items"]
+    assert {"event_dead_letters.replay", "event_dead_letters.purge"} <= {e["action"] for e in log}

@@ -1,4 +1,9 @@
-"""Operator JSON endpoints: the live tree, dead letters, restarting and stopping actors.
+"""Operator JSON endpoints: the live tree, dead letters, the event DLQ, restarting and stopping.
+
+Dead-lettered *events* live in two places: ``bus`` (a subscriber failed to
+handle the event: kept by the event bus with the subscriber and error) and
+``outbox`` (the relay could not hand the event to the bus at all, or it was
+undecodable: kept durably in the ``event_dead_letters`` table).
 
 All need an admin key of the operator tenant (``system:read`` /
 ``system:write``). The operators' HTML page (``GET /system``, in
@@ -9,9 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._exceptions import ActorNotFound, RequestError
+from .._exceptions import ActorNotFound, NotFound, RequestError
 from ..modules.access import Permission
 from ..modules.audit import AuditEntry, record
+from ..store import EventDeadLetters
 from ._routes import Call, Reply, Route
 
 __all__ = ("ROUTES",)
@@ -121,6 +127,87 @@ async def stop_actor(call: Call) -> Reply:
     return Reply({"path": path, "state": "stopped"}, 200)
 
 
+def _dlq_filters(call: Call) -> dict[str, Any]:
+    return {k: call.query[k] for k in ("event_type", "subscriber") if call.query.get(k)}
+
+
+async def event_dead_letters(call: Call) -> dict[str, Any]:
+    source = call.query.get("source", "bus")
+    limit = int(call.query.get("limit", 100))
+    if source == "outbox":
+        table = EventDeadLetters(call.services.store.store)
+        event_type = call.query.get("event_type")
+        items = [d.as_dict() for d in await table.list(limit=limit, event_type=event_type)]
+        return {"source": source, "total": await table.count(), "items": items}
+    dlq = call.services.extra["bus"].dead_letters
+    entries = await dlq.list(limit=limit, **_dlq_filters(call))
+    return {
+        "source": source,
+        "total": dlq.statistics().size,
+        "items": [entry.as_dict() for entry in entries],
+    }
+
+
+async def replay_event_dead_letters(call: Call) -> Reply:
+    """Replay one entry (``id``), the entries matching the filters, or all of them."""
+    source = call.query.get("source", "bus")
+    entry_id = call.query.get("id")
+    await _audit(call, "event_dead_letters.replay", f"event-dead-letters/{source}")
+    if source == "outbox":
+        table = EventDeadLetters(call.services.store.store)
+        if entry_id is not None:
+            try:
+                await table.replay(int(entry_id))
+            except NotFound as exc:
+                raise RequestError(str(exc), status=404, code="not_found") from None
+            return Reply({"source": source, "replayed": 1}, 200)
+        replayed = 0
+        while batch := await table.list(limit=100, event_type=call.query.get("event_type")):
+            for dead in batch:
+                await table.replay(dead.id)
+                replayed += 1
+        return Reply({"source": source, "replayed": replayed}, 200)
+    dlq = call.services.extra["bus"].dead_letters
+    if entry_id is not None:
+        if not await dlq.replay(int(entry_id)):
+            raise RequestError(f"no dead-lettered event {entry_id}", status=404, code="not_found")
+        return Reply({"source": source, "replayed": 1}, 200)
+    return Reply({"source": source, "replayed": await dlq.replay_where(**_dlq_filters(call))}, 200)
+
+
+async def purge_event_dead_letters(call: Call) -> Reply:
+    source = call.query.get("source", "bus")
+    entry_id = call.query.get("id")
+    await _audit(call, "event_dead_letters.purge", f"event-dead-letters/{source}")
+    if source == "outbox":
+        table = EventDeadLetters(call.services.store.store)
+        if entry_id is None:
+            raise RequestError(
+                "purging the outbox dead letters needs an 'id'", status=400, code="invalid_query"
+            )
+        return Reply({"source": source, "purged": await table.purge([int(entry_id)])}, 200)
+    dlq = call.services.extra["bus"].dead_letters
+    if entry_id is not None:
+        wanted = int(entry_id)
+        return Reply({"source": source, "purged": await dlq.purge(lambda e: e.id == wanted)}, 200)
+    return Reply({"source": source, "purged": await dlq.purge(**_dlq_filters(call))}, 200)
+
+
+_DLQ_QUERY: dict[str, dict[str, Any]] = {
+    "source": {"type": "string", "enum": ["bus", "outbox"]},
+    "event_type": {"type": "string", "pattern": r"^[A-Za-z0-9_.\-]{1,128}$"},
+    "subscriber": _PATH,
+}
+_DLQ_ACTION = {
+    "type": "object",
+    "properties": {
+        "source": {"type": "string"},
+        "replayed": {"type": "integer"},
+        "purged": {"type": "integer"},
+    },
+    "required": ["source"],
+}
+
 _TREE_QUERY: dict[str, dict[str, Any]] = {
     "prefix": _PATH,
     "depth": {"type": "integer", "minimum": 0, "maximum": 64},
@@ -165,6 +252,46 @@ ROUTES = (
             },
             "required": ["total", "items"],
         },
+    ),
+    Route(
+        "GET",
+        "/system/event-dead-letters",
+        event_dead_letters,
+        "Dead-lettered events: 'bus' (a subscriber failed) or 'outbox' (never handed over)",
+        "system",
+        Permission("system", "read", "platform"),
+        query={**_DLQ_QUERY, "limit": {"type": "integer", "minimum": 1, "maximum": 1000}},
+        response={
+            "type": "object",
+            "properties": {
+                "source": {"type": "string"},
+                "total": {"type": "integer"},
+                "items": {"type": "array", "items": {"type": "object"}},
+            },
+            "required": ["source", "total", "items"],
+        },
+    ),
+    Route(
+        "POST",
+        "/system/event-dead-letters/replay",
+        replay_event_dead_letters,
+        "Replay one dead-lettered event (id), those matching the filters, or all",
+        "system",
+        Permission("system", "write", "platform"),
+        query={**_DLQ_QUERY, "id": {"type": "integer", "minimum": 1}},
+        response=_DLQ_ACTION,
+        errors=(404,),
+    ),
+    Route(
+        "POST",
+        "/system/event-dead-letters/purge",
+        purge_event_dead_letters,
+        "Drop one dead-lettered event (id) or those matching the filters",
+        "system",
+        Permission("system", "write", "platform"),
+        query={**_DLQ_QUERY, "id": {"type": "integer", "minimum": 1}},
+        response=_DLQ_ACTION,
+        errors=(404,),
     ),
     Route(
         "POST",
