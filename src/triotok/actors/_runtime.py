@@ -43,6 +43,10 @@ class Runtime:
         self.publisher: Callable[[Any, str], Awaitable[None]] | None = None
         #: The owning ActorSystem (typed loosely: it lives in a layer above).
         self.system: Any = None
+        #: Strict event mode (set by the test kit): the transport layer round-trips
+        #: every event through the codec, so nothing passes that would break on
+        #: the wire.
+        self.strict_events = False
         #: Spawns a child of an actor for ``ctx.spawn`` (set by supervision).
         self.spawn_child: Callable[..., Awaitable[Any]] | None = None
 

@@ -61,10 +61,10 @@ class TestSystem:
     def __init__(self, system: ActorSystem, nursery: trio.Nursery, *, strict: bool) -> None:
         #: The real actor system under test.
         self.system = system
-        #: Strict event mode: events are round-tripped through the codec.
-        #: Stored here for the transport layer to honour when it attaches
-        #: to a test system; the actor core itself carries no events.
+        #: Strict event mode: events are round-tripped through the codec by
+        #: every bus attached to this system (``runtime.strict_events``).
         self.strict = strict
+        system.runtime.strict_events = strict
         self._nursery = nursery
 
     # ------------------------------------------------------------------ the system API

@@ -511,6 +511,8 @@ class EventBus:
             if self._unsubscribe_office is not None:
                 self._unsubscribe_office()
             self._runtime = runtime
+            if runtime.strict_events:
+                self.strict = True  # a test system asks every bus for strict mode
             self._unsubscribe_office = runtime.dead_letters.subscribe(self._on_dead_letter)
         if self.attach_publisher:
             if runtime.publisher is None or runtime.publisher == self._publish_from_actor:
