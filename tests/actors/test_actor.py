@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -271,3 +273,25 @@ async def test_background_tasks_never_outlive_their_actor(autojump_clock: MockCl
         assert Background.cancelled == 1
         await system.spawn(Background, name="bg2")
     assert Background.cancelled == 2
+
+
+async def test_a_message_hook_wraps_every_message(autojump_clock: MockClock) -> None:
+    seen: list[tuple[str, Any]] = []
+
+    @contextlib.contextmanager
+    def hook(cell: Any, message: Any) -> Iterator[None]:
+        seen.append((cell.path, message))
+        yield
+
+    async with open_system() as system:
+        ref = await system.spawn(Recorder, name="rec")
+        system.runtime.message_hook = hook
+        ref.tell("told")
+        assert await ref.ask("asked") == "asked"
+        with pytest.raises(ActorCrashed):
+            await ref.ask("boom")
+        system.runtime.message_hook = None
+        await ref.ask("untraced")
+        stats = ref.statistics()
+    assert seen == [("/app/rec", "told"), ("/app/rec", "asked"), ("/app/rec", "boom")]
+    assert stats.latency_p50 is not None
