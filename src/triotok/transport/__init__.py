@@ -23,11 +23,11 @@ from .._exceptions import InvalidConfig as InvalidConfig
 from .._exceptions import PermanentError as PermanentError
 from .._exceptions import SchemaError as SchemaError
 from .._exceptions import TransientError as TransientError
-from ._bus import BusActor as BusActor
 from ._bus import BusStatistics as BusStatistics
 from ._bus import EventBus as EventBus
 from ._bus import SubscriptionInfo as SubscriptionInfo
-from ._bus import open_event_bus as open_event_bus
+from ._bus_actor import BusActor as BusActor
+from ._bus_actor import open_event_bus as open_event_bus
 from ._codec import DEFAULT_MAX_SIZE as DEFAULT_MAX_SIZE
 from ._codec import WIRE_VERSION as WIRE_VERSION
 from ._codec import decode as decode

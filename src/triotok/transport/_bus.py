@@ -22,15 +22,13 @@ import dataclasses
 import itertools
 import logging
 import random
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from .._exceptions import ActorStopped, InvalidConfig, MailboxFull, SchemaError
-from ..actors import Actor, ActorRef, DeadLetter, DeadLetterReason, Mailbox, Overflow
+from ..actors import ActorRef, DeadLetter, DeadLetterReason, Mailbox, Overflow
 from ..supervision import ChildSpec, Restart, SupervisorRef
 from ..supervision._spec import validate_name
 from ._codec import DEFAULT_MAX_SIZE, decode, encode
@@ -40,17 +38,20 @@ from ._memory import InMemoryTransport
 from ._registry import SchemaRegistry
 from ._retry import RetryPolicy, failure_cause
 from ._routing import key_hash, matches, validate_pattern
-from ._subscription import Delivery, Outcome, Subscription, SubscriptionActor, Ticket
+from ._subscription import Delivery, Outcome, Subscription, Ticket
 from ._transport import Transport
 
-__all__ = ("BusActor", "BusStatistics", "EventBus", "SubscriptionInfo", "open_event_bus")
+if TYPE_CHECKING:
+    from ._bus_actor import BusActor
+
+__all__ = ("BusStatistics", "EventBus", "SubscriptionInfo")
 
 logger = logging.getLogger("triotok.bus")
 
 #: Default number of sequential lanes per subscription (see ``EventBus``).
 DEFAULT_LANES = 8
 _MAX_LANES = 1024
-_RECONCILE = "reconcile"
+RECONCILE = "reconcile"
 _DROPS = (DeadLetterReason.MAILBOX_FULL, DeadLetterReason.DROPPED_OLDEST)
 
 
@@ -193,6 +194,8 @@ class EventBus:
         self, id: str | None = None, *, restart: Restart = Restart.PERMANENT
     ) -> ChildSpec:
         """A :class:`ChildSpec` running this bus's actor, for a supervisor's children."""
+        from ._bus_actor import BusActor  # the actor module builds on this one
+
         return ChildSpec(id or self.name, BusActor, (self,), restart=restart, shutdown=5.0)
 
     @property
@@ -307,7 +310,7 @@ class EventBus:
         if ref is None:
             await trio.lowlevel.checkpoint()  # not started yet: on_start spawns the table
             return
-        await ref.ask(_RECONCILE, timeout=self.retry.timeout)
+        await ref.ask(RECONCILE, timeout=self.retry.timeout)
 
     # ------------------------------------------------------------------ publishing
 
@@ -532,110 +535,6 @@ class EventBus:
         if self._actor is actor:
             self._actor = None
             self._ready = trio.Event()
-
-
-class BusActor(Actor):
-    """The supervised actor of an :class:`EventBus`: owns the subscription actors.
-
-    Run it with ``bus.child_spec()`` under a supervisor, or through
-    :func:`open_event_bus`. Each incarnation spawns every subscription of the
-    table as a child and registers the bus and its dead-letter queue as tree
-    components; deliveries wait (up to ``retry.timeout``) while it restarts.
-    """
-
-    def __init__(self, bus: EventBus) -> None:
-        self._bus = bus
-
-    async def on_start(self) -> None:
-        bus = self._bus
-        self.ctx.register("bus", bus)
-        self.ctx.register("dead_letter_queue", bus.dead_letters)
-        await bus._started(self)
-        await self._reconcile()
-        self.ctx.start_soon(self._watch)
-        bus._running(self)
-
-    async def receive(self, message: Any) -> Any:
-        if message == _RECONCILE:
-            await self._reconcile()
-            return None
-        raise ValueError(f"unknown message {message!r}")
-
-    async def on_stop(self) -> None:
-        self._bus._stopped(self)
-        await trio.lowlevel.checkpoint()
-
-    async def _watch(self) -> None:
-        # Also runs when the incarnation is killed (cancelled without on_stop).
-        try:
-            await trio.sleep_forever()
-        finally:
-            self._bus._stopped(self)
-
-    async def _reconcile(self) -> None:
-        """Make the children match the table: stop removed subscriptions, spawn new ones."""
-        bus = self._bus
-        while bus._retiring:
-            sub = bus._retiring.pop(0)
-            ref, sub.ref = sub.ref, None
-            if ref is not None and sub.owner is self:
-                await ref.stop()
-        for sub in list(bus._subs.values()):
-            if sub.owner is self:
-                continue
-            sub.ref = None
-            ref = await self.ctx.spawn(
-                SubscriptionActor, bus, sub, name=sub.name, mailbox=sub.mailbox, shutdown=0
-            )
-            sub.ref, sub.path, sub.owner = ref, ref.path, self
-
-
-@asynccontextmanager
-async def open_event_bus(
-    system: Any,
-    *,
-    transport: Transport | None = None,
-    retry: RetryPolicy | None = None,
-    name: str = "bus",
-    strict: bool | None = None,
-    lanes: int = DEFAULT_LANES,
-    dead_letters: DeadLetterStore | None = None,
-    registry: SchemaRegistry | None = None,
-    rng: random.Random | None = None,
-) -> AsyncIterator[EventBus]:
-    """Run an :class:`EventBus` as ``/<system>/<name>`` for the duration of the block.
-
-    ``system`` is an :class:`~triotok.ActorSystem` or a test system; with
-    ``strict=None`` the bus is strict when the system is (a
-    :func:`~triotok.testing.open_test_system` is by default). Leaving the
-    block stops the bus actor and detaches the bus from the transport.
-
-    ::
-
-        async with open_test_system() as system, open_event_bus(system) as bus:
-            ref = await system.spawn(Indexer, name="indexer")
-            await bus.subscribe("product.*", ref)
-            await bus.publish(Envelope.new(ProductCreated(sku="a-1")))
-    """
-    if strict is None:
-        strict = bool(getattr(system, "strict", False))
-    bus = EventBus(
-        transport=transport,
-        retry=retry,
-        name=name,
-        strict=strict,
-        lanes=lanes,
-        dead_letters=dead_letters,
-        registry=registry,
-        rng=rng,
-    )
-    ref = await system.spawn(BusActor, bus, name=name)
-    try:
-        yield bus
-    finally:
-        with trio.CancelScope(shield=True):
-            await ref.stop()
-            await bus.aclose()
 
 
 def _check_lanes(lanes: object) -> None:
