@@ -120,3 +120,24 @@ async def test_operators_list_replay_and_purge_dead_lettered_events(server: Serv
         assert outbox.json() == {"source": "outbox", "total": 0, "items": []}
         log = (await client.get("/api/audit", headers=ops)).json()["items"]
     assert {"event_dead_letters.replay", "event_dead_letters.purge"} <= {e["action"] for e in log}
+
+
+async def test_outbox_dead_letters_are_listed_replayed_and_purged(server: Server) -> None:
+    table = EventDeadLetters(server.services.store.store)
+    async with server.services.store.store.transaction() as tx:
+        await tx.publish(b"not cbor", event_id="e-1", event_type="x.broken", tenant_id=None)
+    ops = server.auth(await server.operator())
+    client = server.client
+    with trio.fail_after(20):
+        while await table.count() == 0:  # the relay dead-letters the undecodable row
+            await server.app.system.ref("/app/transport/relay").ask("wake")
+            await trio.testing.wait_all_tasks_blocked()
+        listed = (
+            await client.get("/system/event-dead-letters", params={"source": "outbox"}, headers=ops)
+        ).json()
+        assert [i["event_type"] for i in listed["items"]] == ["x.broken"]
+        purged = await client.post(
+            "/system/event-dead-letters/purge", params={"source": "outbox"}, headers=ops
+        )
+        assert purged.json() == {"source": "outbox", "purged": 1}
+    assert await table.count() == 0

@@ -181,11 +181,17 @@ async def purge_event_dead_letters(call: Call) -> Reply:
     await _audit(call, "event_dead_letters.purge", f"event-dead-letters/{source}")
     if source == "outbox":
         table = EventDeadLetters(call.services.store.store)
-        if entry_id is None:
-            raise RequestError(
-                "purging the outbox dead letters needs an 'id'", status=400, code="invalid_query"
-            )
-        return Reply({"source": source, "purged": await table.purge([int(entry_id)])}, 200)
+        if entry_id is not None:
+            ids = [int(entry_id)]
+        else:
+            ids, after = [], 0
+            while page := await table.list(
+                limit=500, after_id=after, event_type=call.query.get("event_type")
+            ):
+                ids += [dead.id for dead in page]
+                after = page[-1].id
+        purged = await table.purge(ids) if ids else 0
+        return Reply({"source": source, "purged": purged}, 200)
     dlq = call.services.extra["bus"].dead_letters
     if entry_id is not None:
         wanted = int(entry_id)
@@ -193,6 +199,8 @@ async def purge_event_dead_letters(call: Call) -> Reply:
     return Reply({"source": source, "purged": await dlq.purge(**_dlq_filters(call))}, 200)
 
 
+# Row ids are 64-bit in both stores: a larger number is a 400, not a 500.
+_ID: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
 _DLQ_QUERY: dict[str, dict[str, Any]] = {
     "source": {"type": "string", "enum": ["bus", "outbox"]},
     "event_type": {"type": "string", "pattern": r"^[A-Za-z0-9_.\-]{1,128}$"},
@@ -278,7 +286,7 @@ ROUTES = (
         "Replay one dead-lettered event (id), those matching the filters, or all",
         "system",
         Permission("system", "write", "platform"),
-        query={**_DLQ_QUERY, "id": {"type": "integer", "minimum": 1}},
+        query={**_DLQ_QUERY, "id": _ID},
         response=_DLQ_ACTION,
         errors=(404,),
     ),
@@ -289,7 +297,7 @@ ROUTES = (
         "Drop one dead-lettered event (id) or those matching the filters",
         "system",
         Permission("system", "write", "platform"),
-        query={**_DLQ_QUERY, "id": {"type": "integer", "minimum": 1}},
+        query={**_DLQ_QUERY, "id": _ID},
         response=_DLQ_ACTION,
         errors=(404,),
     ),
