@@ -23,8 +23,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from triotok._exceptions import NotFound
 from triotok.actors import ActorStopped, LoadingCache
 from triotok.actors._cache import _Entry
-
-from .test_singleflight_stateful import TrioDriver
+from triotok.testing._loop import LoopThread
 
 TTL, NEGATIVE_TTL, GRACE = 10.0, 3.0, 5.0
 KEYS = ("a", "b")
@@ -61,7 +60,7 @@ class Reader:
 class CacheMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.driver = TrioDriver()
+        self.driver = LoopThread(name="driver")
         self.ids = itertools.count()
         self.loads: dict[int, Load] = {}
         self.readers: list[Reader] = []
@@ -70,9 +69,9 @@ class CacheMachine(RuleBasedStateMachine):
         self.invalidated_at = dict.fromkeys(KEYS, 0)
 
         async def start() -> None:
-            self.cache = await self.driver.nursery.start(self._owner)
+            self.cache = await self.driver.system.start(self._owner)
 
-        self.driver.step(start)
+        self.driver.call(start)
 
     async def _owner(self, task_status: trio.TaskStatus[LoadingCache[str, Value]]) -> None:
         async with trio.open_nursery() as owner:
@@ -135,14 +134,14 @@ class CacheMachine(RuleBasedStateMachine):
     def get(self, key: str) -> None:
         reader = Reader(key, self.invalidated_at[key])
         self.readers.append(reader)
-        self.driver.step_sync(lambda: self.driver.nursery.start_soon(self._read, reader))
+        self.driver.call(lambda: self.driver.system.start_soon(self._read, reader))
 
     @precondition(lambda self: bool(self._running()))
     @rule(data=st.data(), outcome=st.sampled_from(["ok", "ok", "absent", "error"]))
     def finish_load(self, data: st.DataObject, outcome: str) -> None:
         load = data.draw(st.sampled_from(sorted(self._running(), key=lambda ld: ld.lid)))
         load.outcome = outcome
-        self.driver.step_sync(load.release.set)
+        self.driver.call(load.release.set)
         assert load.status == "done"
 
     @precondition(lambda self: bool(self._pending()))
@@ -150,12 +149,12 @@ class CacheMachine(RuleBasedStateMachine):
     def cancel_reader(self, data: st.DataObject) -> None:
         reader = data.draw(st.sampled_from(self._pending()))
         assert reader.scope is not None
-        self.driver.step_sync(reader.scope.cancel)
+        self.driver.call(reader.scope.cancel)
         assert reader.status == "cancelled"
 
     @rule(dt=st.sampled_from([0.5, 4.0, 8.0, 16.0]))
     def advance_time(self, dt: float) -> None:
-        self.driver.step_sync(lambda: self.driver.clock.jump(dt))
+        self.driver.call(lambda: self.driver.clock.jump(dt))
 
     @rule(key=st.sampled_from(KEYS), present=st.booleans())
     def change_data(self, key: str, present: bool) -> None:
@@ -170,7 +169,7 @@ class CacheMachine(RuleBasedStateMachine):
         for load in self._running():
             if load.key == key:
                 load.superseded = True
-        self.driver.step_sync(lambda: self.cache.invalidate(key))
+        self.driver.call(lambda: self.cache.invalidate(key))
 
     @rule()
     def change_all_and_invalidate_all(self) -> None:
@@ -179,7 +178,7 @@ class CacheMachine(RuleBasedStateMachine):
             self.invalidated_at[key] = self.versions[key]
         for load in self._running():
             load.superseded = True
-        self.driver.step_sync(self.cache.invalidate_all)
+        self.driver.call(self.cache.invalidate_all)
 
     # ------------------------------------------------------------------ invariants
 

@@ -1,19 +1,17 @@
 """Hypothesis state machine for SingleFlight, driving one live trio loop step by step.
 
 Hypothesis rules are synchronous, but SingleFlight's state (executions in
-flight, waiting callers) only exists inside a running trio loop. ``TrioDriver``
-keeps one ``trio.run`` (with a ``MockClock``) alive in a helper thread for the
-whole example; each rule runs a small async step inside it and then waits until
-every task is blocked, so invariants are checked on a quiescent system.
+flight, waiting callers) only exists inside a running trio loop. The test kit's
+``LoopThread`` keeps one ``trio.run`` (with a ``MockClock``) alive in a helper
+thread for the whole example; each rule runs a small step inside it and then
+settles, so invariants are checked on a quiescent system.
 """
 
 from __future__ import annotations
 
 import itertools
-import threading
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import trio
 import trio.testing
@@ -22,59 +20,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from triotok.actors import ActorStopped, SingleFlight
-
-T = TypeVar("T")
-
-
-class TrioDriver:
-    """One trio loop in a thread; ``step(fn)`` runs ``fn`` in it, then waits for quiescence."""
-
-    def __init__(self) -> None:
-        self.clock = trio.testing.MockClock()
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._main, name="trio-driver", daemon=True)
-        self._thread.start()
-        self._ready.wait()
-        if self._error is not None:
-            raise self._error
-
-    def _main(self) -> None:
-        try:
-            trio.run(self._root, clock=self.clock)
-        except BaseException as exc:  # handed to the test thread by close()
-            self._error = exc
-            self._ready.set()
-
-    async def _root(self) -> None:
-        self.token = trio.lowlevel.current_trio_token()
-        self._stop = trio.Event()
-        async with trio.open_nursery() as nursery:
-            self.nursery = nursery
-            self._ready.set()
-            await self._stop.wait()
-            nursery.cancel_scope.cancel()
-
-    def step(self, fn: Callable[[], Awaitable[T]]) -> T:
-        async def run() -> T:
-            result = await fn()
-            await trio.testing.wait_all_tasks_blocked()
-            return result
-
-        return trio.from_thread.run(run, trio_token=self.token)
-
-    def step_sync(self, fn: Callable[[], T]) -> T:
-        async def run() -> T:
-            return fn()
-
-        return self.step(run)
-
-    def close(self) -> None:
-        if self._thread.is_alive():
-            trio.from_thread.run_sync(self._stop.set, trio_token=self.token)
-            self._thread.join()
-        if self._error is not None:
-            raise self._error
+from triotok.testing._loop import LoopThread
 
 
 @dataclass
@@ -103,7 +49,7 @@ KEYS = st.sampled_from(["a", "b"])
 class SingleFlightMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.driver = TrioDriver()
+        self.driver = LoopThread(name="driver")
         self.ids = itertools.count()
         self.execs: dict[int, Execution] = {}
         self.callers: list[Caller] = []
@@ -116,9 +62,9 @@ class SingleFlightMachine(RuleBasedStateMachine):
 
     def _open_owner(self) -> None:
         async def start() -> None:
-            self.owner_scope, self.sf = await self.driver.nursery.start(self._owner)
+            self.owner_scope, self.sf = await self.driver.system.start(self._owner)
 
-        self.driver.step(start)
+        self.driver.call(start)
         self.generation_calls = self.generation_execs = 0
 
     async def _owner(
@@ -173,7 +119,7 @@ class SingleFlightMachine(RuleBasedStateMachine):
         caller = Caller(key, -1)
         self.callers.append(caller)
         self.generation_calls += 1
-        self.driver.step_sync(lambda: self.driver.nursery.start_soon(self._call, caller))
+        self.driver.call(lambda: self.driver.system.start_soon(self._call, caller))
         new = set(self.execs) - before
         if joined is None:
             assert len(new) == 1, "a caller with nothing in flight starts one execution"
@@ -190,7 +136,7 @@ class SingleFlightMachine(RuleBasedStateMachine):
         ex = data.draw(st.sampled_from(sorted(self._running(), key=lambda e: e.eid)))
         if fail:
             ex.error = RuntimeError(f"exec {ex.eid}")
-        self.driver.step_sync(ex.release.set)
+        self.driver.call(ex.release.set)
         assert ex.status == ("error" if fail else "value")
         if self.mapped.get(ex.key) == ex.eid:
             del self.mapped[ex.key]
@@ -200,7 +146,7 @@ class SingleFlightMachine(RuleBasedStateMachine):
     def cancel_caller(self, data: st.DataObject) -> None:
         caller = data.draw(st.sampled_from(self._pending()))
         assert caller.scope is not None
-        self.driver.step_sync(caller.scope.cancel)
+        self.driver.call(caller.scope.cancel)
         assert caller.status == "cancelled"
         ex = self.execs[caller.eid]
         if not any(c.eid == ex.eid for c in self._pending()):
@@ -212,7 +158,7 @@ class SingleFlightMachine(RuleBasedStateMachine):
 
     @rule(key=KEYS)
     def forget(self, key: str) -> None:
-        self.driver.step_sync(lambda: self.sf.forget(key))
+        self.driver.call(lambda: self.sf.forget(key))
         eid = self.mapped.pop(key, None)
         if eid is not None:
             self.execs[eid].forgotten = True
@@ -220,7 +166,7 @@ class SingleFlightMachine(RuleBasedStateMachine):
     @rule()
     def restart_owner(self) -> None:
         pending = self._pending()
-        self.driver.step_sync(self.owner_scope.cancel)
+        self.driver.call(self.owner_scope.cancel)
         assert all(c.status == "stopped" for c in pending), "waiters get an error, never hang"
         assert not self._running()
         assert self.sf.statistics().in_flight == 0

@@ -118,6 +118,10 @@ class TestSystem:
         """Stop the whole tree gracefully (leaving the block does it too)."""
         await self.system.stop()
 
+    async def start(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+        """Start ``fn(*args)`` in the background like ``nursery.start``; return what it started."""
+        return await self._nursery.start(fn, *args)
+
     def start_soon(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
         """Run ``fn(*args)`` in the background until the test system closes.
 
