@@ -1,1 +1,0 @@
-"""triotok.plugins"""
