@@ -124,6 +124,7 @@ async def test_many_asks_with_mixed_timeouts_each_expire_on_time(
             for timeout in (3.0, 1.0, 2.0, 1.0 + 1e-3):
                 nursery.start_soon(asker, timeout)
         assert expired == pytest.approx({3.0: 3.0, 1.0: 1.0, 2.0: 2.0, 1.001: 1.001})
+        assert system.runtime.ask_timer.pending() == 0  # nothing left behind
         gate.set()
 
 

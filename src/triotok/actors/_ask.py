@@ -57,10 +57,6 @@ class AskRequest:
         self.task = None
         return Abort.SUCCEEDED
 
-    @property
-    def pending(self) -> bool:
-        return self.task is not None
-
     def __repr__(self) -> str:
         return f"AskRequest({self.message!r}, path={self.path!r})"
 
