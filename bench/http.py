@@ -48,7 +48,8 @@ def _serve_triotok(store_dir: str) -> None:
 
     from triotok.app import open_application
     from triotok.config import load_settings
-    from triotok.modules.access import Role
+    from triotok.modules.access import ApiKeyRepository, Role
+    from triotok.modules.tenants import TenantRepository
 
     async def run() -> None:
         settings = load_settings(
@@ -62,8 +63,10 @@ def _serve_triotok(store_dir: str) -> None:
         )
         async with open_application(settings) as app:
             services = app.services
-            await services.tenant_repository.create("bench", "Bench", actor="bench")
-            _, key = await services.key_repository.create("bench", Role.VIEWER, actor="bench")
+            await services.context.get(TenantRepository).create("bench", "Bench", actor="bench")
+            _, key = await services.context.get(ApiKeyRepository).create(
+                "bench", Role.VIEWER, actor="bench"
+            )
             tenant = await services.tenants.get("bench")
             assert tenant is not None
             body = json.dumps(tenant.as_dict(), separators=(",", ":"))

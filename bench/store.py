@@ -31,8 +31,11 @@ import trio
 
 from bench._harness import Report, Row, percentiles, progress
 from triotok import open_system
+from triotok.app import schemas_of
 from triotok.store import OutboxRelay, PostgresCluster, Store, open_store
 from triotok.transport import Envelope, event
+
+SCHEMAS = schemas_of()
 
 BUDGET_MS = 0.5
 ROUNDS = 5
@@ -66,7 +69,7 @@ async def _one(store: Store, i: int, *, publish: bool) -> float:
 async def _measure(url: str, count: int) -> tuple[list[float], list[float]]:
     plain: list[float] = []
     outbox: list[float] = []
-    async with open_store(url) as store:
+    async with open_store(url, schemas=SCHEMAS) as store:
         for i in range(min(50, count)):  # warm-up: connections, statement caches
             await _one(store, -i - 1, publish=i % 2 == 0)
         per_round = max(1, count // ROUNDS)
@@ -126,7 +129,7 @@ async def _relay_run(url: str, count: int, *, backlog: bool) -> _Throughput:
     relay = functools.partial(
         OutboxRelay, node_id="bench", batch_size=100, poll_interval=1.0, retention=None
     )
-    async with open_store(url) as store, open_system(name="bench") as system:
+    async with open_store(url, schemas=SCHEMAS) as store, open_system(name="bench") as system:
         if backlog:
             for start in range(0, count, 100):
                 async with store.transaction() as tx:

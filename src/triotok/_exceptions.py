@@ -30,6 +30,10 @@ every layer may use it.
     │   ├── SchemaTooNew                  database migrated by newer code
     │   ├── ConflictError                 unique/optimistic-concurrency violation
     │   └── NotFound (LookupError)        no such row
+    ├── DomainError                       what a module refuses (http maps it)
+    │   ├── Unauthenticated               no, an unknown or a revoked credential
+    │   ├── Forbidden                     the caller may not do this
+    │   └── InvalidInput (ValueError)     a value out of its domain; names the field
     └── RequestError                      HTTP-facing errors (see triotok.http)
 """
 
@@ -47,8 +51,11 @@ __all__ = (
     "AskTimeout",
     "CircuitOpen",
     "ConflictError",
+    "DomainError",
     "EventError",
+    "Forbidden",
     "InvalidConfig",
+    "InvalidInput",
     "MailboxFull",
     "NotFound",
     "PermanentError",
@@ -62,6 +69,7 @@ __all__ = (
     "SupervisorFailed",
     "TransientError",
     "TriotokError",
+    "Unauthenticated",
 )
 
 
@@ -272,6 +280,45 @@ class NotFound(StoreError, LookupError):
 
     code = "not_found"
     severity = "info"
+
+
+# --------------------------------------------------------------------------- domain
+
+
+class DomainError(TriotokError):
+    """What a module refuses, in its own words; only ``triotok.http`` maps it to a status.
+
+    ``code`` may be refined per instance (``Forbidden(..., code="tenant_mismatch")``);
+    ``extra`` carries fields a client may act on (``field``, ``allowed``, ...).
+    """
+
+    code = "domain_error"
+    severity = "info"
+
+    def __init__(self, detail: str, *, code: str | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if code is not None:
+            self.code = code  # type: ignore[misc]  # instance override of the class default
+        self.extra = extra
+
+
+class Unauthenticated(DomainError):
+    """No credential, or one that is unknown or revoked."""
+
+    code = "unauthenticated"
+
+
+class Forbidden(DomainError):
+    """The caller is known but may not do this."""
+
+    code = "forbidden"
+
+
+class InvalidInput(DomainError, ValueError):
+    """A value is out of its domain; ``extra["field"]`` names it when known."""
+
+    code = "invalid_input"
 
 
 # --------------------------------------------------------------------------- http

@@ -1,20 +1,23 @@
-"""The composition root: builds the application supervision tree from settings.
+"""The composition root: builds the application supervision tree from a tuple of Modules.
 
 ::
 
     /app               root supervisor (one_for_one)
-      /app/store       StoreOwner: the store, open for the life of the tree
+      /app/store       StoreOwner: the store (every module's migrations applied)
+      /app/tenants     the tenants module's resolver: LoadingCache + SingleFlight
+      /app/access      the access module's key resolver: LoadingCache of API keys
+      /app/modules     one supervisor per module with actors or subscriptions
       /app/transport   supervisor of the event plumbing:
         /app/transport/feed   OutboxFeed: every committed event to this node's caches
         /app/transport/bus    EventBus: subscriptions, retries, dead-letter queue
         /app/transport/relay  OutboxRelay: outbox rows to the bus, once per cluster
-      /app/tenants     TenantResolver: LoadingCache + SingleFlight of tenants
-      /app/access      KeyResolver: LoadingCache of API keys
-      /app/http        HttpServer: hypercorn + the Quart app
+      /app/http        HttpServer: hypercorn + the Quart app (every module's routes)
 
-Children start left to right and stop right to left, so on shutdown the
-server stops first (in-flight requests finish), then the resolvers, the
-event plumbing and finally the store.
+Adding a module touches only its own folder and one line of :data:`MODULES`.
+Children start left to right and stop right to left: the modules' actors and
+subscriptions exist before the relay delivers the first event, and on
+shutdown the server stops first (in-flight requests finish), then the event
+plumbing, the modules, and finally the store.
 
 Two ways events travel: the feed *broadcasts* every committed event to the
 node-local caches (each node must invalidate its own tenant cache), while the
@@ -32,34 +35,46 @@ consumer group.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import trio
 
 from . import __version__
-from ._exceptions import ConflictError
+from ._exceptions import ConflictError, InvalidConfig
 from .config import Settings
-from .http import HttpOptions, HttpServer, Services
-from .modules import OutboxFeed, StoreHandle, StoreOwner
-from .modules.access import ApiKeyRepository, KeyDirectory, KeyResolver, Role, hash_key, parse_key
-from .modules.tenants import TenantDirectory, TenantRepository, TenantResolver
-from .store import OutboxRelay, OutboxTransport
+from .http import SYSTEM, HttpOptions, HttpServer, Services
+from .modules import Module, ModuleContext, RoleTable, check_modules
+from .modules._subscriber import SubscriberActor
+from .modules.access import ACCESS, ApiKeyRepository, KeyDirectory, Role, hash_key, parse_key
+from .modules.audit import AUDIT
+from .modules.tenants import TENANTS, TenantDirectory, TenantRepository
+from .store import OutboxFeed, OutboxRelay, OutboxTransport, Schema, StoreHandle, StoreOwner
 from .supervision import ActorSystem, ChildSpec, SupervisorSpec, open_system
 from .transport import EventBus, InMemoryTransport
 
-__all__ = ("Application", "DemoKeys", "ensure_demo", "open_application")
+__all__ = (
+    "MODULES",
+    "Application",
+    "DemoKeys",
+    "ensure_demo",
+    "open_application",
+    "schemas_of",
+)
 
 logger = logging.getLogger("triotok.app")
 
-REQUIRED = ("/app/store", "/app/transport", "/app/tenants", "/app/access", "/app/http")
+#: The composition: every module of the application, in start order.
+MODULES: tuple[Module, ...] = (TENANTS, ACCESS, AUDIT, SYSTEM)
+
+#: The platform's own actors that must run for ``/ready`` (modules add theirs).
+PLATFORM_REQUIRED = ("/app/store", "/app/transport")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +100,18 @@ class Application:
     stopped: trio.Event = field(default_factory=trio.Event)
 
     @property
+    def context(self) -> ModuleContext:
+        return self.services.context
+
+    @property
+    def modules(self) -> tuple[Module, ...]:
+        return self.services.modules
+
+    @property
     def port(self) -> int:
         """The port the server listens on (the real one when configured as 0)."""
-        port = self.services.extra.get("port")
-        return int(port) if port is not None else self.settings.port
+        port = self.services.port
+        return port if port is not None else self.settings.port
 
     @property
     def url(self) -> str:
@@ -111,33 +134,120 @@ def http_options(settings: Settings) -> HttpOptions:
     )
 
 
+def module_settings(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Each built-in module's own settings, from the application's."""
+    return {
+        "tenants": {
+            "cache_ttl": settings.tenant_cache_ttl,
+            "negative_ttl": settings.tenant_negative_ttl,
+        },
+    }
+
+
+def schemas_of(modules: Sequence[Module] = MODULES) -> tuple[Schema, ...]:
+    """The migrations of ``modules``, in order (what ``/app/store`` applies at start)."""
+    return tuple(module.schema for module in modules if module.migrations)
+
+
+def required_paths(modules: Sequence[Module], *, serve_http: bool) -> tuple[str, ...]:
+    """The actors ``/ready`` needs running: the platform's and each module's declared subtree."""
+    paths = [*PLATFORM_REQUIRED]
+    paths += [m.actor_path for m in modules if m.actors is not None or m.subscriptions]
+    if serve_http:
+        paths.append("/app/http")
+    return tuple(paths)
+
+
+def _module_spec(module: Module, ctx: ModuleContext) -> SupervisorSpec:
+    children = list(module.actors(ctx)) if module.actors is not None else []
+    for index, subscription in enumerate(module.subscriptions, 1):
+        handler = subscription.handler(ctx)
+        children.append(ChildSpec(f"on-{index}", SubscriberActor, (handler,)))
+    return SupervisorSpec(module.name, children)
+
+
+async def _start_modules(
+    system: ActorSystem, modules: Sequence[Module], contexts: Mapping[str, ModuleContext]
+) -> None:
+    nested: list[SupervisorSpec] = []
+    for module in modules:
+        ctx = contexts[module.name]
+        if module.path is not None:
+            if module.subscriptions:
+                raise InvalidConfig(
+                    "subscriptions",
+                    f"{module.name}: a module mounted at /app/{module.path}"
+                    " has one actor; declare subscriptions in a module under /app/modules",
+                )
+            specs = list(module.actors(ctx)) if module.actors is not None else []
+            if len(specs) != 1:
+                raise InvalidConfig(
+                    "actors", f"{module.name}: a module at /app/{module.path} has exactly one actor"
+                )
+            await system.root.start_child(replace(specs[0], id=module.path))
+        elif module.actors is not None or module.subscriptions:
+            nested.append(_module_spec(module, ctx))
+    if nested:
+        await system.spawn_supervisor(SupervisorSpec("modules", nested))
+    for module in modules:
+        group_default = module.name
+        for index, subscription in enumerate(module.subscriptions, 1):
+            ref = system.ref(f"{module.actor_path}/on-{index}")
+            await contexts[module.name].bus.subscribe(
+                subscription.pattern, ref, group=subscription.group or group_default
+            )
+
+
 @asynccontextmanager
 async def open_application(
-    settings: Settings, *, serve_http: bool = True
+    settings: Settings,
+    *,
+    serve_http: bool = True,
+    modules: Sequence[Module] = MODULES,
+    settings_of: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> AsyncIterator[Application]:
-    """Start the tree (and the server unless ``serve_http`` is false); stop it on exit."""
+    """Start the tree of ``modules`` (and the server unless ``serve_http`` is false).
+
+    ``settings_of`` gives modules their own settings by module name (merged
+    over what :func:`module_settings` derives from ``settings``).
+    """
+    modules = tuple(modules)
+    check_modules(modules)
     async with open_system(name="app") as system:
         handle = StoreHandle()
         events = InMemoryTransport()
-        tenant_repository = TenantRepository(handle)
-        key_repository = ApiKeyRepository(handle)
-        tenants = TenantDirectory("tenants")
-        keys = KeyDirectory("access")
-        services = Services(
-            options=http_options(settings),
-            system=system,
-            store=handle,
-            tenants=tenants,
-            tenant_repository=tenant_repository,
-            keys=keys,
-            key_repository=key_repository,
-            required=REQUIRED if serve_http else REQUIRED[:-1],
-            version=__version__,
-        )
-        await system.spawn(StoreOwner, handle, settings.store_url, name="store", shutdown=30.0)
         outbox = OutboxTransport(handle)
         bus = EventBus(transport=outbox)
-        services.extra["bus"] = bus
+        roles = RoleTable(grant for module in modules for grant in module.permissions)
+        base = ModuleContext(
+            "platform",
+            system,
+            handle,
+            bus,
+            events,
+            TenantDirectory("tenants"),
+            KeyDirectory("access"),
+            roles,
+            operator_tenant=settings.operator_tenant,
+        )
+        own = module_settings(settings)
+        for name, values in (settings_of or {}).items():
+            own[name] = {**own.get(name, {}), **values}
+        contexts = {m.name: base.for_module(m.name, own.get(m.name, {})) for m in modules}
+        services = Services(
+            options=http_options(settings),
+            context=base,
+            modules=modules,
+            required=required_paths(modules, serve_http=serve_http),
+            version=__version__,
+        )
+        await system.spawn(
+            StoreOwner, handle, settings.store_url, schemas_of(modules), name="store", shutdown=30.0
+        )
+        for module in modules:
+            if module.setup is not None:
+                module.setup(contexts[module.name])
+        await _start_modules(system, modules, contexts)
         transport = SupervisorSpec(
             "transport",
             [
@@ -147,13 +257,6 @@ async def open_application(
             ],
         )
         await system.spawn_supervisor(transport)
-        resolver = functools.partial(
-            TenantResolver,
-            ttl=settings.tenant_cache_ttl,
-            negative_ttl=settings.tenant_negative_ttl,
-        )
-        await system.spawn(resolver, tenants, tenant_repository, events, name="tenants")
-        await system.spawn(KeyResolver, keys, key_repository, events, name="access")
         app = Application(settings, system, services, events, bus)
         if settings.demo:
             app.demo = await ensure_demo(app, keys_file=demo_keys_path(settings))
@@ -188,7 +291,8 @@ async def ensure_demo(app: Application, *, keys_file: Path | None = None) -> Dem
     so a restart prints the same keys; a key missing from the store (a new
     database) is replaced.
     """
-    services = app.services
+    ctx = app.context
+    tenants = ctx.get(TenantRepository)
     path = keys_file or Path("triotok-data") / "demo-keys.json"
     saved: dict[str, str] = {}
     if path.exists():
@@ -200,11 +304,11 @@ async def ensure_demo(app: Application, *, keys_file: Path | None = None) -> Dem
     operator = app.settings.operator_tenant
     result: dict[str, str] = {}
     for tenant_id, name in ((operator, "Operators"), (DEMO_TENANT, "Demo")):
-        if await services.tenant_repository.get(tenant_id) is None:
+        if await tenants.get(tenant_id) is None:
             # Another worker may create it meanwhile: that is as good.
             with contextlib.suppress(ConflictError):
-                await services.tenant_repository.create(tenant_id, name, actor="system")
-        result[tenant_id] = await _demo_key(services, tenant_id, saved.get(tenant_id))
+                await tenants.create(tenant_id, name, actor="system")
+        result[tenant_id] = await _demo_key(ctx, tenant_id, saved.get(tenant_id))
     if result != saved:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=2))
@@ -212,11 +316,12 @@ async def ensure_demo(app: Application, *, keys_file: Path | None = None) -> Dem
     return DemoKeys(operator, result[operator], DEMO_TENANT, result[DEMO_TENANT])
 
 
-async def _demo_key(services: Services, tenant_id: str, saved: str | None) -> str:
+async def _demo_key(ctx: ModuleContext, tenant_id: str, saved: str | None) -> str:
+    keys = ctx.get(ApiKeyRepository)
     if saved is not None:
         key_id = parse_key(saved)
         if key_id is not None:
-            stored = await services.key_repository.get(key_id)
+            stored = await keys.get(key_id)
             if (
                 stored is not None
                 and stored.tenant_id == tenant_id
@@ -224,7 +329,7 @@ async def _demo_key(services: Services, tenant_id: str, saved: str | None) -> st
                 and stored.key_hash == hash_key(saved)
             ):
                 return saved
-    _, plaintext = await services.key_repository.create(tenant_id, Role.ADMIN, actor="system")
+    _, plaintext = await keys.create(tenant_id, Role.ADMIN, actor="system")
     return plaintext
 
 

@@ -21,7 +21,8 @@ import pytest
 from tests.store.conftest import pg_cluster, pg_url  # noqa: F401  # fixtures used by store_url
 from triotok.app import Application, open_application
 from triotok.config import Settings, load_settings
-from triotok.modules.access import Role
+from triotok.modules.access import ApiKeyRepository, Role
+from triotok.modules.tenants import TenantRepository
 
 
 @dataclass
@@ -41,7 +42,7 @@ class Server:
         return self.app.services
 
     async def tenant(self, tenant_id: str, name: str | None = None) -> str:
-        repo = self.services.tenant_repository
+        repo = self.services.context.get(TenantRepository)
         if await repo.get(tenant_id) is None:
             await repo.create(tenant_id, name or tenant_id.title(), actor="test")
         return tenant_id
@@ -50,7 +51,7 @@ class Server:
         """A (cached per test) key of ``role`` for ``tenant_id``, creating the tenant."""
         if (tenant_id, role) not in self.keys:
             await self.tenant(tenant_id)
-            _, plaintext = await self.services.key_repository.create(
+            _, plaintext = await self.services.context.get(ApiKeyRepository).create(
                 tenant_id, Role(role), actor="test"
             )
             self.keys[tenant_id, role] = plaintext

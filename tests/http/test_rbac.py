@@ -13,8 +13,9 @@ import pytest
 import trio
 
 from tests.http.conftest import Server
+from triotok.app import MODULES
 from triotok.http import Route, all_routes
-from triotok.modules.access import ROLE_PERMISSIONS, Role
+from triotok.modules.access import Role
 
 SAMPLE_PARAMS = {"tenant_id": "alpha", "key_id": "0123456789abcdef"}
 SAMPLE_QUERY = {"/system/actors/restart": "?path=/app/tenants", "/system/actors/stop": "?path=/x/y"}
@@ -38,7 +39,7 @@ def _body(route: Route) -> Any:
 
 
 def _rules(server: Server) -> list[tuple[str, str, Route]]:
-    app = server.services.extra["app"]
+    app = server.services.app
     routes = {r.endpoint: r for r in app.config["routes"]}
     found = []
     for rule in app.url_map.iter_rules():
@@ -52,13 +53,13 @@ def _rules(server: Server) -> list[tuple[str, str, Route]]:
 
 
 def test_every_rule_is_declared_once() -> None:
-    endpoints = [r.endpoint for r in all_routes()]
+    endpoints = [r.endpoint for r in all_routes(MODULES)]
     assert len(endpoints) == len(set(endpoints))
 
 
 async def test_url_map_matches_the_route_table(server: Server) -> None:
     rules = _rules(server)
-    assert {(m, p) for m, p, _ in rules} == {(r.method, r.path) for r in all_routes()}
+    assert {(m, p) for m, p, _ in rules} == {(r.method, r.path) for r in all_routes(MODULES)}
 
 
 async def test_public_routes_need_no_key(server: Server) -> None:
@@ -126,7 +127,7 @@ async def test_every_protected_route_refuses_a_role_lacking_its_permission(
                 server.app.settings.operator_tenant if permission.scope == "platform" else "alpha"
             )
             for role in Role:
-                if (permission.resource, permission.action) in ROLE_PERMISSIONS[role]:
+                if server.services.roles.allows(role.value, permission):
                     continue
                 key = await server.key(tenant, role.value)
                 response = await _call(server, route, server.auth(key, tenant))

@@ -6,6 +6,7 @@ import httpx
 import trio
 
 from tests.http.conftest import Server
+from triotok.modules.tenants import TenantRepository
 from triotok.transport import Envelope
 
 PROBLEM = "application/problem+json"
@@ -103,7 +104,7 @@ async def test_stampede_on_an_uncached_tenant_makes_one_store_query(server: Serv
     key = await server.key("stampede", "viewer")
     headers = server.auth(key, "stampede")
     server.services.tenants.invalidate("stampede")
-    repo = server.services.tenant_repository
+    repo = server.services.context.get(TenantRepository)
     before = repo.statistics().lookups
     statuses: list[int] = []
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
@@ -124,7 +125,7 @@ async def test_stampede_on_an_uncached_tenant_makes_one_store_query(server: Serv
 
 async def test_unknown_tenants_are_cached_negatively(server: Server) -> None:
     directory = server.services.tenants
-    repo = server.services.tenant_repository
+    repo = server.services.context.get(TenantRepository)
     before = repo.statistics().lookups
     with trio.fail_after(10):
         for _ in range(5):
@@ -160,7 +161,7 @@ async def test_events_from_another_node_invalidate_the_cache(server: Server) -> 
 
     await server.app.events.subscribe("test-watch", watch)
     traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-    await server.services.tenant_repository.update(
+    await server.services.context.get(TenantRepository).update(
         "remote", name="After", actor="other-node", trace_id=traceparent
     )
     with trio.fail_after(10):

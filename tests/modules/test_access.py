@@ -6,17 +6,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from triotok._exceptions import RequestError
-from triotok.modules.access import (
-    ROLE_PERMISSIONS,
-    ApiKey,
-    Permission,
-    Role,
-    authorize,
-    hash_key,
-    parse_key,
-    verify_key,
-)
+from triotok._exceptions import Forbidden, InvalidConfig, Unauthenticated
+from triotok.app import MODULES
+from triotok.modules import ACTIONS, Grant, Permission, RoleTable, authorize
+from triotok.modules.access import ApiKey, Role, hash_key, parse_key, verify_key
+
+ROLES = RoleTable(grant for module in MODULES for grant in module.permissions)
 
 KEY = "ttk_0123456789abcdef_" + "A" * 43
 
@@ -29,9 +24,29 @@ def _stored(key: str = KEY, *, revoked: bool = False) -> ApiKey:
 
 
 def test_roles_are_nested() -> None:
-    assert (
-        ROLE_PERMISSIONS[Role.VIEWER] < ROLE_PERMISSIONS[Role.EDITOR] < ROLE_PERMISSIONS[Role.ADMIN]
-    )
+    viewer, editor, admin = (ROLES.permissions(r) for r in (Role.VIEWER, Role.EDITOR, Role.ADMIN))
+    assert viewer <= editor < admin
+    assert "tenant:read" in viewer
+
+
+def test_permissions_are_resource_action_pairs_of_five_actions() -> None:
+    assert ACTIONS == ("create", "read", "update", "delete", "admin")
+    for module in MODULES:
+        for grant in module.permissions:
+            assert grant.permission.action in ACTIONS
+    with pytest.raises(InvalidConfig, match="action"):
+        Permission("tenant", "write")
+    with pytest.raises(InvalidConfig, match="resource"):
+        Permission("Tenant!", "read")
+
+
+def test_modules_extend_the_role_table() -> None:
+    extra = Grant(Permission("notes", "read"), ("viewer", "storefront"))
+    roles = RoleTable([*(g for m in MODULES for g in m.permissions), extra])
+    assert roles.allows("storefront", Permission("notes", "read"))
+    assert roles.allows("viewer", Permission("notes", "read"))
+    assert not roles.allows("storefront", Permission("tenant", "read"))
+    assert ROLES.permissions("storefront") == frozenset()
 
 
 @pytest.mark.parametrize(
@@ -54,15 +69,19 @@ def test_authorize(
 ) -> None:
     def call() -> None:
         authorize(
-            role, key_tenant, permission, request_tenant=request_tenant, operator_tenant="ops"
+            ROLES,
+            role.value,
+            key_tenant,
+            permission,
+            request_tenant=request_tenant,
+            operator_tenant="ops",
         )
 
     if code is None:
         call()
     else:
-        with pytest.raises(RequestError) as info:
+        with pytest.raises(Forbidden) as info:
             call()
-        assert info.value.status == 403
         assert info.value.code == code
 
 
@@ -79,6 +98,6 @@ def test_verify_key() -> None:
         (_stored(), KEY[:-1] + "B"),
         (_stored(revoked=True), KEY),
     ):
-        with pytest.raises(RequestError) as info:
+        with pytest.raises(Unauthenticated) as info:
             verify_key(stored, presented)
-        assert info.value.status == 401
+        assert info.value.code == "invalid_api_key"

@@ -10,8 +10,9 @@ import trio
 import trio.testing
 
 from triotok import ActorSystem, open_system
-from triotok.modules import StoreHandle, StoreOwner
+from triotok.app import schemas_of
 from triotok.modules.tenants import TenantDirectory, TenantRepository, TenantResolver
+from triotok.store import StoreHandle, StoreOwner
 
 
 @pytest.fixture
@@ -20,7 +21,9 @@ async def tree(
 ) -> AsyncIterator[tuple[ActorSystem, TenantRepository, TenantDirectory]]:
     async with open_system(name="app") as system:
         handle = StoreHandle()
-        await system.spawn(StoreOwner, handle, f"sqlite:///{tmp_path}/t.db", name="store")
+        await system.spawn(
+            StoreOwner, handle, f"sqlite:///{tmp_path}/t.db", schemas_of(), name="store"
+        )
         repository = TenantRepository(handle)
         directory = TenantDirectory("tenants")
         await system.spawn(TenantResolver, directory, repository, name="tenants")

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import trio
 
 from triotok import open_system
+from triotok.app import schemas_of
 from triotok.store import (
     ConflictError,
     InboxConsumer,
@@ -42,6 +43,8 @@ from triotok.store import (
 )
 from triotok.supervision import Backoff
 from triotok.transport import Envelope, event
+
+SCHEMAS = schemas_of()
 
 #: Test tables, created by the test before any node starts (same SQL on both backends).
 SCHEMA = (
@@ -115,7 +118,7 @@ async def run(args: argparse.Namespace) -> None:
     groups = [g for g in args.groups.split(",") if g]
     options = {"pool_size": 4} if args.url.startswith("postgresql") else {}
     async with (
-        open_store(args.url, **options) as store,
+        open_store(args.url, **options, schemas=SCHEMAS) as store,
         open_system(name="node") as system,
         trio.open_nursery() as nursery,
     ):

@@ -17,7 +17,11 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from triotok.app import schemas_of
 from triotok.store import PostgresCluster, Store, open_store
+
+#: The application's module schemas: store tests use its tables as sample data.
+SCHEMAS = schemas_of()
 
 _REQUIRE = os.environ.get("TRIOTOK_REQUIRE_POSTGRES") == "1"
 
@@ -60,5 +64,5 @@ def store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
 @pytest.fixture
 async def store(store_url: str) -> AsyncIterator[Store]:
     """An open, migrated store on a fresh database."""
-    async with open_store(store_url) as opened:
+    async with open_store(store_url, schemas=SCHEMAS) as opened:
         yield opened

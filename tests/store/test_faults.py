@@ -25,6 +25,7 @@ import pytest
 import trio
 
 from tests.store._node import SCHEMA
+from tests.store.conftest import SCHEMAS
 from triotok.store import PostgresCluster, Store, open_store
 
 pytestmark = pytest.mark.slow
@@ -110,7 +111,7 @@ async def open_nodes() -> AsyncIterator[Callable[..., trio.Process]]:
 
 
 async def create_tables(url: str) -> None:
-    async with open_store(url) as store:
+    async with open_store(url, schemas=SCHEMAS) as store:
         for statement in SCHEMA:
             await store.execute(statement)
 
@@ -177,7 +178,7 @@ async def test_sigkill_mid_stream_then_every_committed_event_is_applied_once(
             await writer.process.wait()
             assert writer.process.returncode == -signal.SIGKILL
 
-            async with open_store(store_url) as store:
+            async with open_store(store_url, schemas=SCHEMAS) as store:
                 killed_at = await counts(store)
                 recovery = await start(store_url, "recovery", "--lease", "1")
                 await wait_all_applied(store)
@@ -198,7 +199,7 @@ async def test_two_nodes_handle_each_event_once_per_consumer_group(pg_url: str) 
     groups = ("projector", "mailer")
     count = 400
     with trio.fail_after(60):
-        async with open_nodes() as start, open_store(pg_url) as store:
+        async with open_nodes() as start, open_store(pg_url, schemas=SCHEMAS) as store:
             nodes = [
                 await start(pg_url, name, "--groups", ",".join(groups), "--batch", "5")
                 for name in ("node-a", "node-b")
@@ -244,7 +245,7 @@ async def test_a_database_restart_under_load_loses_no_committed_event(
             # The producer resumes after the restart too.
             await producer.wait_until(lambda: producer.committed >= down_at + 100)
             await producer.stop()
-            async with open_store(pg_url) as store:
+            async with open_store(pg_url, schemas=SCHEMAS) as store:
                 await wait_all_applied(store)
                 data = await assert_effectively_once(store)
             assert node.alive  # the node rode out the outage

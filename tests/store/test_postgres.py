@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import trio
 
+from tests.store.conftest import SCHEMAS
 from triotok.store import (
     ConflictError,
     PostgresCluster,
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.postgres
 async def test_outage_is_unavailable_and_the_store_recovers(
     pg_cluster: PostgresCluster, pg_url: str
 ) -> None:
-    async with open_store(pg_url, pool_size=3) as store:
+    async with open_store(pg_url, pool_size=3, schemas=SCHEMAS) as store:
         async with store.listen(poll_interval=60, fallback_interval=0.05) as wakeups:
             await store.execute("INSERT INTO tenants (id, name) VALUES ($1, $2)", "t1", "T")
             with trio.fail_after(10):
@@ -56,20 +57,20 @@ async def test_outage_is_unavailable_and_the_store_recovers(
 async def test_opening_a_stopped_cluster_is_unavailable(pg_cluster: PostgresCluster) -> None:
     url = f"postgresql://postgres@127.0.0.1:{_closed_port()}/nope?connect_timeout=2"
     with pytest.raises(StoreUnavailable, match="unavailable"):
-        async with open_store(url):
+        async with open_store(url, schemas=SCHEMAS):
             pass  # pragma: no cover
 
 
 async def test_a_missing_database_is_a_store_error(pg_cluster: PostgresCluster) -> None:
     with pytest.raises(StoreError, match="does not exist"):
-        async with open_store(pg_cluster.url("no_such_database")):
+        async with open_store(pg_cluster.url("no_such_database"), schemas=SCHEMAS):
             pass  # pragma: no cover
 
 
 async def test_notify_wakes_listeners_of_another_store(pg_url: str) -> None:
     async with (
-        open_store(pg_url) as relay_side,
-        open_store(pg_url) as writer_side,
+        open_store(pg_url, schemas=SCHEMAS) as relay_side,
+        open_store(pg_url, schemas=SCHEMAS) as writer_side,
         relay_side.listen(poll_interval=60, fallback_interval=60) as wakeups,
     ):
         with trio.fail_after(10):
@@ -82,14 +83,14 @@ async def test_notify_wakes_listeners_of_another_store(pg_url: str) -> None:
 
 
 async def test_statement_timeout_is_unavailable_not_a_hang(pg_url: str) -> None:
-    async with open_store(pg_url, statement_timeout=0.2) as store:
+    async with open_store(pg_url, statement_timeout=0.2, schemas=SCHEMAS) as store:
         with trio.fail_after(10), pytest.raises(StoreUnavailable, match="statement"):
             await store.fetchval("SELECT pg_sleep(5)")
         assert await store.fetchval("SELECT 1") == 1
 
 
 async def test_pool_statistics(pg_url: str) -> None:
-    async with open_store(pg_url, pool_size=4) as store:
+    async with open_store(pg_url, pool_size=4, schemas=SCHEMAS) as store:
         async with store.transaction():
             stats = store.statistics()
             assert stats.connections_in_use == 1
@@ -101,7 +102,7 @@ async def test_pool_statistics(pg_url: str) -> None:
 async def test_a_loop_opened_by_the_caller_is_reused(pg_url: str) -> None:
     import trio_asyncio
 
-    async with trio_asyncio.open_loop() as loop, open_store(pg_url) as store:
+    async with trio_asyncio.open_loop() as loop, open_store(pg_url, schemas=SCHEMAS) as store:
         assert store._loop is loop  # type: ignore[attr-defined]  # backend detail under test
         assert await store.fetchval("SELECT 41 + $1::int", 1) == 42
 
@@ -116,7 +117,7 @@ def _closed_port() -> int:
 
 
 async def test_commit_after_a_swallowed_error_reports_the_rollback(pg_url: str) -> None:
-    async with open_store(pg_url) as store:
+    async with open_store(pg_url, schemas=SCHEMAS) as store:
         await store.execute("INSERT INTO tenants (id, name) VALUES ($1, $2)", "t1", "T")
 
         async def swallow_conflict() -> None:

@@ -9,6 +9,7 @@ import pytest
 import trio
 import trio.testing
 
+from tests.store.conftest import SCHEMAS
 from triotok.store import DEFAULT_STORE_URL, StoreUnavailable, open_store
 from triotok.store._sqlite import SqliteStore
 
@@ -17,7 +18,7 @@ async def test_default_url_creates_the_data_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    async with open_store() as store:
+    async with open_store(schemas=SCHEMAS) as store:
         assert store.url == DEFAULT_STORE_URL
         await store.execute("INSERT INTO tenants (id, name) VALUES ($1, $2)", "t1", "T")
     assert (tmp_path / "triotok-data" / "triotok.db").is_file()
@@ -27,13 +28,13 @@ async def test_relative_path_is_relative_to_the_working_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    async with open_store("sqlite:///nested/dir/app.db"):
+    async with open_store("sqlite:///nested/dir/app.db", schemas=SCHEMAS):
         pass
     assert (tmp_path / "nested" / "dir" / "app.db").is_file()
 
 
 async def test_pragmas(tmp_path: Path) -> None:
-    async with open_store(f"sqlite:///{tmp_path}/p.db?busy_timeout=2") as store:
+    async with open_store(f"sqlite:///{tmp_path}/p.db?busy_timeout=2", schemas=SCHEMAS) as store:
         assert await store.fetchval("PRAGMA journal_mode") == "wal"
         assert await store.fetchval("PRAGMA foreign_keys") == 1
         assert await store.fetchval("PRAGMA synchronous") == 1  # NORMAL
@@ -41,7 +42,7 @@ async def test_pragmas(tmp_path: Path) -> None:
 
 
 async def test_foreign_keys_are_enforced(tmp_path: Path) -> None:
-    async with open_store(f"sqlite:///{tmp_path}/fk.db") as store:
+    async with open_store(f"sqlite:///{tmp_path}/fk.db", schemas=SCHEMAS) as store:
         with pytest.raises(Exception, match="FOREIGN KEY"):
             await store.execute(
                 "INSERT INTO api_keys (id, tenant_id, key_hash, role) VALUES ($1, $2, $3, $4)",
@@ -56,12 +57,12 @@ async def test_unwritable_location_is_unavailable(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     with pytest.raises(StoreUnavailable):
-        async with open_store(f"sqlite:///{blocker}/sub/x.db"):
+        async with open_store(f"sqlite:///{blocker}/sub/x.db", schemas=SCHEMAS):
             pass  # pragma: no cover
 
 
 async def test_transactions_do_not_interleave_and_run_on_one_thread(tmp_path: Path) -> None:
-    async with open_store(f"sqlite:///{tmp_path}/w.db") as store:
+    async with open_store(f"sqlite:///{tmp_path}/w.db", schemas=SCHEMAS) as store:
         assert isinstance(store, SqliteStore)
         threads: set[int] = set()
         a_inside, a_may_finish = trio.Event(), trio.Event()
@@ -98,7 +99,7 @@ async def test_transactions_do_not_interleave_and_run_on_one_thread(tmp_path: Pa
 
 async def test_two_stores_on_one_file_share_it(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/shared.db"
-    async with open_store(url) as one, open_store(url) as two:
+    async with open_store(url, schemas=SCHEMAS) as one, open_store(url, schemas=SCHEMAS) as two:
         await one.execute("INSERT INTO tenants (id, name) VALUES ($1, $2)", "t1", "T")
         assert await two.fetchval("SELECT name FROM tenants WHERE id = $1", "t1") == "T"
         async with two.transaction() as tx:

@@ -10,6 +10,7 @@ import pytest
 import trio
 import trio.testing
 
+from tests.store.conftest import SCHEMAS
 from triotok._exceptions import InvalidConfig
 from triotok.store import ConflictError, Store, StoreError, open_store
 from triotok.transport import Envelope, decode, event
@@ -161,7 +162,7 @@ async def test_wait_times_out_into_a_poll(
     # SQLite only: the autojump clock also drives trio-asyncio's timeouts,
     # which would fire instantly against a real network connection.
     async with (
-        open_store(f"sqlite:///{tmp_path}/t.db") as store,
+        open_store(f"sqlite:///{tmp_path}/t.db", schemas=SCHEMAS) as store,
         store.listen(poll_interval=5, fallback_interval=1) as wakeups,
     ):
         assert wakeups.listening

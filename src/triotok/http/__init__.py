@@ -1,12 +1,14 @@
 """The HTTP layer: a Quart (quart-trio) app served by hypercorn as the ``/app/http`` actor.
 
-Every route is declared once (:func:`all_routes`) with the permission it
-needs and its schemas; the app, the URL map and ``/openapi.json`` come from
-that table. Errors are ``application/problem+json`` with a stable ``code``.
+Every route is declared once, by a module (:class:`~triotok.modules.Module`)
+with the permission it needs and its schemas; the app, the URL map and
+``/openapi.json`` come from the modules' routes (this layer's own are the
+:data:`SYSTEM` module). Errors are ``application/problem+json`` with a
+stable ``code``.
 
 ::
 
-    services = Services(HttpOptions(port=0), system, store, tenants, tenant_repo, keys, key_repo)
+    services = Services(HttpOptions(port=0), context, modules=(TENANTS, ACCESS, AUDIT, SYSTEM))
     server = await system.spawn(HttpServer, services, name="http")
 """
 
@@ -17,16 +19,20 @@ from ._problems import PROBLEM_JSON as PROBLEM_JSON
 from ._routes import Call as Call
 from ._routes import Reply as Reply
 from ._routes import Route as Route
+from ._routes import json_bytes as json_bytes
+from ._routes import list_of as list_of
 from ._server import HttpServer as HttpServer
 from ._server import bind_socket as bind_socket
 from ._server import hypercorn_config as hypercorn_config
 from ._services import HttpOptions as HttpOptions
 from ._services import Services as Services
+from ._table import SYSTEM as SYSTEM
 from ._table import all_routes as all_routes
 
 __all__ = (
     "PROBLEM_JSON",
     "SECURITY_HEADERS",
+    "SYSTEM",
     "Call",
     "HttpOptions",
     "HttpServer",
@@ -37,5 +43,7 @@ __all__ = (
     "bind_socket",
     "create_app",
     "hypercorn_config",
+    "json_bytes",
+    "list_of",
     "openapi_document",
 )

@@ -25,7 +25,8 @@ from quart import Response, request
 from quart_trio import QuartTrio
 
 from .._exceptions import RequestError
-from ..modules.access import authorize, parse_key, verify_key
+from ..modules import authorize
+from ..modules.access import parse_key, verify_key
 from ..modules.tenants import validate_tenant_id
 from ._middleware import SCOPE_KEY, ClientLimits, Gateway, RequestState
 from ._problems import PROBLEM_JSON, Problem, problem_body, problem_for
@@ -37,12 +38,8 @@ __all__ = ("create_app",)
 
 
 def create_app(services: Services, routes: Iterable[Route] | None = None) -> QuartTrio:
-    """Build the Quart app serving ``routes`` (default: every route of ``triotok.http``)."""
-    if routes is None:
-        from ._table import all_routes
-
-        routes = all_routes()
-    table = tuple(routes)
+    """Build the Quart app serving ``routes`` (default: every route of ``services.modules``)."""
+    table = services.routes if routes is None else tuple(routes)
     options = services.options
     app = QuartTrio("triotok", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = options.max_body_bytes
@@ -113,7 +110,8 @@ def _view(route: Route, services: Services, limits: ClientLimits) -> Any:
                 else:
                     request_tenant = validate_tenant_id(header, where="X-Tenant")
             authorize(
-                key.role,
+                services.roles,
+                key.role.value,
                 key.tenant_id,
                 permission,
                 request_tenant=request_tenant,

@@ -57,11 +57,42 @@ def _tree_status(call: Call) -> tuple[bool, dict[str, Any]]:
     return ok, {"status": "up" if ok else "down", "root": root_state, "not_running": down}
 
 
+_REPORTED = {"ok": "up", "degraded": "degraded", "down": "down"}
+
+
+async def _module_checks(call: Call) -> tuple[bool, dict[str, Any]]:
+    """Run every module's declared health checks; ``False`` if a critical one is down."""
+    ok = True
+    results: dict[str, Any] = {}
+    services = call.services
+    for module in services.modules:
+        for check in module.health:
+            name = module.name if check.name == module.name else f"{module.name}.{check.name}"
+            try:
+                with trio.fail_after(_PING_TIMEOUT):
+                    report = await check.check(services.context)
+            except (TriotokError, trio.TooSlowError) as exc:
+                code = exc.code if isinstance(exc, TriotokError) else "timeout"
+                results[name] = {"status": "down", "error": code}
+                ok = ok and not check.critical
+                continue
+            results[name] = {"status": _REPORTED[report.status], **report.detail}
+            if report.status == "down" and check.critical:
+                ok = False
+    return ok, results
+
+
 async def readiness(call: Call) -> tuple[bool, dict[str, Any]]:
-    """Whether the tree runs and the store answers, with the details."""
+    """Whether the tree's required actors run, the store answers and no critical check is down.
+
+    The required actors are the platform's (``/app/store``, ``/app/transport``,
+    ``/app/http``) and every module's declared subtree; the checks are the
+    modules' ``health`` declarations.
+    """
     tree_ok, tree = _tree_status(call)
     store_ok, store = await _ping(call)
-    return tree_ok and store_ok, {"tree": tree, "store": store}
+    modules_ok, modules = await _module_checks(call)
+    return tree_ok and store_ok and modules_ok, {"tree": tree, "store": store, **modules}
 
 
 async def ready(call: Call) -> dict[str, Any]:
@@ -80,12 +111,6 @@ async def health(call: Call) -> Reply:
     ok, detail = await readiness(call)
     services = call.services
     subsystems: dict[str, Any] = dict(detail)
-    for name, directory in (("tenants", services.tenants), ("access", services.keys)):
-        stats = directory.statistics()
-        subsystems[name] = {
-            "status": "up" if stats is not None else "down",
-            "cache": None if stats is None else stats.as_dict(),
-        }
     letters = services.system.dead_letters.statistics()
     subsystems["dead_letters"] = {"status": "up", "total": letters.total}
     body = {

@@ -111,9 +111,7 @@ def _operation(route: Route) -> dict[str, Any]:
 
 
 async def openapi(call: Call) -> dict[str, Any]:
-    from ._table import all_routes
-
-    return openapi_document(all_routes(), version=call.services.version)
+    return openapi_document(call.services.routes, version=call.services.version)
 
 
 ROUTES = (

@@ -22,7 +22,10 @@ from .._exceptions import (
     AskTimeout,
     CircuitOpen,
     ConflictError,
+    DomainError,
+    Forbidden,
     InvalidConfig,
+    InvalidInput,
     MailboxFull,
     NotFound,
     RateLimited,
@@ -31,6 +34,7 @@ from .._exceptions import (
     SchemaTooNew,
     StoreUnavailable,
     TriotokError,
+    Unauthenticated,
 )
 
 __all__ = ("PROBLEM_JSON", "Problem", "problem_body", "problem_for")
@@ -70,6 +74,14 @@ _HTTP_CODES = {
 }
 
 # Our tree: the first matching class (most specific first) gives the status.
+# Domain errors say what went wrong in the module's words; only this table
+# says which status that is.
+_DOMAIN_STATUS: tuple[tuple[type[DomainError], int], ...] = (
+    (Unauthenticated, 401),
+    (Forbidden, 403),
+    (InvalidInput, 400),
+)
+
 _STATUS: tuple[tuple[type[TriotokError], int], ...] = (
     (NotFound, 404),
     (ConflictError, 409),
@@ -106,6 +118,9 @@ def problem_for(exc: BaseException) -> Problem:
     """The client-safe description of ``exc`` (logs unexpected errors with their trace)."""
     if isinstance(exc, RequestError):
         return Problem(exc.status, exc.code, exc.detail, extra=dict(exc.extra))
+    if isinstance(exc, DomainError):
+        status = next((s for cls, s in _DOMAIN_STATUS if isinstance(exc, cls)), 400)
+        return Problem(status, exc.code, exc.detail, extra=dict(exc.extra))
     if isinstance(exc, TriotokError):
         status = next((s for cls, s in _STATUS if isinstance(exc, cls)), 500)
         headers: dict[str, str] = {}

@@ -15,17 +15,27 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..modules.access import ApiKey, Permission
+from ..modules import Permission
+from ..modules.access import ApiKey
 from ..modules.tenants import Tenant
 
 if TYPE_CHECKING:
     from ._services import Services
 
-__all__ = ("Call", "Handler", "Reply", "Route", "json_bytes")
+__all__ = ("Call", "Handler", "Reply", "Route", "json_bytes", "list_of")
 
 
 def json_bytes(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), default=str).encode()
+
+
+def list_of(item: dict[str, Any]) -> dict[str, Any]:
+    """The JSON Schema of ``{"items": [item, ...]}``."""
+    return {
+        "type": "object",
+        "properties": {"items": {"type": "array", "items": item}},
+        "required": ["items"],
+    }
 
 
 @dataclass(slots=True)

@@ -79,7 +79,7 @@ class HttpServer(Actor):
         from ._app import create_app
 
         self.app = create_app(self._services)
-        self._services.extra["app"] = self.app
+        self._services.app = self.app
         await self.ctx.nursery.start(self._serve)
 
     async def _serve(self, task_status: trio.TaskStatus[None]) -> None:
@@ -88,7 +88,7 @@ class HttpServer(Actor):
         options = self._services.options
         sock = bind_socket(self.host, self.port, reuse_port=options.reuse_port)
         self.port = sock.getsockname()[1]
-        self._services.extra["port"] = self.port
+        self._services.port = self.port
         config = hypercorn_config(options, sock)
 
         try:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..modules import StoreHandle
-from ..modules.access import ApiKeyRepository, KeyDirectory
-from ..modules.tenants import TenantDirectory, TenantRepository
+from ..modules import Module, ModuleContext, RoleTable
+from ..modules.access import KeyDirectory
+from ..modules.tenants import TenantDirectory
+from ..store import StoreHandle
 from ..supervision import ActorSystem
+from ..transport import EventBus
+
+if TYPE_CHECKING:
+    from ._routes import Route
 
 __all__ = ("HttpOptions", "Services")
 
@@ -32,17 +37,45 @@ class HttpOptions:
 
 @dataclass(slots=True)
 class Services:
-    """The running application as the routes see it."""
+    """The running application as the routes see it: the modules and their context."""
 
     options: HttpOptions
-    system: ActorSystem
-    store: StoreHandle
-    tenants: TenantDirectory
-    tenant_repository: TenantRepository
-    keys: KeyDirectory
-    key_repository: ApiKeyRepository
-    #: Actors that must be running for ``/ready`` to answer 200.
+    context: ModuleContext
+    modules: tuple[Module, ...] = ()
+    #: Actors that must be running for ``/ready`` to answer 200: the platform's
+    #: and every module's declared subtree (computed by the composition root).
     required: tuple[str, ...] = ()
     version: str = ""
     started_at: float = field(default_factory=time.time)
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: Set by ``/app/http`` once it serves: the Quart app and the bound port.
+    app: Any = None
+    port: int | None = None
+
+    @property
+    def system(self) -> ActorSystem:
+        return self.context.system
+
+    @property
+    def store(self) -> StoreHandle:
+        return self.context.store
+
+    @property
+    def bus(self) -> EventBus:
+        return self.context.bus
+
+    @property
+    def tenants(self) -> TenantDirectory:
+        return self.context.tenants
+
+    @property
+    def keys(self) -> KeyDirectory:
+        return self.context.keys
+
+    @property
+    def roles(self) -> RoleTable:
+        return self.context.roles
+
+    @property
+    def routes(self) -> tuple[Route, ...]:
+        """Every route of every module, in composition order."""
+        return tuple(route for module in self.modules for route in module.route_table())

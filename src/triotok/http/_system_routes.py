@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._exceptions import ActorNotFound, NotFound, RequestError
-from ..modules.access import Permission
+from ..modules import Permission
 from ..modules.audit import AuditEntry, record
 from ..store import EventDeadLetters
 from ._routes import Call, Reply, Route
@@ -139,7 +139,7 @@ async def event_dead_letters(call: Call) -> dict[str, Any]:
         event_type = call.query.get("event_type")
         items = [d.as_dict() for d in await table.list(limit=limit, event_type=event_type)]
         return {"source": source, "total": await table.count(), "items": items}
-    dlq = call.services.extra["bus"].dead_letters
+    dlq = call.services.bus.dead_letters
     entries = await dlq.list(limit=limit, **_dlq_filters(call))
     return {
         "source": source,
@@ -167,7 +167,7 @@ async def replay_event_dead_letters(call: Call) -> Reply:
                 await table.replay(dead.id)
                 replayed += 1
         return Reply({"source": source, "replayed": replayed}, 200)
-    dlq = call.services.extra["bus"].dead_letters
+    dlq = call.services.bus.dead_letters
     if entry_id is not None:
         if not await dlq.replay(int(entry_id)):
             raise RequestError(f"no dead-lettered event {entry_id}", status=404, code="not_found")
@@ -192,7 +192,7 @@ async def purge_event_dead_letters(call: Call) -> Reply:
                 after = page[-1].id
         purged = await table.purge(ids) if ids else 0
         return Reply({"source": source, "purged": purged}, 200)
-    dlq = call.services.extra["bus"].dead_letters
+    dlq = call.services.bus.dead_letters
     if entry_id is not None:
         wanted = int(entry_id)
         return Reply({"source": source, "purged": await dlq.purge(lambda e: e.id == wanted)}, 200)
@@ -285,7 +285,7 @@ ROUTES = (
         replay_event_dead_letters,
         "Replay one dead-lettered event (id), those matching the filters, or all",
         "system",
-        Permission("system", "write", "platform"),
+        Permission("system", "admin", "platform"),
         query={**_DLQ_QUERY, "id": _ID},
         response=_DLQ_ACTION,
         errors=(404,),
@@ -296,7 +296,7 @@ ROUTES = (
         purge_event_dead_letters,
         "Drop one dead-lettered event (id) or those matching the filters",
         "system",
-        Permission("system", "write", "platform"),
+        Permission("system", "admin", "platform"),
         query={**_DLQ_QUERY, "id": _ID},
         response=_DLQ_ACTION,
         errors=(404,),
@@ -307,7 +307,7 @@ ROUTES = (
         restart_actor,
         "Restart an actor: its current incarnation stops, its supervisor starts a new one",
         "system",
-        Permission("system", "write", "platform"),
+        Permission("system", "admin", "platform"),
         query={"path": _PATH},
         query_required=("path",),
         response=_ACTION,
@@ -319,7 +319,7 @@ ROUTES = (
         stop_actor,
         "Stop an actor for good (its supervisor removes it)",
         "system",
-        Permission("system", "write", "platform"),
+        Permission("system", "admin", "platform"),
         query={"path": _PATH},
         query_required=("path",),
         response=_ACTION,

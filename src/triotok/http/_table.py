@@ -1,19 +1,42 @@
-"""Every route of the API, in one place (the URL map and /openapi.json come from here)."""
+"""The HTTP layer's own routes (health, OpenAPI, operators' JSON and page) as a Module.
+
+Every other route comes from a module's declaration; the app's URL map and
+``/openapi.json`` are the union, in composition order.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from ..modules import Grant, Module, Permission
 from ._routes import Route
 
-__all__ = ("all_routes",)
+__all__ = ("SYSTEM", "all_routes")
 
 
-def all_routes() -> tuple[Route, ...]:
-    from . import _health_routes, _openapi, _system_page, _system_routes, _tenant_routes
+def _system_routes() -> tuple[Route, ...]:
+    from . import _health_routes, _openapi, _system_page, _system_routes
 
     return (
         *_health_routes.ROUTES,
         *_openapi.ROUTES,
-        *_tenant_routes.ROUTES,
         *_system_routes.ROUTES,
         *_system_page.ROUTES,
     )
+
+
+#: Health, ``/openapi.json``, the operators' JSON routes and the ``/system`` page.
+SYSTEM = Module(
+    name="system",
+    permissions=(
+        Grant(Permission("system", "read", "platform"), ("admin",)),
+        Grant(Permission("system", "admin", "platform"), ("admin",)),
+    ),
+    routes=_system_routes,
+    description="health, OpenAPI and the operators' routes",
+)
+
+
+def all_routes(modules: Iterable[Module]) -> tuple[Route, ...]:
+    """Every route of ``modules``, in order."""
+    return tuple(route for module in modules for route in module.route_table())

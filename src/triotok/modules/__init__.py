@@ -1,14 +1,40 @@
-"""Domain modules (tenants, access, audit) and the runtime actors they rely on.
+"""The Module contract, the permission model, and the domain modules built on them.
 
-Modules import the layers below them (store, transport, supervision, actors)
-and never ``triotok.http``.
+A module is one folder that exports a :class:`Module` declaration (its
+migrations, permissions, routes, actors, subscriptions and health checks);
+``triotok.app`` composes a tuple of them. Modules import the layers below
+them (store, transport, supervision, actors), never each other, and never
+``triotok.http`` except from their own routes file.
 """
 
+from ._context import ModuleContext as ModuleContext
 from ._lookup import CachedLookup as CachedLookup
 from ._lookup import Directory as Directory
 from ._lookup import Invalidate as Invalidate
-from ._runtime import OutboxFeed as OutboxFeed
-from ._runtime import StoreHandle as StoreHandle
-from ._runtime import StoreOwner as StoreOwner
+from ._module import Grant as Grant
+from ._module import HealthCheck as HealthCheck
+from ._module import HealthReport as HealthReport
+from ._module import Module as Module
+from ._module import Subscription as Subscription
+from ._module import check_modules as check_modules
+from ._permissions import ACTIONS as ACTIONS
+from ._permissions import Permission as Permission
+from ._permissions import RoleTable as RoleTable
+from ._permissions import authorize as authorize
 
-__all__ = ("CachedLookup", "Directory", "Invalidate", "OutboxFeed", "StoreHandle", "StoreOwner")
+__all__ = (
+    "ACTIONS",
+    "CachedLookup",
+    "Directory",
+    "Grant",
+    "HealthCheck",
+    "HealthReport",
+    "Invalidate",
+    "Module",
+    "ModuleContext",
+    "Permission",
+    "RoleTable",
+    "Subscription",
+    "authorize",
+    "check_modules",
+)

@@ -38,10 +38,16 @@ from ._inbox import InboxStatistics as InboxStatistics
 from ._inbox import idempotent as idempotent
 from ._migrations import LATEST_VERSION as LATEST_VERSION
 from ._migrations import MIGRATIONS as MIGRATIONS
+from ._migrations import SQLITE_NOW as SQLITE_NOW
+from ._migrations import STORE_SCHEMA as STORE_SCHEMA
 from ._migrations import Migration as Migration
+from ._migrations import Schema as Schema
 from ._open import open_store as open_store
 from ._outbox_transport import OutboxTransport as OutboxTransport
 from ._outbox_transport import OutboxTransportStatistics as OutboxTransportStatistics
+from ._owner import OutboxFeed as OutboxFeed
+from ._owner import StoreHandle as StoreHandle
+from ._owner import StoreOwner as StoreOwner
 from ._pgcluster import PostgresCluster as PostgresCluster
 from ._pgcluster import PostgresNotInstalled as PostgresNotInstalled
 from ._relay import OutboxRelay as OutboxRelay
@@ -65,6 +71,8 @@ __all__ = (
     "LATEST_VERSION",
     "MIGRATIONS",
     "OUTBOX_CHANNEL",
+    "SQLITE_NOW",
+    "STORE_SCHEMA",
     "Backend",
     "ConflictError",
     "DeadLetteredEvent",
@@ -74,6 +82,7 @@ __all__ = (
     "InboxStatistics",
     "Migration",
     "NotFound",
+    "OutboxFeed",
     "OutboxRelay",
     "OutboxRetry",
     "OutboxRow",
@@ -85,11 +94,14 @@ __all__ = (
     "RelayStatistics",
     "RetryDecision",
     "Row",
+    "Schema",
     "SchemaTooNew",
     "SqliteConfig",
     "Store",
     "StoreError",
+    "StoreHandle",
     "StoreLike",
+    "StoreOwner",
     "StoreSource",
     "StoreStatistics",
     "StoreUnavailable",

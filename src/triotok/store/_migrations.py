@@ -1,10 +1,25 @@
-"""Versioned schema migrations, the same logical schema on both backends.
+"""Versioned schema migrations, per module, the same logical schema on both backends.
 
-Append-only: a released migration is never edited or renumbered; a change
-is a new migration. Each one carries its statements per dialect. Backends
-apply them at start inside one transaction holding the migration lock
-(``pg_advisory_xact_lock`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), so
-concurrent starts apply each migration exactly once.
+Invariants:
+
+* Every module (the store itself, each domain module, each plugin) owns a
+  :class:`Schema`: its name and an append-only, contiguous tuple of
+  :class:`Migration` numbered from 1. A released migration is never edited
+  or renumbered; a change is a new migration.
+* The database records what it applied as ``(module, version)`` rows in
+  ``module_migrations``, so modules and plugins evolve independently.
+* Backends apply the plan inside one transaction holding the migration lock
+  (``pg_advisory_xact_lock`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), so
+  concurrent starts apply each migration exactly once.
+* A database that a module's newer code migrated further is refused
+  (:class:`SchemaTooNew`); modules the code does not know (a removed plugin)
+  are left alone.
+* Databases from before per-module bookkeeping kept one global version in
+  ``schema_migrations``. A migration that was released as global version
+  ``N`` says so (``legacy_version=N``); on the first start with this code
+  those are recorded as applied without running, so such a database upgrades
+  in place. A sentinel row then makes older code refuse the database instead
+  of writing to a schema it does not know.
 
 Dialect mapping: PostgreSQL ``timestamptz``/``boolean``/``jsonb``/``bytea``
 are SQLite ``TIMESTAMPTZ`` (UTC ISO-8601 text, see ``_sql``), ``BOOLEAN``
@@ -13,14 +28,34 @@ are SQLite ``TIMESTAMPTZ`` (UTC ISO-8601 text, see ``_sql``), ``BOOLEAN``
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from .._exceptions import SchemaTooNew
+from .._exceptions import InvalidConfig, SchemaTooNew
 
-__all__ = ("LATEST_VERSION", "MIGRATIONS", "MIGRATION_LOCK_KEY", "Migration", "pending")
+__all__ = (
+    "LATEST_VERSION",
+    "MIGRATIONS",
+    "MIGRATION_LOCK_KEY",
+    "SQLITE_NOW",
+    "STORE_SCHEMA",
+    "Migration",
+    "MigrationStep",
+    "Schema",
+    "pending",
+    "plan",
+)
 
 # pg_advisory_xact_lock key serialising migrations: b"triotok" as an integer.
 MIGRATION_LOCK_KEY = int.from_bytes(b"triotok", "big")
+
+# Written to the legacy ``schema_migrations`` table once per-module bookkeeping
+# took over: code from before it reads a version it does not know and refuses.
+LEGACY_SENTINEL_VERSION = 1_000_000
+LEGACY_SENTINEL_NAME = "superseded by module_migrations (per-module versions)"
+
+_MODULE_NAME = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -31,9 +66,49 @@ class Migration:
     name: str
     sqlite: tuple[str, ...]
     postgresql: tuple[str, ...]
+    #: The global schema version this step was released as, before per-module
+    #: bookkeeping (``None`` for every step written since).
+    legacy_version: int | None = None
 
 
-CREATE_MIGRATIONS_TABLE = {
+@dataclass(frozen=True)
+class Schema:
+    """A module's migrations: ``module`` names the owner in ``module_migrations``."""
+
+    module: str
+    migrations: tuple[Migration, ...]
+
+    def __post_init__(self) -> None:
+        if not _MODULE_NAME.fullmatch(self.module):
+            raise InvalidConfig("module", f"{self.module!r} is not a valid module name")
+        versions = [m.version for m in self.migrations]
+        if versions != list(range(1, len(versions) + 1)):
+            raise InvalidConfig(
+                "migrations", f"{self.module}: versions must run 1, 2, 3, ... (got {versions})"
+            )
+        for migration in self.migrations:
+            if len(migration.sqlite) != len(migration.postgresql) or not migration.sqlite:
+                raise InvalidConfig(
+                    "migrations",
+                    f"{self.module} v{migration.version}: give the same statements for both"
+                    " dialects",
+                )
+
+    @property
+    def latest(self) -> int:
+        return self.migrations[-1].version if self.migrations else 0
+
+
+@dataclass(frozen=True)
+class MigrationStep:
+    """One entry of a plan: run ``migration`` of ``module``, or only record it (``adopt``)."""
+
+    module: str
+    migration: Migration
+    adopt: bool = False
+
+
+CREATE_LEGACY_TABLE = {
     "sqlite": """CREATE TABLE IF NOT EXISTS schema_migrations (
         version INTEGER PRIMARY KEY,
         name TEXT NOT NULL,
@@ -44,13 +119,29 @@ CREATE_MIGRATIONS_TABLE = {
         applied_at timestamptz NOT NULL DEFAULT now())""",
 }
 
+CREATE_MIGRATIONS_TABLE = {
+    "sqlite": """CREATE TABLE IF NOT EXISTS module_migrations (
+        module TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        applied_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (module, version))""",
+    "postgresql": """CREATE TABLE IF NOT EXISTS module_migrations (
+        module text NOT NULL,
+        version integer NOT NULL,
+        name text NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (module, version))""",
+}
+
 # SQLite has no now(); this default has millisecond precision, which still
 # sorts correctly against the microsecond text TrioToK writes itself.
-_SQLITE_NOW = "(strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'))"
+SQLITE_NOW = "(strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'))"
 
-_INITIAL = Migration(
+_OUTBOX = Migration(
     version=1,
-    name="outbox, inbox, tenants, api_keys, audit_log",
+    name="outbox, inbox",
+    legacy_version=1,
     sqlite=(
         f"""CREATE TABLE outbox (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -58,8 +149,8 @@ _INITIAL = Migration(
             event_type TEXT NOT NULL,
             tenant_id TEXT,
             payload BLOB NOT NULL,
-            created_at TIMESTAMPTZ NOT NULL DEFAULT {_SQLITE_NOW},
-            available_at TIMESTAMPTZ NOT NULL DEFAULT {_SQLITE_NOW},
+            created_at TIMESTAMPTZ NOT NULL DEFAULT {SQLITE_NOW},
+            available_at TIMESTAMPTZ NOT NULL DEFAULT {SQLITE_NOW},
             attempts INTEGER NOT NULL DEFAULT 0,
             delivered_at TIMESTAMPTZ,
             claimed_by TEXT,
@@ -70,34 +161,9 @@ _INITIAL = Migration(
         f"""CREATE TABLE inbox (
             consumer TEXT NOT NULL,
             event_id TEXT NOT NULL,
-            processed_at TIMESTAMPTZ NOT NULL DEFAULT {_SQLITE_NOW},
+            processed_at TIMESTAMPTZ NOT NULL DEFAULT {SQLITE_NOW},
             PRIMARY KEY (consumer, event_id))""",
         "CREATE INDEX inbox_processed ON inbox (processed_at)",
-        f"""CREATE TABLE tenants (
-            id TEXT PRIMARY KEY,
-            name TEXT NOT NULL,
-            active BOOLEAN NOT NULL DEFAULT 1,
-            settings TEXT NOT NULL DEFAULT '{{}}',
-            created_at TIMESTAMPTZ NOT NULL DEFAULT {_SQLITE_NOW},
-            updated_at TIMESTAMPTZ NOT NULL DEFAULT {_SQLITE_NOW},
-            version INTEGER NOT NULL DEFAULT 1)""",
-        f"""CREATE TABLE api_keys (
-            id TEXT PRIMARY KEY,
-            tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
-            key_hash TEXT NOT NULL UNIQUE,
-            role TEXT NOT NULL,
-            created_at TIMESTAMPTZ NOT NULL DEFAULT {_SQLITE_NOW},
-            revoked_at TIMESTAMPTZ)""",
-        "CREATE INDEX api_keys_tenant ON api_keys (tenant_id)",
-        f"""CREATE TABLE audit_log (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            tenant_id TEXT,
-            actor TEXT NOT NULL,
-            action TEXT NOT NULL,
-            resource TEXT NOT NULL,
-            at TIMESTAMPTZ NOT NULL DEFAULT {_SQLITE_NOW},
-            detail TEXT)""",
-        "CREATE INDEX audit_log_tenant_at ON audit_log (tenant_id, at)",
     ),
     postgresql=(
         """CREATE TABLE outbox (
@@ -121,31 +187,6 @@ _INITIAL = Migration(
             processed_at timestamptz NOT NULL DEFAULT now(),
             PRIMARY KEY (consumer, event_id))""",
         "CREATE INDEX inbox_processed ON inbox (processed_at)",
-        """CREATE TABLE tenants (
-            id text PRIMARY KEY,
-            name text NOT NULL,
-            active boolean NOT NULL DEFAULT true,
-            settings jsonb NOT NULL DEFAULT '{}',
-            created_at timestamptz NOT NULL DEFAULT now(),
-            updated_at timestamptz NOT NULL DEFAULT now(),
-            version integer NOT NULL DEFAULT 1)""",
-        """CREATE TABLE api_keys (
-            id text PRIMARY KEY,
-            tenant_id text NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
-            key_hash text NOT NULL UNIQUE,
-            role text NOT NULL,
-            created_at timestamptz NOT NULL DEFAULT now(),
-            revoked_at timestamptz)""",
-        "CREATE INDEX api_keys_tenant ON api_keys (tenant_id)",
-        """CREATE TABLE audit_log (
-            id bigserial PRIMARY KEY,
-            tenant_id text,
-            actor text NOT NULL,
-            action text NOT NULL,
-            resource text NOT NULL,
-            at timestamptz NOT NULL DEFAULT now(),
-            detail jsonb)""",
-        "CREATE INDEX audit_log_tenant_at ON audit_log (tenant_id, at)",
     ),
 )
 
@@ -155,6 +196,7 @@ _INITIAL = Migration(
 _DEAD_LETTERS = Migration(
     version=2,
     name="event_dead_letters",
+    legacy_version=2,
     sqlite=(
         f"""CREATE TABLE event_dead_letters (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -168,7 +210,7 @@ _DEAD_LETTERS = Migration(
             error TEXT,
             node_id TEXT,
             created_at TIMESTAMPTZ NOT NULL,
-            dead_at TIMESTAMPTZ NOT NULL DEFAULT {_SQLITE_NOW})""",
+            dead_at TIMESTAMPTZ NOT NULL DEFAULT {SQLITE_NOW})""",
         "CREATE INDEX event_dead_letters_dead_at ON event_dead_letters (dead_at)",
     ),
     postgresql=(
@@ -189,20 +231,60 @@ _DEAD_LETTERS = Migration(
     ),
 )
 
-#: Every migration, in order. Append only.
-MIGRATIONS: tuple[Migration, ...] = (_INITIAL, _DEAD_LETTERS)
+#: The store's own tables: outbox, inbox, dead letters. Append only.
+MIGRATIONS: tuple[Migration, ...] = (_OUTBOX, _DEAD_LETTERS)
 
-LATEST_VERSION = MIGRATIONS[-1].version
+#: The platform tables the store owns, applied before every module's.
+STORE_SCHEMA = Schema("store", MIGRATIONS)
+
+LATEST_VERSION = STORE_SCHEMA.latest
 
 
-def pending(
-    current: int, url: str, migrations: tuple[Migration, ...] = MIGRATIONS
-) -> list[Migration]:
-    """The migrations to apply over ``current``; refuse a database newer than the code."""
-    latest = migrations[-1].version if migrations else 0
-    if current > latest:
+def schemas_with_store(schemas: Iterable[Schema]) -> tuple[Schema, ...]:
+    """``STORE_SCHEMA`` first, then ``schemas`` in order; refuse a module named twice."""
+    result = [STORE_SCHEMA]
+    seen = {STORE_SCHEMA.module}
+    for schema in schemas:
+        if schema.module in seen:
+            raise InvalidConfig("schemas", f"module {schema.module!r} is given twice")
+        seen.add(schema.module)
+        result.append(schema)
+    return tuple(result)
+
+
+def pending(current: int, url: str, schema: Schema = STORE_SCHEMA) -> list[Migration]:
+    """The migrations of ``schema`` to apply over ``current``; refuse a newer database."""
+    if current > schema.latest:
         raise SchemaTooNew(
-            f"{url}: database schema is at version {current} but this code knows up to "
-            f"version {latest}; refusing to start (run a newer TrioToK)"
+            f"{url}: module {schema.module!r} of the database is at version {current} but this"
+            f" code knows up to version {schema.latest}; refusing to start (run a newer TrioToK)"
         )
-    return [m for m in migrations if m.version > current]
+    return [m for m in schema.migrations if m.version > current]
+
+
+def plan(
+    applied: Mapping[str, int],
+    legacy: int | None,
+    schemas: Sequence[Schema],
+    url: str,
+) -> list[MigrationStep]:
+    """What to do at start, given each module's applied version and the legacy version.
+
+    ``legacy`` is the global version found in ``schema_migrations`` on a
+    database that predates per-module bookkeeping (``None`` otherwise, or once
+    adopted). Pure: the backends run the plan in their migration transaction.
+    """
+    if legacy is not None and legacy >= LEGACY_SENTINEL_VERSION:
+        legacy = None  # already adopted
+    steps: list[MigrationStep] = []
+    for schema in schemas:
+        current = applied.get(schema.module, 0)
+        for migration in pending(current, url, schema):
+            adopt = (
+                legacy is not None
+                and current == 0
+                and migration.legacy_version is not None
+                and migration.legacy_version <= legacy
+            )
+            steps.append(MigrationStep(schema.module, migration, adopt=adopt))
+    return steps

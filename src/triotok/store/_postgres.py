@@ -16,7 +16,7 @@ Invariants:
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -27,7 +27,16 @@ import trio_asyncio
 
 from .._exceptions import ConflictError, StoreError, StoreUnavailable, TriotokError
 from ._config import PostgresConfig
-from ._migrations import CREATE_MIGRATIONS_TABLE, MIGRATION_LOCK_KEY, pending
+from ._migrations import (
+    CREATE_LEGACY_TABLE,
+    CREATE_MIGRATIONS_TABLE,
+    LEGACY_SENTINEL_NAME,
+    LEGACY_SENTINEL_VERSION,
+    MIGRATION_LOCK_KEY,
+    Schema,
+    plan,
+    schemas_with_store,
+)
 from ._outbox import check_claim, encode_event
 from ._types import OUTBOX_CHANNEL, Backend, OutboxRow, Row, StoreStatistics
 from ._wakeups import WakeupHub, Wakeups, check_channel
@@ -176,23 +185,37 @@ async def _finish(pool: Any, conn: Any, *, commit: bool, notify: str | None) -> 
         await pool.release(conn)
 
 
-async def _migrate(pool: Any, url: str) -> int:
+async def _migrate(pool: Any, url: str, schemas: Sequence[Schema]) -> dict[str, int]:
     async with pool.acquire() as conn, conn.transaction():
         # Held to the end of this transaction: concurrent starts queue here.
         await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
+        legacy: int | None = None
+        if await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
+            found = await conn.fetchval("SELECT max(version) FROM schema_migrations")
+            legacy = None if found is None else int(found)
+        await conn.execute(CREATE_LEGACY_TABLE["postgresql"])
         await conn.execute(CREATE_MIGRATIONS_TABLE["postgresql"])
-        current = await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_migrations")
-        version = int(current)
-        for migration in pending(version, url):
-            for statement in migration.postgresql:
-                await conn.execute(statement)
+        rows = await conn.fetch(
+            "SELECT module, max(version) AS version FROM module_migrations GROUP BY module"
+        )
+        applied = {str(r["module"]): int(r["version"]) for r in rows}
+        for step in plan(applied, legacy, schemas, url):
+            if not step.adopt:
+                for statement in step.migration.postgresql:
+                    await conn.execute(statement)
             await conn.execute(
-                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                migration.version,
-                migration.name,
+                "INSERT INTO module_migrations (module, version, name) VALUES ($1, $2, $3)",
+                step.module,
+                step.migration.version,
+                step.migration.name,
             )
-            version = migration.version
-    return version
+            applied[step.module] = step.migration.version
+        await conn.execute(
+            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            LEGACY_SENTINEL_VERSION,
+            LEGACY_SENTINEL_NAME,
+        )
+    return applied
 
 
 # --------------------------------------------------------------------------- unit of work
@@ -270,14 +293,21 @@ class _PgUnitOfWork:
 class PostgresStore:
     """The PostgreSQL store; create it with ``open_store("postgresql://...")``."""
 
-    def __init__(self, config: PostgresConfig, loop: Any, nursery: trio.Nursery) -> None:
+    def __init__(
+        self,
+        config: PostgresConfig,
+        loop: Any,
+        nursery: trio.Nursery,
+        schemas: Sequence[Schema] = (),
+    ) -> None:
         self._config = config
         self._loop = loop
         self._nursery = nursery
         self._pool: Any = None
         self._hub = WakeupHub()
         self._listeners: set[str] = set()
-        self._schema_version = 0
+        self._schema_versions: dict[str, int] = {}
+        self._schemas = schemas_with_store(schemas)
         self._committed = 0
         self._rolled_back = 0
         self._active = 0
@@ -308,7 +338,7 @@ class PostgresStore:
                 reset=_keep_session,
             )
         )
-        self._schema_version = await self._aio(_migrate(self._pool, self.url))
+        self._schema_versions = await self._aio(_migrate(self._pool, self.url, self._schemas))
 
     async def _aclose(self) -> None:
         pool, self._pool = self._pool, None
@@ -340,7 +370,12 @@ class PostgresStore:
     @property
     def schema_version(self) -> int:
         """The migration version the database is at."""
-        return self._schema_version
+        return self._schema_versions.get("store", 0)
+
+    @property
+    def schema_versions(self) -> Mapping[str, int]:
+        """Each module's applied migration version (the store's own under ``"store"``)."""
+        return dict(self._schema_versions)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_PgUnitOfWork]:
@@ -568,7 +603,9 @@ def _single_leaf(exc: BaseException) -> BaseException | None:
 
 
 @asynccontextmanager
-async def open_postgres_store(config: PostgresConfig) -> AsyncIterator[PostgresStore]:
+async def open_postgres_store(
+    config: PostgresConfig, schemas: Sequence[Schema] = ()
+) -> AsyncIterator[PostgresStore]:
     """Open the pool, migrate, and run listeners until the block exits.
 
     Reuses the running trio-asyncio loop if the caller opened one, else opens
@@ -583,7 +620,7 @@ async def open_postgres_store(config: PostgresConfig) -> AsyncIterator[PostgresS
             if loop is None:
                 loop = await stack.enter_async_context(trio_asyncio.open_loop())
             async with trio.open_nursery() as nursery:
-                store = PostgresStore(config, loop, nursery)
+                store = PostgresStore(config, loop, nursery, schemas)
                 try:
                     await store._start()
                     yield store

@@ -16,7 +16,7 @@ Invariants:
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,7 +26,15 @@ import trio
 
 from .._exceptions import ConflictError, StoreError, StoreUnavailable
 from ._config import SqliteConfig
-from ._migrations import CREATE_MIGRATIONS_TABLE, pending
+from ._migrations import (
+    CREATE_LEGACY_TABLE,
+    CREATE_MIGRATIONS_TABLE,
+    LEGACY_SENTINEL_NAME,
+    LEGACY_SENTINEL_VERSION,
+    Schema,
+    plan,
+    schemas_with_store,
+)
 from ._outbox import check_claim, encode_event
 from ._sql import adapt_sqlite_params, format_timestamp, parse_timestamp, to_sqlite
 from ._thread import ConnectionThread
@@ -154,14 +162,15 @@ class _SqliteUnitOfWork:
 class SqliteStore:
     """The SQLite store; create it with ``open_store("sqlite:///...")``."""
 
-    def __init__(self, config: SqliteConfig) -> None:
+    def __init__(self, config: SqliteConfig, schemas: Sequence[Schema] = ()) -> None:
         self._config = config
         self._writer = ConnectionThread("triotok-sqlite-writer", self._connect_writer)
         self._reader = ConnectionThread("triotok-sqlite-reader", self._connect_reader)
         self._lock = trio.Lock()
         self._counters = _Counters()
         self._hub = WakeupHub(always_listening=True)
-        self._schema_version = 0
+        self._schema_versions: dict[str, int] = {}
+        self._schemas = schemas_with_store(schemas)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -199,7 +208,7 @@ class SqliteStore:
             raise StoreUnavailable(f"sqlite {path}: cannot create directory: {exc}") from exc
         try:
             await self._writer.start()
-            self._schema_version = await self._write(self._migrate)
+            self._schema_versions = await self._write(self._migrate)
             await self._reader.start()
         except sqlite3.Error as exc:
             raise _map_error(exc, path) from exc
@@ -210,25 +219,45 @@ class SqliteStore:
             await self._reader.aclose()
             await self._writer.aclose()
 
-    def _migrate(self, conn: sqlite3.Connection) -> int:
+    def _migrate(self, conn: sqlite3.Connection) -> dict[str, int]:
         conn.execute("BEGIN IMMEDIATE")
         try:
+            legacy_exists = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+            ).fetchone()
+            legacy: int | None = None
+            if legacy_exists:
+                row = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
+                legacy = None if row[0] is None else int(row[0])
+            conn.execute(CREATE_LEGACY_TABLE["sqlite"])
             conn.execute(CREATE_MIGRATIONS_TABLE["sqlite"])
-            current = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")
-            version = int(current.fetchone()[0])
-            for migration in pending(version, self.url):
-                for statement in migration.sqlite:
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                    (migration.version, migration.name, format_timestamp(datetime.now(UTC))),
+            applied = {
+                str(module): int(version)
+                for module, version in conn.execute(
+                    "SELECT module, max(version) FROM module_migrations GROUP BY module"
                 )
-                version = migration.version
+            }
+            now = format_timestamp(datetime.now(UTC))
+            for step in plan(applied, legacy, self._schemas, self.url):
+                if not step.adopt:
+                    for statement in step.migration.sqlite:
+                        conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO module_migrations (module, version, name, applied_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (step.module, step.migration.version, step.migration.name, now),
+                )
+                applied[step.module] = step.migration.version
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                (LEGACY_SENTINEL_VERSION, LEGACY_SENTINEL_NAME, now),
+            )
             conn.execute("COMMIT")
         except BaseException:
             conn.rollback()
             raise
-        return version
+        return applied
 
     # ------------------------------------------------------------------ plumbing
 
@@ -268,8 +297,13 @@ class SqliteStore:
 
     @property
     def schema_version(self) -> int:
-        """The migration version the database is at."""
-        return self._schema_version
+        """The version of the store's own tables (``schema_versions["store"]``)."""
+        return self._schema_versions.get("store", 0)
+
+    @property
+    def schema_versions(self) -> Mapping[str, int]:
+        """Each module's applied migration version (the store's own under ``"store"``)."""
+        return dict(self._schema_versions)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_SqliteUnitOfWork]:
@@ -431,9 +465,11 @@ def _cutoff(older_than: datetime | timedelta) -> datetime:
 
 
 @asynccontextmanager
-async def open_sqlite_store(config: SqliteConfig) -> AsyncIterator[SqliteStore]:
+async def open_sqlite_store(
+    config: SqliteConfig, schemas: Sequence[Schema] = ()
+) -> AsyncIterator[SqliteStore]:
     """Open (creating and migrating as needed) the SQLite database of ``config``."""
-    store = SqliteStore(config)
+    store = SqliteStore(config, schemas)
     try:
         await store._start()
         yield store

@@ -177,7 +177,12 @@ class Store(Protocol):
 
     @property
     def schema_version(self) -> int:
-        """The migration version the database is at."""
+        """The version of the store's own tables (``schema_versions["store"]``)."""
+        ...
+
+    @property
+    def schema_versions(self) -> Mapping[str, int]:
+        """Each module's applied migration version (the store's own under ``"store"``)."""
         ...
 
     def transaction(self) -> AbstractAsyncContextManager[UnitOfWork]:

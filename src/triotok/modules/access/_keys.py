@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ..._exceptions import NotFound, RequestError
+from ..._exceptions import NotFound, Unauthenticated
+from ...store import StoreHandle
 from ...transport import Envelope, InMemoryTransport, event
+from .._audit import AuditEntry, record
 from .._lookup import CachedLookup, Directory
-from .._runtime import StoreHandle
-from ..audit import AuditEntry, record
 from ._roles import Role
 
 __all__ = (
@@ -83,11 +83,11 @@ def parse_key(key: str) -> str | None:
 
 
 def verify_key(stored: ApiKey | None, key: str) -> ApiKey:
-    """``stored`` if ``key`` matches it and it is not revoked; else a 401 problem."""
+    """``stored`` if ``key`` matches it and it is not revoked; else :class:`Unauthenticated`."""
     if stored is None or not hmac.compare_digest(stored.key_hash, hash_key(key)):
-        raise RequestError("invalid API key", status=401, code="invalid_api_key")
+        raise Unauthenticated("invalid API key", code="invalid_api_key")
     if stored.revoked_at is not None:
-        raise RequestError("this API key was revoked", status=401, code="invalid_api_key")
+        raise Unauthenticated("this API key was revoked", code="invalid_api_key")
     return stored
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..._exceptions import RequestError
+from ..._exceptions import InvalidInput
 from ...store import Row
 from ...transport import event
 
@@ -27,13 +27,11 @@ _TENANT_ID = re.compile(TENANT_ID_PATTERN)
 
 
 def validate_tenant_id(value: object, *, where: str = "tenant id") -> str:
-    """Return ``value`` if it is a valid tenant id, else raise a 400 ``invalid_tenant_id``."""
+    """Return ``value`` if it is a valid tenant id, else raise ``InvalidInput``."""
     if not isinstance(value, str) or not _TENANT_ID.fullmatch(value):
         shown = repr(value)[:80] if isinstance(value, str) else type(value).__name__
-        raise RequestError(
-            f"{where} {shown} must match {TENANT_ID_PATTERN}",
-            status=400,
-            code="invalid_tenant_id",
+        raise InvalidInput(
+            f"{where} {shown} must match {TENANT_ID_PATTERN}", code="invalid_tenant_id"
         )
     return value
 

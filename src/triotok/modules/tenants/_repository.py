@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..._exceptions import ConflictError, NotFound
+from ...store import StoreHandle
 from ...transport import Envelope
-from .._runtime import StoreHandle
-from ..audit import AuditEntry, record
+from .._audit import AuditEntry, record
 from ._model import Tenant, TenantCreated, TenantDeactivated, TenantUpdated
 
 __all__ = ("TenantRepository", "TenantRepositoryStatistics")

@@ -1,4 +1,4 @@
-"""Actors every module relies on: the store owner and the outbox feed.
+"""The store as actors: the owner of the open store, its stable handle, the outbox feed.
 
 * :class:`StoreOwner` (``/app/store``) opens the store for the life of its
   incarnation and publishes it through a :class:`StoreHandle`, the stable
@@ -17,19 +17,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import trio
 
 from .._exceptions import StoreUnavailable
 from ..actors import Actor
-from ..store import Store, open_store
 from ..transport import Envelope, InMemoryTransport, SchemaError, decode
+from ._migrations import Schema
+from ._open import open_store
+from ._types import Store
 
 __all__ = ("EventHandler", "OutboxFeed", "StoreHandle", "StoreOwner")
 
-logger = logging.getLogger("triotok.modules")
+logger = logging.getLogger("triotok.store")
 
 EventHandler = Callable[[Envelope], Awaitable[None]]
 
@@ -68,9 +70,10 @@ class StoreHandle:
 class StoreOwner(Actor):
     """``/app/store``: holds the store open; answers ``"ping"`` with the round-trip time."""
 
-    def __init__(self, handle: StoreHandle, url: str) -> None:
+    def __init__(self, handle: StoreHandle, url: str, schemas: Sequence[Schema] = ()) -> None:
         self._handle = handle
         self._url = url
+        self._schemas = tuple(schemas)
         self._closing = trio.Event()
         self._closed = trio.Event()
 
@@ -79,7 +82,7 @@ class StoreOwner(Actor):
 
     async def _hold(self, task_status: trio.TaskStatus[None]) -> None:
         try:
-            async with open_store(self._url) as store:
+            async with open_store(self._url, schemas=self._schemas) as store:
                 self._handle._set(store)
                 self.ctx.register("store", store)
                 task_status.started()

@@ -1,0 +1,99 @@
+"""Permissions and roles: ``resource:action`` pairs, roles as sets of them, one rule.
+
+A permission is a ``resource`` and one of five ``actions`` (``create``,
+``read``, ``update``, ``delete``, ``admin``) with a ``scope``: ``tenant``
+permissions act on the key's own tenant; ``platform`` permissions (creating
+tenants, operating the actor tree) are granted by the admin role of the
+*operator tenant* only, so no customer's admin can touch another tenant or
+the shared runtime. Modules declare the permissions they define and which
+roles get them (:class:`~triotok.modules.Grant`); the application's
+:class:`RoleTable` is the union of those grants.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from .._exceptions import Forbidden, InvalidConfig
+
+if TYPE_CHECKING:
+    from ._module import Grant
+
+__all__ = ("ACTIONS", "Permission", "RoleTable", "authorize")
+
+#: The actions a permission may name (the seeds' model).
+ACTIONS = ("create", "read", "update", "delete", "admin")
+
+_RESOURCE = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
+
+
+@dataclass(frozen=True, slots=True)
+class Permission:
+    """``resource:action`` with a ``scope``: ``tenant`` or ``platform``."""
+
+    resource: str
+    action: str
+    scope: Literal["tenant", "platform"] = "tenant"
+
+    def __post_init__(self) -> None:
+        if not _RESOURCE.fullmatch(self.resource):
+            raise InvalidConfig("resource", f"{self.resource!r} must match {_RESOURCE.pattern}")
+        if self.action not in ACTIONS:
+            raise InvalidConfig("action", f"{self.action!r} is not one of {', '.join(ACTIONS)}")
+
+    def __str__(self) -> str:
+        return f"{self.resource}:{self.action}"
+
+
+class RoleTable:
+    """Which ``resource:action`` pairs each role has: the union of the modules' grants."""
+
+    __slots__ = ("_roles",)
+
+    def __init__(self, grants: Iterable[Grant] = ()) -> None:
+        roles: dict[str, set[str]] = {}
+        for grant in grants:
+            for role in grant.roles:
+                roles.setdefault(role, set()).add(str(grant.permission))
+        self._roles: Mapping[str, frozenset[str]] = {
+            role: frozenset(names) for role, names in roles.items()
+        }
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return tuple(sorted(self._roles))
+
+    def permissions(self, role: str) -> frozenset[str]:
+        """``role``'s permissions as ``"resource:action"`` strings (empty if unknown)."""
+        return self._roles.get(role, frozenset())
+
+    def allows(self, role: str, permission: Permission) -> bool:
+        return str(permission) in self._roles.get(role, frozenset())
+
+    def as_dict(self) -> dict[str, list[str]]:
+        return {role: sorted(names) for role, names in sorted(self._roles.items())}
+
+
+def authorize(
+    roles: RoleTable,
+    role: str,
+    key_tenant: str,
+    permission: Permission,
+    *,
+    request_tenant: str | None,
+    operator_tenant: str,
+) -> None:
+    """Raise :class:`Forbidden` unless a key (``role`` of ``key_tenant``) may use ``permission``.
+
+    Checked in this order, so a key of another tenant learns nothing about the
+    requested tenant: tenant mismatch, then the operator rule, then the role.
+    """
+    if permission.scope == "tenant" and request_tenant != key_tenant:
+        raise Forbidden("this API key belongs to another tenant", code="tenant_mismatch")
+    if permission.scope == "platform" and key_tenant != operator_tenant:
+        raise Forbidden(f"{permission} needs a key of the operator tenant")
+    if not roles.allows(role, permission):
+        raise Forbidden(f"role {role!r} lacks permission {permission}")
