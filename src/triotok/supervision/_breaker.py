@@ -112,7 +112,11 @@ class BreakerStatistics:
 
     ``failure_rate`` and ``slow_call_rate`` are percentages, or ``-1.0`` (as in
     resilience4j) while fewer calls than needed are buffered: ``minimum_calls``
-    (capped at ``window_size``) when CLOSED, ``half_open_calls`` when HALF_OPEN.
+    (capped at ``window_size``) when CLOSED, ``half_open_calls`` when HALF_OPEN,
+    and always ``-1.0`` when FORCED_OPEN or DISABLED (no window). When OPEN
+    they are the rates of the calls that opened it: the sliding window after
+    CLOSED -> OPEN, the trial calls after HALF_OPEN -> OPEN (3 failed of 4
+    trials: ``75.0``), even if those are fewer than ``minimum_calls``.
     The buffered/failed/slow/successful counts describe the current window: the
     sliding window when CLOSED, the trial calls when HALF_OPEN, the window that
     tripped it when OPEN, nothing when FORCED_OPEN or DISABLED.
@@ -284,11 +288,14 @@ class _BreakerMachine:
         """A frozen snapshot (applies an elapsed wait first)."""
         state = self.poll(now)
         buffered = len(self._window)
-        needed = (
-            self.policy.half_open_calls
-            if state is BreakerState.HALF_OPEN
-            else self.policy.effective_minimum_calls
-        )
+        if state is BreakerState.OPEN:
+            # OPEN is only entered automatically, with the window that decided
+            # it (the sliding window or the trial calls): its rates are known.
+            needed = 1
+        elif state is BreakerState.HALF_OPEN:
+            needed = self.policy.half_open_calls
+        else:
+            needed = self.policy.effective_minimum_calls
         enough = buffered > 0 and buffered >= needed
         return BreakerStatistics(
             name=self.name,
