@@ -131,6 +131,9 @@ def http_options(settings: Settings) -> HttpOptions:
         rate_limit_per_key=settings.rate_limit_per_key,
         trust_proxy=settings.trust_proxy,
         operator_tenant=settings.operator_tenant,
+        max_connections=settings.max_connections,
+        keep_alive_timeout=settings.keep_alive_timeout,
+        body_timeout=settings.body_timeout,
     )
 
 

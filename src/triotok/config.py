@@ -73,6 +73,9 @@ class Settings:
     tenant_cache_ttl: float = 30.0
     tenant_negative_ttl: float = 5.0
     demo: bool = False
+    max_connections: int = 1000
+    keep_alive_timeout: float = 5.0
+    body_timeout: float = 30.0
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied and validated."""
@@ -131,6 +134,32 @@ FIELDS: tuple[Field, ...] = (
         0,
     ),
     Field("demo", bool, "server", "demo", "create a demo tenant and API keys at start"),
+    Field(
+        "max_connections",
+        int,
+        "server",
+        "max_connections",
+        "open connections per process; more are refused with 503",
+        1,
+    ),
+    Field(
+        "keep_alive_timeout",
+        float,
+        "http",
+        "keep_alive_timeout",
+        "seconds an idle connection, or an incomplete request head, is kept",
+        0,
+        3600,
+    ),
+    Field(
+        "body_timeout",
+        float,
+        "http",
+        "body_timeout",
+        "seconds a request body may take to arrive (408)",
+        0,
+        3600,
+    ),
 )
 
 _BY_NAME = {f.name: f for f in FIELDS}
@@ -255,6 +284,9 @@ def _validate(settings: Settings) -> None:
         raise InvalidConfig("operator_tenant", "must match [A-Za-z0-9_-]{1,64}")
     if settings.tenant_cache_ttl <= 0:
         raise InvalidConfig("tenant_cache_ttl", "must be > 0")
+    for name in ("keep_alive_timeout", "body_timeout"):
+        if getattr(settings, name) <= 0:
+            raise InvalidConfig(name, "must be > 0")
     if settings.workers > 1 and settings.port == 0:
         raise InvalidConfig("workers", "several workers need a fixed port (not 0)")
     from .store import parse_store_url

@@ -253,6 +253,49 @@ async def test_half_open_decides_on_slow_trial_calls_too(
     assert b.state is OPEN
 
 
+async def test_reopening_reports_the_rates_of_the_trial_calls_that_decided_it(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # Issue 10 point 5 (resilience4j): 3 failed of 4 trial calls reopen the
+    # breaker and statistics() says 75.0, not -1.0, although 4 < minimum_calls.
+    b = breaker(window_size=20, minimum_calls=10, half_open_calls=4, slow_call_duration=1.0)
+    await run(b, "ffffffffff")
+    assert b.state is OPEN
+    await trio.sleep(b.policy.wait_in_open)
+    await b.call(take, 2.0)  # the one success is slow
+    await run(b, "fff")
+    stats = b.statistics()
+    assert stats.state is OPEN
+    assert stats.failure_rate == 75.0
+    assert stats.slow_call_rate == 25.0
+    assert (stats.buffered_calls, stats.failed_calls, stats.slow_calls) == (4, 3, 1)
+    assert stats.successful_calls == 1
+    assert stats.as_dict()["failure_rate"] == 75.0
+
+
+async def test_opening_from_closed_reports_the_rates_of_the_window_that_tripped_it(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    b = breaker(minimum_calls=4)
+    await run(b, "sfff")
+    stats = b.statistics()
+    assert stats.state is OPEN
+    assert (stats.failure_rate, stats.slow_call_rate) == (75.0, 0.0)
+
+
+async def test_rates_are_unknown_once_the_window_is_cleared(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    b = breaker(half_open_calls=4)
+    await open_then_wait(b)
+    await run(b, "fff")  # 3 of 4 trials: not decided yet
+    assert b.statistics().failure_rate == -1.0
+    b.force_open()
+    assert (b.statistics().failure_rate, b.statistics().slow_call_rate) == (-1.0, -1.0)
+    b.reset()
+    assert b.statistics().failure_rate == -1.0
+
+
 async def test_an_ignored_exception_frees_its_half_open_permit(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

@@ -83,6 +83,23 @@ def test_retry_after_counts_down_and_never_goes_negative() -> None:
     assert m.retry_after(15.0) == 0.0  # HALF_OPEN by now
 
 
+def test_reopened_breaker_reports_the_rates_of_its_trial_calls() -> None:
+    # Fewer trial calls (4) than minimum_calls (10): the rates are still known.
+    policy = BreakerPolicy(minimum_calls=10, half_open_calls=4, wait_in_open=5.0)
+    m = _BreakerMachine("x", policy)
+    for _ in range(10):
+        m.on_error(m.acquire(0.0), 0.0, ValueError())
+    trials = [m.acquire(5.0) for _ in range(4)]
+    m.on_success(trials[0], 5.0)
+    for permit in trials[1:]:
+        m.on_error(permit, 5.0, ValueError())
+    stats = m.statistics(5.0)
+    assert stats.state is OPEN
+    assert (stats.failure_rate, stats.slow_call_rate) == (75.0, 0.0)
+    assert (stats.buffered_calls, stats.failed_calls, stats.successful_calls) == (4, 3, 1)
+    assert m.statistics(10.0).failure_rate == -1.0  # HALF_OPEN again, no trials yet
+
+
 def test_legal_transitions_table() -> None:
     assert (CLOSED, HALF_OPEN) not in LEGAL_TRANSITIONS
     assert (OPEN, CLOSED) in LEGAL_TRANSITIONS  # reset by an operator
@@ -290,10 +307,33 @@ class BreakerMachineTest(RuleBasedStateMachine):
         if stats.failure_rate != -1.0:
             assert 0.0 <= stats.failure_rate <= 100.0
             assert 0.0 <= stats.slow_call_rate <= 100.0
-        if stats.state is CLOSED and stats.buffered_calls < self.policy.effective_minimum_calls:
-            assert stats.failure_rate == -1.0
+        assert (stats.failure_rate, stats.slow_call_rate) == self._expected_rates(stats.state)
         if stats.state is OPEN:
             assert 0.0 <= self.m.retry_after(self.now) <= self.policy.wait_in_open
+            # OPEN always shows the calls that decided it, with known rates:
+            # after HALF_OPEN -> OPEN those are exactly the trial calls.
+            assert stats.buffered_calls > 0
+            assert stats.failure_rate != -1.0
+            if self.events[-1].from_state is HALF_OPEN:
+                assert stats.buffered_calls == self.policy.half_open_calls
+
+    def _expected_rates(self, state: BreakerState) -> tuple[float, float]:
+        """The rates statistics() must report, computed from the model alone.
+
+        ``-1.0`` only while a CLOSED or HALF_OPEN window holds too few calls,
+        and when FORCED_OPEN or DISABLED (no window).
+        """
+        n = len(self.model)
+        needed = {
+            CLOSED: self.policy.effective_minimum_calls,
+            HALF_OPEN: self.policy.half_open_calls,
+            OPEN: 1,
+        }.get(state)
+        if needed is None or n < needed:
+            return (-1.0, -1.0)
+        failed = sum(f for f, _ in self.model)
+        slow = sum(s for _, s in self.model)
+        return (failed * 100.0 / n, slow * 100.0 / n)
 
 
 BreakerMachineTest.TestCase.settings = settings(

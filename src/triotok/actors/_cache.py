@@ -26,7 +26,6 @@ expired value must survive its TTL to be served stale.
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager
@@ -37,6 +36,7 @@ import cachetools
 import trio
 
 from .._exceptions import ActorStopped, InvalidConfig, NotFound
+from .._util import fraction, positive_int, seconds
 from ._singleflight import SingleFlight, owned_nursery
 
 __all__ = ("CacheStatistics", "LoadingCache", "open_loading_cache")
@@ -126,16 +126,6 @@ class _CountingLFU(cachetools.LFUCache[Hashable, _Entry]):
         return item
 
 
-def _check_duration(field: str, value: float, *, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        raise InvalidConfig(field, f"must be a number of seconds, got {value!r}")
-    if positive and value <= 0:
-        raise InvalidConfig(field, f"must be > 0, got {value!r}")
-    if value < 0:
-        raise InvalidConfig(field, f"must be >= 0, got {value!r}")
-    return float(value)
-
-
 class LoadingCache(Generic[K, V]):
     """A bounded TTL cache in front of an async ``loader(key)``.
 
@@ -145,12 +135,12 @@ class LoadingCache(Generic[K, V]):
     cache's callers; use :func:`open_loading_cache` to let the cache own one.
 
     Options (all keyword-only, checked at construction, ``InvalidConfig`` when
-    out of domain): ``maxsize`` >= 1 entries; ``ttl`` > 0 seconds;
-    ``negative_ttl`` >= 0 (0 disables negative caching); ``jitter`` in [0, 1),
-    the fraction by which a TTL may be shortened at random; ``stale_grace`` >=
-    0 seconds a value may be served past its TTL when reloading it fails;
-    ``policy`` ``"lru"`` or ``"lfu"``; ``rng`` a seeded ``random.Random`` for
-    reproducible jitter; ``name`` used in errors.
+    out of domain; ``nan`` and ``inf`` never pass): ``maxsize`` >= 1 entries;
+    ``ttl`` > 0 seconds; ``negative_ttl`` >= 0 (0 disables negative caching);
+    ``jitter`` in [0, 1), the fraction by which a TTL may be shortened at
+    random; ``stale_grace`` >= 0 seconds a value may be served past its TTL
+    when reloading it fails; ``policy`` ``"lru"`` or ``"lfu"``; ``rng`` a
+    seeded ``random.Random`` for reproducible jitter; ``name`` used in errors.
 
     Example::
 
@@ -174,14 +164,11 @@ class LoadingCache(Generic[K, V]):
         rng: random.Random | None = None,
         name: str = "cache",
     ) -> None:
-        if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 1:
-            raise InvalidConfig("maxsize", f"must be an int >= 1, got {maxsize!r}")
-        self._ttl = _check_duration("ttl", ttl, positive=True)
-        self._negative_ttl = _check_duration("negative_ttl", negative_ttl)
-        self._stale_grace = _check_duration("stale_grace", stale_grace)
-        if isinstance(jitter, bool) or not isinstance(jitter, int | float) or not 0 <= jitter < 1:
-            raise InvalidConfig("jitter", f"must be in [0, 1), got {jitter!r}")
-        self._jitter = float(jitter)
+        positive_int("maxsize", maxsize)
+        self._ttl = seconds("ttl", ttl, allow_zero=False)
+        self._negative_ttl = seconds("negative_ttl", negative_ttl)
+        self._stale_grace = seconds("stale_grace", stale_grace)
+        self._jitter = fraction("jitter", jitter)
         store: _CountingLRU | _CountingLFU
         if policy == "lru":
             store = _CountingLRU(maxsize)

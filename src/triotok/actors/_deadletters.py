@@ -17,6 +17,8 @@ from typing import Any
 
 import trio
 
+from .._util import positive_int, rate
+
 __all__ = ("DeadLetter", "DeadLetterOffice", "DeadLetterReason", "DeadLetterStatistics")
 
 logger = logging.getLogger("triotok.deadletters")
@@ -74,14 +76,15 @@ class DeadLetterOffice:
 
     ``capacity`` bounds the ring of recent letters; at most ``log_per_second``
     are logged, the rest counted as suppressed and summarised in the next log
-    line.
+    line (``0``: log none). Both are checked: ``InvalidConfig`` for a
+    ``capacity`` below 1 or a ``log_per_second`` that is negative or not finite.
     """
 
     def __init__(self, *, capacity: int = 1000, log_per_second: float = 10.0) -> None:
-        self._ring: deque[DeadLetter] = deque(maxlen=capacity)
+        self._ring: deque[DeadLetter] = deque(maxlen=positive_int("capacity", capacity))
         self._by_reason: Counter[str] = Counter()
         self._total = 0
-        self._log_per_second = log_per_second
+        self._log_per_second = rate("log_per_second", log_per_second, allow_zero=True)
         self._log_window = -1.0
         self._logged_in_window = 0
         self._suppressed = 0

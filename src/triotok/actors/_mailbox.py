@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._exceptions import InvalidConfig
+from .._util import positive_int
 
 __all__ = ("Mailbox", "Overflow")
 
@@ -45,10 +46,7 @@ class Mailbox:
     overflow: Overflow = Overflow.BLOCK
 
     def __post_init__(self) -> None:
-        if isinstance(self.capacity, bool) or not isinstance(self.capacity, int):
-            raise InvalidConfig("capacity", f"must be an int, got {self.capacity!r}")
-        if self.capacity < 1:
-            raise InvalidConfig("capacity", f"must be at least 1, got {self.capacity}")
+        positive_int("capacity", self.capacity)
         overflow: Any = self.overflow  # checked at run time: callers may pass strings
         if not isinstance(overflow, Overflow):
             try:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import trio
 from trio.lowlevel import current_task, wait_task_rescheduled
 
-from .._exceptions import ActorError, ActorStopped, AskTimeout, InvalidConfig, MailboxFull
+from .._exceptions import ActorError, ActorStopped, AskTimeout, MailboxFull
+from .._util import seconds
 from ._ask import AskRequest
 from ._deadletters import DeadLetterReason
 from ._mailbox import Overflow
@@ -15,6 +17,8 @@ from ._stats import ActorStatistics
 
 if TYPE_CHECKING:
     from ._cell import ActorCell
+
+_INF = math.inf
 
 __all__ = ("ActorRef",)
 
@@ -103,8 +107,8 @@ class ActorRef:
         stopped first, :class:`MailboxFull` if the overflow policy refuses or
         drops the request.  A caller never hangs.
         """
-        if not timeout > 0:
-            raise InvalidConfig("timeout", f"must be a positive number of seconds, got {timeout!r}")
+        if not 0 < timeout < _INF:  # the hot path; nan fails too, the helper words why
+            seconds("timeout", timeout, allow_zero=False)
         cell = self._cell
         if cell.kind != "actor":
             raise ActorError(f"{cell.path} is a {cell.kind}; it takes no messages")

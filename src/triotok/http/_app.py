@@ -43,6 +43,8 @@ def create_app(services: Services, routes: Iterable[Route] | None = None) -> Qua
     options = services.options
     app = QuartTrio("triotok", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = options.max_body_bytes
+    # A body not received within this many seconds is a 408 ``request_timeout``.
+    app.config["BODY_TIMEOUT"] = options.body_timeout
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.config["routes"] = table
     app.config["services"] = services

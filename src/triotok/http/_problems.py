@@ -49,6 +49,7 @@ _TITLES = {
     403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
+    408: "Request Timeout",
     409: "Conflict",
     410: "Gone",
     411: "Length Required",
@@ -56,7 +57,9 @@ _TITLES = {
     415: "Unsupported Media Type",
     422: "Unprocessable Content",
     429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
     500: "Internal Server Error",
+    501: "Not Implemented",
     503: "Service Unavailable",
     504: "Gateway Timeout",
 }
@@ -66,6 +69,7 @@ _HTTP_CODES = {
     400: "bad_request",
     404: "route_not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     411: "length_required",
     413: "payload_too_large",
     414: "uri_too_long",
@@ -148,6 +152,7 @@ def problem_for(exc: BaseException) -> Problem:
         detail = {
             404: "no route matches this URL",
             405: "this route does not accept this method",
+            408: "the request body did not arrive in time",
             413: "the request body is too large",
         }.get(status, _TITLES.get(status, "HTTP error"))
         return Problem(status, code, detail, headers)

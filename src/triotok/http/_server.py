@@ -1,12 +1,13 @@
 """``/app/http``: hypercorn serving the Quart app, as a supervised actor.
 
-Each incarnation binds its socket, builds the app and runs
-``hypercorn.trio.serve`` in the actor's nursery; the actor is running once
-the server listens. Stopping the actor triggers hypercorn's graceful
-shutdown: the listener closes, in-flight requests get ``graceful_timeout``
-seconds to finish, then the actor's ``on_stop`` returns and the supervisor
-stops the children left of it. A crash of the server crashes the actor and
-its supervisor restarts it on the same port.
+Each incarnation binds its socket, builds the app and serves it with
+hypercorn's HTTP/1.1 protocol under our accept loop
+(:func:`~._connections.serve_connections`) in the actor's nursery; the actor
+is running once the server listens. Stopping the actor triggers the graceful
+shutdown: the listener closes, idle connections close, in-flight requests get
+up to ``graceful_timeout`` seconds to finish, then the actor's ``on_stop``
+returns and the supervisor stops the children left of it. A crash of the
+server crashes the actor and its supervisor restarts it on the same port.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import trio
 
 from ..actors import Actor
+from ._connections import serve_connections
 from ._services import HttpOptions, Services
 
 __all__ = ("HttpServer", "bind_socket", "hypercorn_config")
@@ -41,21 +43,23 @@ def bind_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.soc
     return sock
 
 
-def hypercorn_config(options: HttpOptions, sock: socket.socket) -> Any:
-    """hypercorn's settings for serving on ``sock`` (which hypercorn then owns).
+def hypercorn_config(options: HttpOptions, sock: socket.socket | None = None) -> Any:
+    """hypercorn's settings; with ``sock``, for ``hypercorn.trio.serve`` on it (which owns it).
 
     The HTTP benchmark serves its bare baseline with the same settings.
     """
     from hypercorn.config import Config
 
     config = Config()
-    # hypercorn wraps the descriptor in its own socket object, which owns it from here.
-    config.bind = [f"fd://{sock.detach()}"]
+    if sock is not None:
+        # hypercorn wraps the descriptor in its own socket object, which owns it from here.
+        config.bind = [f"fd://{sock.detach()}"]
     config.graceful_timeout = options.graceful_timeout
     config.accesslog = logging.getLogger("triotok.http.access") if options.access_log else None
     config.errorlog = logging.getLogger("triotok.http.server")
     config.backlog = 1024
-    config.keep_alive_timeout = 5.0
+    # Also the time a client has to send a complete request head (hypercorn's idle timer).
+    config.keep_alive_timeout = options.keep_alive_timeout
     return config
 
 
@@ -83,22 +87,27 @@ class HttpServer(Actor):
         await self.ctx.nursery.start(self._serve)
 
     async def _serve(self, task_status: trio.TaskStatus[None]) -> None:
-        from hypercorn.trio import serve
-
         options = self._services.options
         sock = bind_socket(self.host, self.port, reuse_port=options.reuse_port)
-        self.port = sock.getsockname()[1]
-        self._services.port = self.port
-        config = hypercorn_config(options, sock)
-
         try:
-            await serve(
+            self.port = sock.getsockname()[1]
+            self._services.port = self.port
+            config = hypercorn_config(options)
+            sock.listen(config.backlog)
+        except BaseException:
+            sock.close()
+            raise
+        try:
+            await serve_connections(
                 self.app,
                 config,
+                sock,
+                max_connections=options.max_connections,
                 shutdown_trigger=self._shutdown.wait,
-                task_status=_Started(task_status),
+                task_status=task_status,
             )
         finally:
+            sock.close()
             self._done.set()
 
     async def receive(self, message: Any) -> Any:
@@ -109,13 +118,3 @@ class HttpServer(Actor):
     async def on_stop(self) -> None:
         self._shutdown.set()
         await self._done.wait()
-
-
-class _Started:
-    """Adapts hypercorn's ``task_status.started(binds)`` to ours."""
-
-    def __init__(self, status: trio.TaskStatus[None]) -> None:
-        self._status = status
-
-    def started(self, value: Any = None) -> None:
-        self._status.started()

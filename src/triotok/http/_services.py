@@ -33,6 +33,9 @@ class HttpOptions:
     rate_limit_per_key: int = 600
     trust_proxy: bool = False
     operator_tenant: str = "ops"
+    max_connections: int = 1000
+    keep_alive_timeout: float = 5.0
+    body_timeout: float = 30.0
 
 
 @dataclass(slots=True)

@@ -6,13 +6,13 @@ naming the offending part; nothing downstream re-validates.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .._exceptions import InvalidConfig
+from .._util import positive_int, seconds
 
 __all__ = ("DEFAULT_STORE_URL", "PostgresConfig", "SqliteConfig", "parse_store_url")
 
@@ -105,7 +105,7 @@ def _parse_sqlite(url: str, options: dict[str, Any]) -> SqliteConfig:
     if raw_path == ":memory:":
         raise InvalidConfig("store url", "in-memory SQLite is not supported; use a file")
     params = _merge(dict(parse_qsl(query, keep_blank_values=True)), options, _SQLITE_OPTIONS)
-    busy = _number(params, "busy_timeout", 5.0, minimum=0.0)
+    busy = _number(params, "busy_timeout", 5.0, allow_zero=True)
     assert busy is not None  # a default was given
     return SqliteConfig(path=Path(raw_path), busy_timeout=busy)
 
@@ -124,13 +124,15 @@ def _parse_postgres(url: str, options: dict[str, Any]) -> PostgresConfig:
     if not parts.hostname and not any(k == "host" for k, _ in passthrough):
         raise InvalidConfig("store url", f"{url!r} names no host (postgresql://user@host:port/db)")
     params = _merge(ours, options, _PG_OPTIONS)
-    pool_size = int(_number(params, "pool_size", 10, minimum=1, integer=True) or 10)
+    pool_size = int(_number(params, "pool_size", 10, integer=True) or 10)
     min_default = min(1, pool_size)
-    min_size = int(_number(params, "pool_min_size", min_default, minimum=0, integer=True) or 0)
+    min_size = int(
+        _number(params, "pool_min_size", min_default, integer=True, allow_zero=True) or 0
+    )
     if min_size > pool_size:
         raise InvalidConfig("pool_min_size", f"{min_size} exceeds pool_size {pool_size}")
-    statement_timeout = _number(params, "statement_timeout", None, minimum=0.0)
-    connect_timeout = _number(params, "connect_timeout", 5.0, minimum=0.0)
+    statement_timeout = _number(params, "statement_timeout", None, allow_zero=True)
+    connect_timeout = _number(params, "connect_timeout", 5.0, allow_zero=True)
     assert connect_timeout is not None  # a default was given
     dsn = urlunsplit(parts._replace(scheme="postgresql", query=urlencode(passthrough)))
     return PostgresConfig(
@@ -154,9 +156,10 @@ def _number(
     name: str,
     default: float | None,
     *,
-    minimum: float,
     integer: bool = False,
+    allow_zero: bool = False,
 ) -> float | None:
+    """The option ``name`` parsed: a count (``integer``) or a finite number of seconds."""
     raw = params.get(name)
     if raw is None:
         return default
@@ -165,6 +168,6 @@ def _number(
     except (TypeError, ValueError):
         kind = "an integer" if integer else "a number"
         raise InvalidConfig(name, f"expected {kind}, got {raw!r}") from None
-    if not math.isfinite(value) or value < minimum or (minimum > 0 and value <= 0):
-        raise InvalidConfig(name, f"must be >= {minimum:g}, got {raw!r}")
-    return value
+    if integer:
+        return positive_int(name, value, allow_zero=allow_zero)
+    return seconds(name, value, allow_zero=allow_zero)

@@ -41,6 +41,7 @@ from typing import Any, Literal
 import trio
 
 from .._exceptions import InvalidConfig, SchemaError, StoreError, StoreUnavailable
+from .._util import positive_int, seconds
 from ..actors import Actor
 from ..supervision import Backoff, BackoffState
 from ..transport import EventSink, SchemaRegistry, decode
@@ -116,14 +117,6 @@ class _Counters:
         self.last_error: str | None = None
 
 
-def _check_seconds(name: str, value: float, *, positive: bool = True) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        raise InvalidConfig(name, f"must be a number of seconds, got {value!r}")
-    if value < 0 or (positive and value == 0):
-        raise InvalidConfig(name, f"must be {'> 0' if positive else '>= 0'}, got {value!r}")
-    return float(value)
-
-
 class OutboxRelay(Actor):
     """Delivers committed outbox rows to ``sink`` (any ``async (Envelope) -> None``).
 
@@ -176,8 +169,7 @@ class OutboxRelay(Actor):
     ) -> None:
         if not callable(sink):
             raise InvalidConfig("sink", f"must be an async callable, got {sink!r}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise InvalidConfig("batch_size", f"must be an integer >= 1, got {batch_size!r}")
+        positive_int("batch_size", batch_size)
         if retention is not None and (
             not isinstance(retention, timedelta) or retention < timedelta(0)
         ):
@@ -186,10 +178,10 @@ class OutboxRelay(Actor):
         self._source = store
         self._sink = sink
         self.batch_size = batch_size
-        self.lease_seconds = _check_seconds("lease_seconds", lease_seconds)
-        self.poll_interval = _check_seconds("poll_interval", poll_interval)
-        self.fallback_interval = _check_seconds("fallback_interval", fallback_interval)
-        self.prune_interval = _check_seconds("prune_interval", prune_interval)
+        self.lease_seconds = seconds("lease_seconds", lease_seconds, allow_zero=False)
+        self.poll_interval = seconds("poll_interval", poll_interval, allow_zero=False)
+        self.fallback_interval = seconds("fallback_interval", fallback_interval, allow_zero=False)
+        self.prune_interval = seconds("prune_interval", prune_interval, allow_zero=False)
         self.retention = retention
         self.policy = OutboxRetry(
             backoff or Backoff(min=1.0, max=300.0, jitter=0.2), max_attempts, rng=rng

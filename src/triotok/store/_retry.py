@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .._exceptions import InvalidConfig
+from .._util import positive_int
 from ..supervision import Backoff, backoff_delay
 from ..transport import is_retryable
 
@@ -49,8 +50,7 @@ class OutboxRetry:
     ) -> None:
         if not isinstance(backoff, Backoff):
             raise InvalidConfig("backoff", f"must be a Backoff, got {backoff!r}")
-        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
-            raise InvalidConfig("max_attempts", f"must be an integer >= 1, got {max_attempts!r}")
+        positive_int("max_attempts", max_attempts)
         self.backoff = backoff
         self.max_attempts = max_attempts
         self._rng = rng or random.Random()

@@ -16,6 +16,7 @@ import re
 import trio
 
 from .._exceptions import InvalidConfig
+from .._util import seconds
 
 __all__ = ("WakeupHub", "Wakeups", "check_channel")
 
@@ -45,11 +46,9 @@ class Wakeups:
     def __init__(
         self, hub: WakeupHub, channel: str, poll_interval: float, fallback_interval: float
     ) -> None:
-        if not poll_interval > 0 or not fallback_interval > 0:
-            raise InvalidConfig("poll_interval", "intervals must be > 0")
         self.channel = channel
-        self.poll_interval = poll_interval
-        self.fallback_interval = fallback_interval
+        self.poll_interval = seconds("poll_interval", poll_interval, allow_zero=False)
+        self.fallback_interval = seconds("fallback_interval", fallback_interval, allow_zero=False)
         self._hub = hub
         # Capacity 1: wake-ups that arrive while one is pending coalesce.
         self._send, self._receive = trio.open_memory_channel[None](1)

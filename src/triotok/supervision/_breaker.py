@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from .._exceptions import CircuitOpen, InvalidConfig
+from .._util import percentage, positive_int, seconds
 
 __all__ = (
     "LEGAL_TRANSITIONS",
@@ -111,7 +112,11 @@ class BreakerStatistics:
 
     ``failure_rate`` and ``slow_call_rate`` are percentages, or ``-1.0`` (as in
     resilience4j) while fewer calls than needed are buffered: ``minimum_calls``
-    (capped at ``window_size``) when CLOSED, ``half_open_calls`` when HALF_OPEN.
+    (capped at ``window_size``) when CLOSED, ``half_open_calls`` when HALF_OPEN,
+    and always ``-1.0`` when FORCED_OPEN or DISABLED (no window). When OPEN
+    they are the rates of the calls that opened it: the sliding window after
+    CLOSED -> OPEN, the trial calls after HALF_OPEN -> OPEN (3 failed of 4
+    trials: ``75.0``), even if those are fewer than ``minimum_calls``.
     The buffered/failed/slow/successful counts describe the current window: the
     sliding window when CLOSED, the trial calls when HALF_OPEN, the window that
     tripped it when OPEN, nothing when FORCED_OPEN or DISABLED.
@@ -159,7 +164,8 @@ def _exception_types(field: str, value: object) -> tuple[type[BaseException], ..
 class BreakerPolicy:
     """The validated settings of a breaker (see ``CircuitBreaker`` for meanings).
 
-    Raises ``InvalidConfig`` for a value outside its domain. ``minimum_calls``
+    Raises ``InvalidConfig`` for a value outside its domain (``nan`` and
+    ``inf`` included: every duration and threshold is finite). ``minimum_calls``
     larger than ``window_size`` is accepted and capped at ``window_size``, as
     resilience4j does (see ``effective_minimum_calls``).
     """
@@ -176,18 +182,11 @@ class BreakerPolicy:
 
     def __post_init__(self) -> None:
         for name in ("window_size", "minimum_calls", "half_open_calls"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise InvalidConfig(name, f"must be an integer >= 1, got {value!r}")
+            positive_int(name, getattr(self, name))
         for name in ("failure_rate_threshold", "slow_call_rate_threshold"):
-            value = getattr(self, name)
-            # Written so that NaN fails too.
-            if not (isinstance(value, int | float) and 0 < value <= 100):
-                raise InvalidConfig(name, f"must be a percentage in (0, 100], got {value!r}")
+            percentage(name, getattr(self, name))
         for name in ("slow_call_duration", "wait_in_open"):
-            value = getattr(self, name)
-            if not (isinstance(value, int | float) and value >= 0):
-                raise InvalidConfig(name, f"must be a duration >= 0 seconds, got {value!r}")
+            seconds(name, getattr(self, name))
         _exception_types("record_exceptions", self.record_exceptions)
         _exception_types("ignore_exceptions", self.ignore_exceptions)
 
@@ -289,11 +288,14 @@ class _BreakerMachine:
         """A frozen snapshot (applies an elapsed wait first)."""
         state = self.poll(now)
         buffered = len(self._window)
-        needed = (
-            self.policy.half_open_calls
-            if state is BreakerState.HALF_OPEN
-            else self.policy.effective_minimum_calls
-        )
+        if state is BreakerState.OPEN:
+            # OPEN is only entered automatically, with the window that decided
+            # it (the sliding window or the trial calls): its rates are known.
+            needed = 1
+        elif state is BreakerState.HALF_OPEN:
+            needed = self.policy.half_open_calls
+        else:
+            needed = self.policy.effective_minimum_calls
         enough = buffered > 0 and buffered >= needed
         return BreakerStatistics(
             name=self.name,

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from .._exceptions import InvalidConfig
+from .._util import positive_int
+from .._util import rate as rate_per_second
 
 __all__ = ("GcraTable", "RateDecision", "RateLimit", "RateLimiterStatistics")
 
@@ -49,12 +51,8 @@ class RateLimit:
     refill_per_second: float
 
     def __post_init__(self) -> None:
-        cap = self.capacity
-        if not isinstance(cap, int) or isinstance(cap, bool) or cap < 1:
-            raise InvalidConfig("capacity", f"must be an integer >= 1, got {cap!r}")
-        rate = self.refill_per_second
-        if not (isinstance(rate, int | float) and 0 < rate < math.inf):
-            raise InvalidConfig("refill_per_second", f"must be finite and > 0, got {rate!r}")
+        positive_int("capacity", self.capacity)
+        rate_per_second("refill_per_second", self.refill_per_second)
 
     @property
     def emission_interval(self) -> float:
@@ -121,8 +119,7 @@ class GcraTable:
     def __init__(self, rate: RateLimit, *, max_keys: int = 10_000) -> None:
         if not isinstance(rate, RateLimit):
             raise InvalidConfig("rate", f"must be a RateLimit, got {rate!r}")
-        if not isinstance(max_keys, int) or isinstance(max_keys, bool) or max_keys < 1:
-            raise InvalidConfig("max_keys", f"must be an integer >= 1, got {max_keys!r}")
+        positive_int("max_keys", max_keys)
         self.rate = rate
         self.max_keys = max_keys
         # key -> tat; insertion order is recency of the last admitted request.
@@ -137,8 +134,8 @@ class GcraTable:
 
     def check(self, key: str, now: float, cost: int = 1) -> RateDecision:
         """Try to take ``cost`` tokens from ``key``'s bucket at time ``now``."""
-        if not isinstance(cost, int) or isinstance(cost, bool) or cost < 1:
-            raise InvalidConfig("cost", f"must be an integer >= 1, got {cost!r}")
+        if type(cost) is not int or cost < 1:  # the hot path; the helper words the error
+            positive_int("cost", cost)
         rate = self.rate.refill_per_second
         capacity = self.rate.capacity
         tat = max(self._tat.get(key, now), now)

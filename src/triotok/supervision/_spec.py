@@ -7,13 +7,13 @@ the offending field at construction instead of at the first crash.
 from __future__ import annotations
 
 import enum
-import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .._exceptions import InvalidConfig
+from .._util import fraction, positive_int, seconds
 from ..actors import Mailbox
 
 __all__ = ("Backoff", "ChildSpec", "Restart", "Strategy", "SupervisorSpec", "validate_name")
@@ -46,15 +46,6 @@ class Restart(enum.Enum):
     TEMPORARY = "temporary"  # never
 
 
-def _non_negative(field_name: str, value: float | None, *, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        raise InvalidConfig(field_name, f"must be a number of seconds, got {value!r}")
-    if value < 0:
-        raise InvalidConfig(field_name, f"must not be negative, got {value!r}")
-
-
 @dataclass(frozen=True, slots=True)
 class Backoff:
     """Exponential restart delay with jitter (Akka's BackoffSupervisor).
@@ -71,10 +62,10 @@ class Backoff:
     reset_after: float | None = None
 
     def __post_init__(self) -> None:
-        _non_negative("min", self.min)
-        _non_negative("max", self.max)
-        _non_negative("jitter", self.jitter)
-        _non_negative("reset_after", self.reset_after, allow_none=True)
+        seconds("min", self.min)
+        seconds("max", self.max)
+        fraction("jitter", self.jitter, maximum=None)
+        seconds("reset_after", self.reset_after, allow_none=True)
         if self.max < self.min:
             raise InvalidConfig("max", f"must be >= min ({self.min}), got {self.max}")
 
@@ -105,7 +96,7 @@ class ChildSpec:
             )
         if not isinstance(self.restart, Restart):
             raise InvalidConfig("restart", f"must be a Restart, got {self.restart!r}")
-        _non_negative("shutdown", self.shutdown, allow_none=True)
+        seconds("shutdown", self.shutdown, allow_none=True)
         if not isinstance(self.mailbox, Mailbox):
             raise InvalidConfig("mailbox", f"must be a Mailbox, got {self.mailbox!r}")
         object.__setattr__(self, "args", tuple(self.args))
@@ -138,13 +129,8 @@ class SupervisorSpec:
         if not isinstance(strategy, Strategy):
             choices = ", ".join(s.name for s in Strategy)
             raise InvalidConfig("strategy", f"unknown strategy {strategy!r}; one of {choices}")
-        if isinstance(self.intensity, bool) or not isinstance(self.intensity, int):
-            raise InvalidConfig("intensity", f"must be an int, got {self.intensity!r}")
-        if self.intensity < 0:
-            raise InvalidConfig("intensity", f"must not be negative, got {self.intensity}")
-        _non_negative("period", self.period)
-        if self.period == 0:
-            raise InvalidConfig("period", "must be positive")
+        positive_int("intensity", self.intensity, allow_zero=True)
+        seconds("period", self.period, allow_zero=False)
         if self.backoff is not None and not isinstance(self.backoff, Backoff):
             raise InvalidConfig("backoff", f"must be a Backoff or None, got {self.backoff!r}")
         specs = tuple(as_child_spec(c) for c in self.children)

@@ -7,10 +7,10 @@ between attempts (the supervisor's backoff state machine, reused).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from .._exceptions import ActorCrashed, InvalidConfig, PermanentError, SchemaError, TriotokError
+from .._util import positive_int, seconds
 from ..supervision import Backoff
 
 __all__ = ("RetryPolicy", "failure_cause", "is_retryable")
@@ -35,17 +35,10 @@ class RetryPolicy:
     timeout: float = 5.0
 
     def __post_init__(self) -> None:
-        if isinstance(self.attempts, bool) or not isinstance(self.attempts, int):
-            raise InvalidConfig("attempts", f"must be an int, got {self.attempts!r}")
-        if self.attempts < 1:
-            raise InvalidConfig("attempts", f"must be at least 1, got {self.attempts}")
+        positive_int("attempts", self.attempts)
         if not isinstance(self.backoff, Backoff):
             raise InvalidConfig("backoff", f"must be a Backoff, got {self.backoff!r}")
-        timeout = self.timeout
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-            raise InvalidConfig("timeout", f"must be a number of seconds, got {timeout!r}")
-        if not (timeout > 0 and math.isfinite(timeout)):
-            raise InvalidConfig("timeout", f"must be positive and finite, got {timeout!r}")
+        seconds("timeout", self.timeout, allow_zero=False)
 
 
 def failure_cause(error: BaseException) -> BaseException:
