@@ -2,10 +2,11 @@
 
 ::
 
-    $ TRIOTOK_API_KEY=ttk_... triotok tree --prefix /app --depth 1
-    app        supervisor  running   one_for_one 3/5s            restarts 0
-    ├── store  actor       running   mailbox 0/1000  processed 0  restarts 0
-    └── http   actor       running   mailbox 0/1000  processed 0  restarts 0
+    $ TRIOTOK_API_KEY=ttk_... triotok tree --prefix /app/transport
+    transport  supervisor  running     one_for_one 3/5.0s  restarts 0
+    ├── feed   actor       running     mailbox 0/1000  processed 0  failed 0  restarts 0
+    ├── bus    actor       running     mailbox 0/1000  processed 0  failed 0  restarts 0
+    └── relay  actor       running     mailbox 0/1000  processed 0  failed 0  restarts 0
 
 It fetches ``GET /system/tree`` (an admin key of the operator tenant) with
 the standard library's :mod:`http.client`: a client command must run on the
