@@ -1,4 +1,4 @@
-"""Actors, refs and asks: the semantics DESIGN.md promises, under MockClock."""
+"""Actors, refs and asks: the semantics docs/reference/actors.md promises, under MockClock."""
 
 from __future__ import annotations
 
