@@ -1,4 +1,4 @@
-"""Pin the public contract of DESIGN.md: these names and import paths must not move."""
+"""Pin the public contract (docs/explanation/architecture.md): these import paths must not move."""
 
 from __future__ import annotations
 

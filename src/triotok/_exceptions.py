@@ -18,7 +18,8 @@ every layer may use it.
     │   ├── ActorCrashed                  the handler raised; carries path + cause
     │   ├── ActorStopped                  the target is stopped or stopped meanwhile
     │   ├── ActorNotFound (LookupError)   no actor at that path
-    │   └── SupervisorFailed              restart intensity exceeded (escalation)
+    │   ├── SupervisorFailed              restart intensity exceeded (escalation)
+    │   └── ChildStartFailed              a child's factory or on_start raised
     ├── CircuitOpen                       breaker rejects the call; has retry_after
     ├── RateLimited                       limiter denies; has retry_after
     ├── SchemaError (ValueError)          bytes or payload do not match a schema
@@ -49,6 +50,7 @@ __all__ = (
     "ActorNotFound",
     "ActorStopped",
     "AskTimeout",
+    "ChildStartFailed",
     "CircuitOpen",
     "ConflictError",
     "DomainError",
@@ -184,6 +186,25 @@ class SupervisorFailed(ActorError):
         self.restarts = restarts
         self.period = period
         self.cause = cause
+
+
+class ChildStartFailed(ActorError):
+    """A child could not start: its factory or ``on_start`` raised (OTP ``{error, Reason}``).
+
+    Raised to whoever started it (``start_child``, ``spawn``,
+    ``spawn_supervisor``, a parent supervisor starting its spec children).
+    ``path`` is the child's; ``cause`` (also ``__cause__``) is the original
+    exception, itself a :class:`ChildStartFailed` when a nested supervisor
+    could not start one of its own children.  No child is kept.
+    """
+
+    code = "child_start_failed"
+
+    def __init__(self, path: str, cause: BaseException) -> None:
+        super().__init__(f"{path} failed to start: {type(cause).__name__}: {cause}")
+        self.path = path
+        self.cause = cause
+        self.__cause__ = cause
 
 
 # --------------------------------------------------------------------------- resilience

@@ -2,33 +2,38 @@
 
 ::
 
-    $ TRIOTOK_API_KEY=ttk_... triotok tree --prefix /app --depth 1
-    app        supervisor  running   one_for_one 3/5s            restarts 0
-    ├── store  actor       running   mailbox 0/1000  processed 0  restarts 0
-    └── http   actor       running   mailbox 0/1000  processed 0  restarts 0
+    $ TRIOTOK_API_KEY=ttk_... triotok tree --prefix /app/transport
+    transport  supervisor  running     one_for_one 3/5.0s  restarts 0
+    ├── feed   actor       running     mailbox 0/1000  processed 0  failed 0  restarts 0
+    ├── bus    actor       running     mailbox 0/1000  processed 0  failed 0  restarts 0
+    └── relay  actor       running     mailbox 0/1000  processed 0  failed 0  restarts 0
 
-It fetches ``GET /system/tree`` (an admin key of the operator tenant) with a
-plain synchronous httpx client. Colours follow the node state, and are off
-when the output is not a terminal, with ``--no-color`` or when ``NO_COLOR``
-is set. ``--watch`` redraws every few seconds until Ctrl-C, and keeps
-watching (saying so) while the server cannot be reached.
+It fetches ``GET /system/tree`` (an admin key of the operator tenant) with
+the standard library's :mod:`http.client`: a client command must run on the
+runtime dependencies alone (httpx is a test extra), and needs no proxy
+handling (``--url`` is the server itself). Colours follow the node state,
+and are off when the output is not a terminal, with ``--no-color`` or when
+``NO_COLOR`` is set. ``--watch`` redraws every few seconds until Ctrl-C, and
+keeps watching (saying so) while the server cannot be reached.
 
 Exit codes: 0 success; 1 the tree could not be fetched (server unreachable,
 no such actor, server error); 2 a usage or access problem (no key, key
-refused, invalid filter).
+refused, invalid filter, invalid ``--url``).
 """
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
+from urllib.parse import urlencode, urlsplit
 
-if TYPE_CHECKING:  # imported when the command runs: ``triotok serve --help`` stays quick
-    import httpx
+from . import __version__
 
 __all__ = ("TreeOptions", "TreeRequestFailed", "fetch_tree", "render_tree", "run")
 
@@ -36,6 +41,8 @@ __all__ = ("TreeOptions", "TreeRequestFailed", "fetch_tree", "render_tree", "run
 KEY_ENV = "TRIOTOK_API_KEY"  # both in config.CLIENT_ENV
 URL_ENV = "TRIOTOK_URL"
 DEFAULT_URL = "http://127.0.0.1:8000"
+#: Seconds to connect, and then for each read of the answer.
+TIMEOUT = 10.0
 
 _RESET = "\x1b[0m"
 _STATE_COLOURS = {
@@ -83,10 +90,56 @@ class TreeOptions:
 # ------------------------------------------------------------------ fetching
 
 
-def fetch_tree(client: httpx.Client, options: TreeOptions) -> dict[str, Any]:
-    """``GET /system/tree`` with the options' filters; :class:`TreeRequestFailed` on failure."""
-    import httpx
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    status: int
+    reason: str
+    body: bytes
 
+    def json(self) -> Any:
+        """The body as JSON; ``ValueError`` when it is not."""
+        return json.loads(self.body)
+
+
+def _connection(url: str, timeout: float) -> tuple[http.client.HTTPConnection, str]:
+    """A connection to the server of ``url`` and the path of its tree endpoint."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError for a port that is not a number
+    except ValueError as exc:
+        raise TreeRequestFailed(f"invalid --url {url!r}: {exc}", 2) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise TreeRequestFailed(
+            f"invalid --url {url!r}: expected http://HOST[:PORT] or https://HOST[:PORT]", 2
+        )
+    factory = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    return factory(parts.hostname, port, timeout=timeout), parts.path.rstrip("/") + "/system/tree"
+
+
+def _get(options: TreeOptions, params: Mapping[str, str | int], timeout: float) -> _Answer:
+    connection, path = _connection(options.url, timeout)
+    headers = {
+        "Authorization": f"Bearer {options.key}",
+        "Accept": "application/json",
+        "User-Agent": f"triotok-tree/{__version__}",
+    }
+    target = f"{path}?{urlencode(params)}" if params else path
+    try:
+        connection.request("GET", target, headers=headers)
+        response = connection.getresponse()
+        return _Answer(response.status, response.reason, response.read())
+    except TimeoutError:
+        raise TreeRequestFailed(f"{options.url} did not answer in time", 1) from None
+    except http.client.HTTPException as exc:
+        raise TreeRequestFailed(f"request to {options.url} failed: {_reason(exc)}", 1) from None
+    except OSError as exc:  # refused, unreachable, unknown host, reset, TLS errors
+        raise TreeRequestFailed(f"cannot connect to {options.url}: {_reason(exc)}", 1) from None
+    finally:
+        connection.close()
+
+
+def fetch_tree(options: TreeOptions, *, timeout: float = TIMEOUT) -> dict[str, Any]:
+    """``GET /system/tree`` with the options' filters; :class:`TreeRequestFailed` on failure."""
     params: dict[str, str | int] = {}
     if options.prefix is not None:
         params["prefix"] = options.prefix
@@ -95,42 +148,33 @@ def fetch_tree(client: httpx.Client, options: TreeOptions) -> dict[str, Any]:
     if options.state is not None:
         params["state"] = options.state
     url = options.url.rstrip("/") + "/system/tree"
-    try:
-        response = client.get(
-            url, params=params, headers={"Authorization": f"Bearer {options.key}"}
-        )
-    except httpx.ConnectError as exc:
-        raise TreeRequestFailed(f"cannot connect to {options.url}: {_reason(exc)}", 1) from None
-    except httpx.TimeoutException:
-        raise TreeRequestFailed(f"{options.url} did not answer in time", 1) from None
-    except httpx.HTTPError as exc:
-        raise TreeRequestFailed(f"request to {options.url} failed: {_reason(exc)}", 1) from None
-    if response.status_code == 200:
+    response = _get(options, params, timeout)
+    if response.status == 200:
         try:
-            tree: dict[str, Any] = response.json()
+            tree = response.json()
         except ValueError:
-            raise TreeRequestFailed(
-                f"{url} did not answer JSON; is it a TrioToK server?", 1
-            ) from None
+            tree = None
+        if not isinstance(tree, dict):
+            raise TreeRequestFailed(f"{url} did not answer JSON; is it a TrioToK server?", 1)
         return tree
     problem = _problem(response)
     code = problem.get("code", "")
-    detail = problem.get("detail", response.reason_phrase)
-    message = f"{response.status_code} {code + ': ' if code else ''}{detail}"
+    detail = problem.get("detail", response.reason)
+    message = f"{response.status} {code + ': ' if code else ''}{detail}"
     errors = problem.get("errors")
     if isinstance(errors, list) and errors and isinstance(errors[0], Mapping):
         message += f": {errors[0].get('path', '')} {errors[0].get('message', '')}".rstrip()
-    if response.status_code in (401, 403):
+    if response.status in (401, 403):
         hint = "use an admin key of the operator tenant (--key or TRIOTOK_API_KEY)"
         raise TreeRequestFailed(f"the server refused the key ({message}); {hint}", 2)
-    if response.status_code == 400:
+    if response.status == 400:
         raise TreeRequestFailed(f"invalid filter ({message})", 2)
-    if response.status_code == 404 and code != "actor_not_found":
+    if response.status == 404 and code != "actor_not_found":
         raise TreeRequestFailed(f"{url}: {message}; is it a TrioToK server?", 1)
     raise TreeRequestFailed(message, 1)
 
 
-def _problem(response: httpx.Response) -> Mapping[str, Any]:
+def _problem(response: _Answer) -> Mapping[str, Any]:
     try:
         body = response.json()
     except ValueError:
@@ -139,9 +183,11 @@ def _problem(response: httpx.Response) -> Mapping[str, Any]:
 
 
 def _reason(exc: Exception) -> str:
-    text = str(exc).strip()
-    if "Connection refused" in text or "ConnectionRefused" in text:
+    if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower() if exc.strerror[:1].isupper() else exc.strerror
+    text = " ".join(str(exc).split())
     return text or type(exc).__name__
 
 
@@ -219,28 +265,25 @@ def run(options: TreeOptions, *, out: TextIO = sys.stdout, err: TextIO = sys.std
     if not options.key:
         print(f"triotok tree: no API key: pass --key or set {KEY_ENV}", file=err)
         return 2
-    import httpx
-
-    with httpx.Client(timeout=10.0, trust_env=False) as client:
-        if options.watch is None:
-            try:
-                tree = fetch_tree(client, options)
-            except TreeRequestFailed as exc:
-                print(f"triotok tree: {exc}", file=err)
-                return exc.exit_code
-            print(render_tree(tree, color=options.color), file=out)
-            return 0
-        return _watch(client, options, out, err)
+    if options.watch is not None:
+        return _watch(options, out, err)
+    try:
+        tree = fetch_tree(options)
+    except TreeRequestFailed as exc:
+        print(f"triotok tree: {exc}", file=err)
+        return exc.exit_code
+    print(render_tree(tree, color=options.color), file=out)
+    return 0
 
 
-def _watch(client: httpx.Client, options: TreeOptions, out: TextIO, err: TextIO) -> int:
+def _watch(options: TreeOptions, out: TextIO, err: TextIO) -> int:
     assert options.watch is not None
     clear = "\x1b[H\x1b[2J" if options.color else ""
     try:
         while True:
             stamp = time.strftime("%H:%M:%S")
             try:
-                body = render_tree(fetch_tree(client, options), color=options.color)
+                body = render_tree(fetch_tree(options), color=options.color)
             except TreeRequestFailed as exc:
                 if exc.exit_code == 2:
                     print(f"triotok tree: {exc}", file=err)

@@ -34,50 +34,116 @@ logger = logging.getLogger("triotok.cli")
 _WORKER_ENV = "TRIOTOK_WORKER_INDEX"  # set by the parent for its worker processes only
 
 
+# Help texts are for users: plain sentences, no markup, nothing about the code.
+_DESCRIPTION = "TrioToK: a supervised actor platform for multi-tenant content and commerce."
+_EPILOG = "Run 'triotok COMMAND --help' for the options of a command."
+
+_SERVE_DESCRIPTION = """\
+Start the application (its supervision tree and HTTP API) and serve until
+Ctrl-C or SIGTERM. The first signal stops it gracefully: requests in flight
+get graceful_timeout seconds to finish. A second one stops it at once."""
+
+_SERVE_SETTINGS = """\
+Each setting comes from its default, the TOML file given with --config, a
+TRIOTOK_* environment variable or a flag; later ones win. Every setting, with
+its environment variable, TOML key and default:
+"""
+
+_TREE_DESCRIPTION = """\
+Show the live supervision tree of a running TrioToK server: one line per
+actor with its state, mailbox, messages processed and failed, restarts,
+circuit breakers and last error."""
+
+_TREE_EPILOG = """\
+The key must be an admin key of the operator tenant ('triotok serve --demo'
+prints one). Prefer TRIOTOK_API_KEY to --key: other users of the machine can
+see command-line arguments. Colours are shown on a terminal only, and never
+with --no-color or when NO_COLOR is set.
+
+Exit status: 0 done; 1 the tree could not be fetched (server unreachable, no
+actor at --prefix, server error); 2 a usage or access problem (no key, key
+refused, invalid filter or URL)."""
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="triotok", description="TrioToK command line")
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser(
-        "serve",
-        help="run the application tree and its HTTP server",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = argparse.ArgumentParser(prog="triotok", description=_DESCRIPTION, epilog=_EPILOG)
+    commands = parser.add_subparsers(
+        dest="command", required=True, title="commands", metavar="COMMAND"
     )
-    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="TCP port (default 8000; 0 = any free port)")
-    serve.add_argument("--config", metavar="FILE", help="TOML configuration file")
-    serve.add_argument("--store", metavar="URL", help="sqlite:///path.db or postgresql://...")
-    serve.add_argument("--workers", type=int, help="processes serving the port (default 1)")
-    serve.add_argument(
-        "--demo",
-        action="store_true",
-        default=None,
-        help="create a demo tenant and admin keys (idempotent) and print them",
-    )
-    serve.add_argument("--log-level", help="debug, info, warning, error, critical")
+    _add_serve_parser(commands)
     _add_tree_parser(commands)
     return parser
 
 
-def _add_tree_parser(commands: Any) -> None:
-    from ._tree_command import __doc__ as tree_doc
+def _add_serve_parser(commands: Any) -> None:
+    from .config import FIELDS
 
+    fields = {field.name: field for field in FIELDS}
+    width = max(len(field.env) for field in FIELDS) + 2
+    settings = "\n".join(
+        f"  {field.env:<{width}}[{field.section}] {field.key} = {_toml(field.default)}\n"
+        f"      {field.help}"
+        for field in FIELDS
+    )
+    serve = commands.add_parser(
+        "serve",
+        help="run the application and serve its HTTP API",
+        description=_SERVE_DESCRIPTION,
+        epilog=f"{_SERVE_SETTINGS}\n{settings}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+    def flag(name: str, field: str, metavar: str, **options: Any) -> None:
+        spec = fields[field]
+        text = f"{spec.help}; default {spec.default}"
+        serve.add_argument(name, metavar=metavar, help=text, **options)
+
+    flag("--host", "host", "ADDRESS")
+    flag("--port", "port", "PORT", type=int)
+    serve.add_argument("--config", metavar="FILE", help="read settings from this TOML file")
+    flag("--store", "store_url", "URL")
+    flag("--workers", "workers", "N", type=int)
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        default=None,
+        help="create a demo tenant and an operator tenant with an admin key each (once) "
+        "and print the keys; not for production",
+    )
+    flag("--log-level", "log_level", "LEVEL")
+
+
+def _toml(value: object) -> str:
+    """``value`` as TOML writes it (the settings list reads like lines of the file)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return f'"{value}"'
+    return str(value)
+
+
+def _add_tree_parser(commands: Any) -> None:
     tree = commands.add_parser(
         "tree",
         help="show the live supervision tree of a running server",
-        description=tree_doc,
+        description=_TREE_DESCRIPTION,
+        epilog=_TREE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    tree.add_argument("--url", help="the server (default $TRIOTOK_URL or http://127.0.0.1:8000)")
-    tree.add_argument("--key", help="operator admin API key (default $TRIOTOK_API_KEY)")
+    tree.add_argument(
+        "--url", help="the server (default: $TRIOTOK_URL, else http://127.0.0.1:8000)"
+    )
+    tree.add_argument("--key", help="an admin API key of the operator tenant ($TRIOTOK_API_KEY)")
     tree.add_argument(
         "--prefix", metavar="PATH", help="only the subtree at PATH, e.g. /app/tenants"
     )
-    tree.add_argument("--depth", type=int, metavar="N", help="levels below the start to show")
+    tree.add_argument("--depth", type=int, metavar="N", help="show N levels below the start")
+    states = ("starting", "running", "backoff", "restarting", "stopping", "stopped", "failed")
     tree.add_argument(
         "--state",
-        choices=["starting", "running", "backoff", "restarting", "stopping", "stopped", "failed"],
-        help="only nodes in this state (and the path to them)",
+        choices=states,
+        metavar="STATE",
+        help=f"only actors in STATE, and the path to them; one of {', '.join(states)}",
     )
     tree.add_argument(
         "--watch",
@@ -87,7 +153,7 @@ def _add_tree_parser(commands: Any) -> None:
         metavar="SECONDS",
         help="redraw every SECONDS (default 2) until Ctrl-C",
     )
-    tree.add_argument("--no-color", action="store_true", help="no ANSI colours")
+    tree.add_argument("--no-color", action="store_true", help="no colours")
 
 
 def _positive_seconds(text: str) -> float:

@@ -1,10 +1,11 @@
 """Settings of a TrioToK server: defaults < TOML file < ``TRIOTOK_*`` env vars < flags.
 
 Every setting is declared once in :data:`FIELDS` (its type, default, TOML
-section and key, environment variable, help text); loading, validation,
-``triotok serve --help`` and the docs table all come from that declaration,
-so they cannot drift apart. Every problem surfaces at start as
-:class:`~triotok.InvalidConfig` naming the field and where its value came from.
+section and key, environment variable, help text); loading, validation and
+``triotok serve --help`` come from that declaration, and tests/test_docs.py
+holds the table in docs/howto/serve.md to it, so they cannot drift apart.
+Every problem surfaces at start as :class:`~triotok.InvalidConfig` naming the
+field and where its value came from.
 
 ::
 

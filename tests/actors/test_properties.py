@@ -15,7 +15,10 @@ dead-letter subscriber records every dead letter.  After every step:
 - restarts stay within the supervisor's intensity in its period, and an
   escalation needs more than ``intensity`` crashes;
 - ``system.tree()`` shows exactly the live workers, each running or in
-  backoff, and stopped refs report ``stopped``.
+  backoff, and stopped refs report ``stopped``;
+- after an escalation the supervisor holds exactly its spec's workers again:
+  a stopped one is back as a new node, a re-spawned (dynamic) one is closed
+  and replaced by a new node, the others keep their refs.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import pytest
 import trio
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -33,6 +37,7 @@ from hypothesis.stateful import initialize, invariant, precondition, rule
 from triotok import Actor, ActorRef
 from triotok.actors import (
     ActorCrashed,
+    ActorError,
     ActorStopped,
     DeadLetter,
     Mailbox,
@@ -98,6 +103,7 @@ class Target:
     refused: set[int] = field(default_factory=set)  # caller got MailboxFull, nothing queued
     waiting: set[int] = field(default_factory=set)  # background sends not returned yet
     stopped: bool = False
+    dynamic: bool = False  # added by start_child: gone when the supervisor restarts
 
 
 class ActorSystemMachine(ActorStateMachine):
@@ -124,6 +130,7 @@ class ActorSystemMachine(ActorStateMachine):
         self.history: list[Target] = []
         for name in MAILBOXES:
             self._track(name)
+        self.escalations = 0
 
     def _child(self, name: str) -> ChildSpec:
         return ChildSpec(name, Worker, (self.journal,), mailbox=MAILBOXES[name])
@@ -133,6 +140,18 @@ class ActorSystemMachine(ActorStateMachine):
         target = Target(name, ref, MAILBOXES[name].overflow)
         self.targets[name] = target
         self.history.append(target)
+
+    def _sync_escalations(self) -> None:
+        """Apply a completed escalation to the model: the spec's workers are back."""
+        restarts = self.system.tree(prefix="/test/workers", depth=0)["restarts"]
+        if restarts == self.escalations:
+            return
+        self.escalations = restarts
+        for name, target in list(self.targets.items()):
+            if target.stopped or target.dynamic:
+                target.stopped = True
+                self._track(name)
+            assert self.system.ref(f"/test/workers/{name}") == self.targets[name].ref
 
     def _on_dead_letter(self, letter: DeadLetter) -> None:
         if isinstance(letter.message, Msg):
@@ -235,8 +254,14 @@ class ActorSystemMachine(ActorStateMachine):
     async def respawn(self, data: st.DataObject) -> None:
         stopped = sorted(n for n, t in self.targets.items() if t.stopped)
         name = data.draw(st.sampled_from(stopped), label="name")
+        if self.sup.statistics()["state"] != "running":
+            # Escalating: a child added to an ending incarnation is refused.
+            with pytest.raises(ActorError, match="is not running"):
+                await self.sup.start_child(self._child(name))
+            return
         ref = await self.sup.start_child(self._child(name))
         self._track(name)
+        self.targets[name].dynamic = True
         assert self.targets[name].ref == ref
 
     @rule(seconds=st.sampled_from([0.05, 0.2, 1.0, 6.0]))
@@ -247,6 +272,7 @@ class ActorSystemMachine(ActorStateMachine):
 
     @invariant()
     def no_message_is_lost(self) -> None:
+        self._sync_escalations()
         assert not self.dead_elsewhere
         for msg_id, reasons in self.dead.items():
             assert len(reasons) == 1, (msg_id, reasons)
@@ -275,6 +301,7 @@ class ActorSystemMachine(ActorStateMachine):
 
     @invariant()
     def restarts_stay_within_intensity(self) -> None:
+        self._sync_escalations()
         for node in self.system.nodes():
             if node["kind"] == "supervisor" and node["state"] == "running":
                 assert node["restarts_in_period"] <= node["intensity"], node
@@ -299,6 +326,7 @@ class ActorSystemMachine(ActorStateMachine):
     @invariant()
     async def tree_shows_the_live_workers(self) -> None:
         await self.system.settle()  # already settled: a no-op, but invariants may await
+        self._sync_escalations()
         sup = self.system.tree(prefix="/test/workers")
         children = {child["name"]: child for child in sup["children"]}
         live = {n for n, t in self.targets.items() if not t.stopped}

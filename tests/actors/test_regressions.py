@@ -47,6 +47,9 @@ async def test_stop_during_an_escalation_stops_for_good(autojump_clock: Any) -> 
         letters = [d.message for d in system.dead_letters.recent() if d.recipient == c.path]
         assert letters == ["queued-1", "queued-2"]
         await system.advance(5.0)  # the escalation completes; the workers restart
+        # A restarted supervisor starts exactly its spec (issue 10): "c" is back
+        # as a new node, while the ref that was stopped stays stopped.
         names = [n["name"] for n in system.tree(prefix="/test/workers")["children"]]
-        assert names == ["a", "b"]
+        assert names == ["a", "b", "c"]
         assert c.statistics().state == "stopped"
+        assert system.ref("/test/workers/c") != c

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import signal
@@ -13,6 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 import trio
+
+from triotok.cli import _parser, main
+from triotok.config import FIELDS
 
 CODE = "import sys; from triotok.cli import main; sys.exit(main(sys.argv[1:]))"
 
@@ -125,3 +129,52 @@ async def test_workers_share_one_port(tmp_path: Path) -> None:
         process.send_signal(signal.SIGTERM)
         assert await process.wait() == 0
     assert len(pids) == 2
+
+
+# ------------------------------------------------------------------ help texts
+
+HELPS = (["--help"], ["serve", "--help"], ["tree", "--help"])
+MARKUP = re.compile(r"``|::|:(class|mod|func|data|meth):|\.\. |\*\*")
+INTERNAL = re.compile(r"\b_\w+|\bimport|docstring|\bmodule\b|TODO")
+
+
+def _help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    return out
+
+
+@pytest.mark.parametrize("argv", HELPS, ids=" ".join)
+def test_help_is_plain_text_for_users(
+    argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    text = _help(argv, capsys)
+    assert text.startswith(f"usage: triotok {' '.join(argv[:-1])}".rstrip())
+    assert not MARKUP.search(text), MARKUP.search(text)
+    assert not INTERNAL.search(text), INTERNAL.search(text)
+    assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_every_option_and_command_has_help() -> None:
+    parser = _parser()
+    [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert {c.dest for c in commands._choices_actions} == {"serve", "tree"}
+    for choice in commands._choices_actions:
+        assert choice.help, choice.dest
+    for name, sub in commands.choices.items():
+        assert sub.description, name
+        for action in sub._actions:
+            assert action.help, (name, action.dest)
+            assert action.help != argparse.SUPPRESS, (name, action.dest)
+
+
+def test_serve_help_lists_every_setting(capsys: pytest.CaptureFixture[str]) -> None:
+    text = _help(["serve", "--help"], capsys)
+    for field in FIELDS:
+        assert f"{field.env} " in text, field.name
+        assert f"[{field.section}] {field.key} = " in text, field.name
+        assert field.help in text, field.name

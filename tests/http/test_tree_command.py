@@ -208,3 +208,12 @@ def test_run_without_key_says_so() -> None:
 def test_the_server_ignores_the_client_variables() -> None:
     env = {"TRIOTOK_API_KEY": "ttk_x", "TRIOTOK_URL": "http://127.0.0.1:1", "TRIOTOK_PORT": "0"}
     assert load_settings(env=env).port == 0
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1:8000", "127.0.0.1:8000", "http://h:port"])
+def test_an_invalid_url_is_a_usage_error(url: str) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    assert run(TreeOptions(url=url, key="ttk_x"), out=out, err=err) == 2
+    assert err.getvalue().startswith(f"triotok tree: invalid --url {url!r}")
+    assert len(err.getvalue().splitlines()) == 1
+    assert out.getvalue() == ""

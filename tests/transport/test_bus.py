@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ import trio.testing
 from trio.testing import MockClock
 
 from triotok import Actor
-from triotok.actors import ActorCrashed, ActorStopped, Mailbox, MailboxFull, Overflow
+from triotok.actors import ActorCrashed, ActorError, ActorStopped, Mailbox, MailboxFull, Overflow
 from triotok.supervision import SupervisorSpec
 from triotok.testing import open_test_system
 from triotok.transport import (
@@ -522,6 +523,32 @@ async def test_ctx_publish_is_detached_with_the_bus(autojump_clock: MockClock) -
         async with open_bus(system):
             assert system.system.runtime.publisher is not None
         assert system.system.runtime.publisher is None
+
+
+class Publisher(Actor):
+    """Publishes what it is asked to: a failure reaches the asker as ActorCrashed."""
+
+    async def receive(self, message: Any) -> Any:
+        await self.ctx.publish(message)
+
+
+@dataclass(frozen=True)
+class Unregistered:
+    n: int
+
+
+async def test_ctx_publish_needs_a_bus_and_a_registered_payload(autojump_clock: MockClock) -> None:
+    """What docs/reference/events.md says of ``ctx.publish`` besides the happy path."""
+    async with open_test_system() as system:
+        ref = await system.spawn(Publisher, name="publisher")
+        with pytest.raises(ActorCrashed) as no_bus:
+            await ref.ask(ProductCreated("k", 0))
+        assert type(no_bus.value.cause) is ActorError
+        async with open_bus(system) as bus:
+            with pytest.raises(ActorCrashed) as unknown:
+                await ref.ask(Unregistered(1))
+            assert isinstance(unknown.value.cause, SchemaError)
+            assert bus.statistics().published == 0
 
 
 class RelayedTransport:

@@ -1,4 +1,4 @@
-"""The public names of triotok.transport (the contract in DESIGN.md plus extensions)."""
+"""The public names of triotok.transport (the public contract plus extensions)."""
 
 from __future__ import annotations
 

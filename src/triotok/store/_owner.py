@@ -106,7 +106,7 @@ class StoreOwner(Actor):
 
 
 class OutboxFeed(Actor):
-    """``/app/transport``: every committed outbox event, to the local ``events`` transport.
+    """``/app/transport/feed``: every committed outbox event, to the local ``events`` transport.
 
     Starts after the highest id present at start (history is not replayed).
     Subscribers register on the :class:`~triotok.transport.InMemoryTransport`

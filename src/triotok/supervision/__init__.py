@@ -4,6 +4,7 @@ The policies are synchronous state machines with no trio import; thin async
 adapters drive them.
 """
 
+from .._exceptions import ChildStartFailed as ChildStartFailed
 from .._exceptions import CircuitOpen as CircuitOpen
 from .._exceptions import InvalidConfig as InvalidConfig
 from .._exceptions import RateLimited as RateLimited
@@ -40,6 +41,7 @@ __all__ = (
     "BreakerTransition",
     "ChildInfo",
     "ChildSpec",
+    "ChildStartFailed",
     "CircuitBreaker",
     "CircuitOpen",
     "InvalidConfig",

@@ -6,6 +6,18 @@ supervisor's control channel.  Structural changes (handling an exit,
 ``start_child``, ``terminate_child``) are serialised by one lock, so the
 children list only changes between whole operations.  Because every child
 task lives in the supervisor's nursery, no task outlives its supervisor.
+
+Which children a supervisor holds (OTP):
+
+- Every incarnation starts with exactly the children of its spec; children
+  added by ``start_child`` belong to one incarnation and are closed when the
+  next one begins.
+- A TEMPORARY child is never started twice: when it exits, or when a group
+  restart stops it, it is removed.  Its own exit is never counted.
+- A child that fails before it is up (factory or ``on_start`` raised) while
+  being *started* is not kept and not counted: the starter gets
+  ``ChildStartFailed``.  Failing while being *restarted* is a crash like any
+  other, counted against the intensity.
 """
 
 from __future__ import annotations
@@ -18,7 +30,7 @@ from typing import Any, cast
 
 import trio
 
-from .._exceptions import ActorError, InvalidConfig, SupervisorFailed
+from .._exceptions import ActorError, ChildStartFailed, InvalidConfig, SupervisorFailed
 from ..actors._cell import ActorCell
 from ..actors._deadletters import DeadLetterReason
 from ..actors._node import Node
@@ -121,6 +133,7 @@ class SupervisorNode(Node):
         self.children_: dict[str, _Child] = {}
         for child_spec in spec.child_specs:
             self.children_[child_spec.id] = self._make_child(child_spec)
+        self._incarnations = 0
 
     # ------------------------------------------------------------------ structure
 
@@ -137,6 +150,26 @@ class SupervisorNode(Node):
         if self.spec.backoff is not None:
             child.backoff = BackoffState(self.spec.backoff)
         return child
+
+    def _reset_to_spec(self) -> None:
+        """Hold exactly the spec's children again (a new incarnation, OTP).
+
+        A spec child that is still held keeps its node (path, ref, mailbox);
+        one that was removed gets a new node; dynamic children are closed
+        (their queued messages become dead letters) and unregistered.
+        """
+        held, self.children_ = self.children_, {}
+        for spec in self.spec.child_specs:
+            child = held.get(spec.id)
+            if child is not None and child.spec is spec:
+                del held[spec.id]
+                if self.spec.backoff is not None:
+                    child.backoff = BackoffState(self.spec.backoff)
+            else:
+                child = self._make_child(spec)
+            self.children_[spec.id] = child
+        for gone in held.values():
+            self._retire(gone)
 
     def children(self) -> list[Node]:
         return [c.node for c in self.children_.values()]
@@ -162,34 +195,48 @@ class SupervisorNode(Node):
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """One incarnation: start children left to right, supervise, stop them right to left.
 
-        Raises :class:`SupervisorFailed` when the restart intensity is exceeded.
+        Raises :class:`SupervisorFailed` when the restart intensity is
+        exceeded, and a spec child's :class:`ChildStartFailed` (before
+        ``task_status.started()``) when it cannot start.
         """
         self.set_state(ActorState.STARTING)
         self.intensity.reset()
+        if self._incarnations:
+            self._reset_to_spec()
+        self._incarnations += 1
         self._stopped = trio.Event()
         send, receive = trio.open_memory_channel[Any](math.inf)
         self._send = send
-        failure: SupervisorFailed | None = None
+        failure: ActorError | None = None
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 async with self._lock:
-                    for child in list(self.children_.values()):
-                        await self._start(child)
-                if self.started_at is None:
-                    self.started_at = trio.current_time()
-                self.set_state(ActorState.RUNNING)
-                task_status.started()
-                failure = await self._supervise(receive)
-                self.set_state(ActorState.STOPPING)
-                async with self._lock:
-                    await self._stop_all(close=False)
+                    try:
+                        for child in list(self.children_.values()):
+                            await self._start(child, report=True)
+                    except ChildStartFailed as exc:
+                        # OTP: a supervisor whose child cannot start does not
+                        # start either; what did start stops, right to left.
+                        failure = exc
+                        await self._stop_all(close=False)
+                if failure is None:
+                    if self.started_at is None:
+                        self.started_at = trio.current_time()
+                    self.set_state(ActorState.RUNNING)
+                    task_status.started()
+                    failure = await self._supervise(receive)
+                    self.set_state(ActorState.STOPPING)
+                    async with self._lock:
+                        await self._stop_all(close=False)
                 nursery.cancel_scope.cancel()
         finally:
             self._send = None
             self._nursery = None
             self._stopped.set()
         if failure is not None:
+            # A ChildStartFailed is raised before task_status.started(): it
+            # reaches whoever is starting us, who wraps it with our path.
             self.set_state(ActorState.FAILED)
             self.record_error(failure)
             raise failure
@@ -234,7 +281,13 @@ class SupervisorNode(Node):
 
     # ------------------------------------------------------------------ children
 
-    async def _start(self, child: _Child) -> None:
+    async def _start(self, child: _Child, *, report: bool = False) -> None:
+        """Start a new incarnation of ``child`` and wait until it is up.
+
+        With ``report``, a failure before it is up raises
+        :class:`ChildStartFailed` here and sends no exit event; otherwise it
+        arrives as an exit (a crash) like any later one.
+        """
         assert self._nursery is not None
         child.incarnation += 1
         child.stopping = False
@@ -244,12 +297,12 @@ class SupervisorNode(Node):
         if isinstance(node, ActorCell):
             node.reopen()
         node.closed = False
-        await self._nursery.start(self._child_task, child, child.incarnation)
+        await self._nursery.start(self._child_task, child, child.incarnation, report)
         if child.backoff is not None:
             child.backoff.started(trio.current_time())
 
     async def _child_task(
-        self, child: _Child, incarnation: int, task_status: trio.TaskStatus[None]
+        self, child: _Child, incarnation: int, report: bool, task_status: trio.TaskStatus[None]
     ) -> None:
         started = False
 
@@ -276,6 +329,8 @@ class SupervisorNode(Node):
                 error = _unwrap(exc)
         child.running = False
         child.done.set()
+        if report and not started and error is not None:
+            raise ChildStartFailed(node.path, error)
         on_started()
         if self._send is not None:
             self._send.send_nowait(_Exit(child, incarnation, error, scope.cancelled_caught))
@@ -297,7 +352,10 @@ class SupervisorNode(Node):
             or restart is Restart.TEMPORARY
             or (restart is Restart.TRANSIENT and error is None and not event.killed)
         ):
-            self._retire(child, remove=terminate or restart is Restart.TEMPORARY)
+            if terminate or restart is Restart.TEMPORARY:
+                self._retire(child)
+            else:
+                child.node.close()
             return None
         now = trio.current_time()
         if not self.intensity.allow(now):
@@ -306,6 +364,10 @@ class SupervisorNode(Node):
         for other in reversed(group):
             if other is not child and other.running:
                 await self._stop_child(other, close=False)
+        for other in group:
+            if other.spec.restart is Restart.TEMPORARY:
+                self._retire(other)  # stopped by the group, never restarted
+        group = [member for member in group if self._has(member)]
         delay = child.backoff.next_delay(now) if child.backoff is not None else 0.0
         if delay > 0:
             for member in group:
@@ -339,11 +401,12 @@ class SupervisorNode(Node):
                 child.node.restarted_at = now
                 await self._start(child)
 
-    def _retire(self, child: _Child, *, remove: bool) -> None:
+    def _retire(self, child: _Child) -> None:
+        """Close a stopped child for good and forget it."""
         child.node.close()
-        if remove:
+        if self.children_.get(child.spec.id) is child:
             del self.children_[child.spec.id]
-            self._unregister(child.node)
+        self._unregister(child.node)
 
     async def _stop_child(self, child: _Child, *, close: bool) -> None:
         """Stop one child: graceful within ``shutdown`` seconds, then cancelled."""
@@ -379,21 +442,26 @@ class SupervisorNode(Node):
 
         spec = as_child_spec(spec)
         async with self._lock:
-            if self._nursery is None:
+            # Not while starting or stopping either: a child added to an
+            # incarnation that is ending would be closed at once.
+            if self._nursery is None or self.state is not ActorState.RUNNING:
                 raise ActorError(f"{self.path} is not running")
             if spec.id in self.children_:
                 raise InvalidConfig("id", f"{self.path} already has a child {spec.id!r}")
             child = self._make_child(spec)
             self.children_[spec.id] = child
-            await self._start(child)
+            try:
+                await self._start(child, report=True)
+            except ChildStartFailed:
+                self._retire(child)
+                raise
             return child.node.ref
 
     async def terminate_child(self, child_id: str) -> None:
         async with self._lock:
             child = self._find(child_id)
-            await self._stop_child(child, close=True)
-            del self.children_[child_id]
-            self._unregister(child.node)
+            await self._stop_child(child, close=False)
+            self._retire(child)
 
     async def restart_child(self, child_id: str) -> None:
         """Restart a child now (an operator's restart): stop it gracefully, start it again.
@@ -444,7 +512,12 @@ class SupervisorRef(ActorRef):
         return cast(SupervisorNode, self._cell)
 
     async def start_child(self, spec: ChildSpec | SupervisorSpec) -> ActorRef:
-        """Add and start a child (OTP ``start_child``); returns its ref."""
+        """Add and start a child (OTP ``start_child``); returns its ref once it is up.
+
+        Raises :class:`ChildStartFailed` (nothing kept, nothing counted) when
+        the child's factory or ``on_start`` raises.  The child lasts until it
+        is removed or this supervisor restarts (which starts its spec only).
+        """
         return await self._sup.start_child(spec)
 
     async def restart_child(self, child_id: str) -> None:

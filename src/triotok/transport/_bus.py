@@ -6,9 +6,9 @@ keeps the subscription table, the dead-letter queue and the counters; the
 actor owns one :class:`~._subscription.SubscriptionActor` child per
 subscription, re-spawned from the table whenever the bus actor (re)starts::
 
-    /app/transport/bus                 BusActor (components: bus, dead_letter_queue)
-      /app/transport/bus/sub-1-index   SubscriptionActor: "product.*" -> /app/modules/index
-      /app/transport/bus/sub-2-audit   SubscriptionActor: "*" in group "audit"
+    /app/transport/bus                  BusActor (components: bus, dead_letter_queue)
+      /app/transport/bus/sub-1-indexer  SubscriptionActor: "product.*" -> /app/indexer
+      /app/transport/bus/sub-2-audit    SubscriptionActor: "*" in group "audit"
 
 Data flow: ``bus.publish(e)`` -> ``transport.publish(e)`` -> the bus's sink
 (``deliver(e, wait=False)``) -> one :class:`~._subscription.Delivery` per

@@ -239,7 +239,7 @@ class DeadLetterQueue:
         for dead in await bus.dead_letters.list(event_type="order.paid"):
             print(dead.id, dead.subscriber, dead.attempts, dead.error_type)
         await bus.dead_letters.replay(dead.id)          # one
-        await bus.dead_letters.replay_where(subscriber="/app/modules/index")
+        await bus.dead_letters.replay_where(subscriber="/app/indexer")
         await bus.dead_letters.replay_all()
         await bus.dead_letters.purge(event_type="test.pinged")
 

@@ -1,10 +1,10 @@
 """The transport seam: how envelopes leave a publisher and reach subscribers.
 
-Three implementations share this interface: in-memory (L0, tests and a single
-process), the transactional outbox (L1, the default: ``publish`` writes the
-event row in the caller's store transaction and a relay delivers it later) and
-a streaming engine (L2). The event bus, built on actors, sits on top and is the
-usual (often only) subscriber.
+Two implementations share this interface: in-memory (L0, tests and a single
+process) and the transactional outbox (L1, the default: ``publish`` writes the
+event row in the caller's store transaction and a relay delivers it later). A
+streaming engine (L2) is planned and not built yet. The event bus, built on
+actors, sits on top and is the usual (often only) subscriber.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ EventSink = Callable[[Envelope], Awaitable[None]]
 
 Returning normally acknowledges the envelope. Raising means "not handled":
 an in-memory transport propagates the error to the publisher, durable
-transports (L1, L2) deliver the envelope again later. Subscribers that want
+transports (L1) deliver the envelope again later. Subscribers that want
 per-handler retries and dead letters (the bus) must handle those themselves
 and only raise for failures of their own machinery.
 """
@@ -31,7 +31,7 @@ class Transport(Protocol):
     """Publishes envelopes and delivers them to named subscribers.
 
     Delivery is at least once and, per subscriber, in publish order. The
-    subscriber ``name`` is durable for L1/L2 (it keys the delivery position),
+    subscriber ``name`` is durable on L1 (it keys the delivery position),
     so a restarted process resumes where the previous one stopped.
     """
 
@@ -39,7 +39,7 @@ class Transport(Protocol):
         """Hand ``envelope`` to the transport; it returns once the transport owns it.
 
         For L0 that means delivered to every subscriber, for L1 written in the
-        current store transaction, for L2 acknowledged by the stream.
+        current store transaction.
         """
         ...
 
