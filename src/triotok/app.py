@@ -71,7 +71,7 @@ __all__ = (
 logger = logging.getLogger("triotok.app")
 
 #: The composition: every module of the application, in start order.
-MODULES: tuple[Module, ...] = (TENANTS, ACCESS, AUDIT, SYSTEM)
+MODULES: tuple[Module, ...] = (SYSTEM, TENANTS, ACCESS, AUDIT)
 
 #: The platform's own actors that must run for ``/ready`` (modules add theirs).
 PLATFORM_REQUIRED = ("/app/store", "/app/transport")

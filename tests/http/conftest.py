@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.store.conftest import pg_cluster, pg_url  # noqa: F401  # fixtures used by store_url
-from triotok.app import Application, open_application
+from triotok.app import MODULES, Application, open_application
 from triotok.config import Settings, load_settings
 from triotok.modules.access import ApiKeyRepository, Role
 from triotok.modules.tenants import TenantRepository
@@ -81,7 +81,10 @@ ServerFactory = Callable[..., AbstractAsyncContextManager[Server]]
 
 @pytest.fixture
 def make_server(store_url: str) -> ServerFactory:
-    """``async with make_server(rate_limit_per_ip=5) as server: ...``"""
+    """``async with make_server(rate_limit_per_ip=5) as server: ...``
+
+    ``modules=`` composes another tuple of modules than the application's.
+    """
 
     @asynccontextmanager
     async def start(**overrides: Any) -> AsyncIterator[Server]:
@@ -92,10 +95,11 @@ def make_server(store_url: str) -> ServerFactory:
             "rate_limit_per_key": 100_000,
             "graceful_timeout": 2.0,
         }
+        modules = overrides.pop("modules", MODULES)
         values.update(overrides)
         settings: Settings = load_settings(flags=values)
         async with (
-            open_application(settings) as app,
+            open_application(settings, modules=modules) as app,
             httpx.AsyncClient(base_url=app.url, timeout=10.0) as client,
         ):
             yield Server(app, client)

@@ -8,7 +8,7 @@ stable ``code``.
 
 ::
 
-    services = Services(HttpOptions(port=0), context, modules=(TENANTS, ACCESS, AUDIT, SYSTEM))
+    services = Services(HttpOptions(port=0), context, modules=(SYSTEM, TENANTS, ACCESS, AUDIT))
     server = await system.spawn(HttpServer, services, name="http")
 """
 

@@ -1,0 +1,65 @@
+"""docs/reference/http-api.md's route table and role table are the code's, row for row.
+
+To refresh them after changing routes or grants::
+
+    TRIOTOK_UPDATE_DOCS=1 .venv/bin/pytest tests/test_http_reference.py
+"""
+
+from __future__ import annotations
+
+import os
+
+from tests.docs import DOCS
+from triotok.app import MODULES
+from triotok.http import Route, all_routes
+from triotok.modules import RoleTable
+
+REFERENCE = DOCS / "reference" / "http-api.md"
+_ROUTES_START = (
+    "| Method | Path | Permission | Success | Errors | Summary |\n|---|---|---|---|---|---|\n"
+)
+_ROLES_START = "| Role | Permissions |\n|---|---|\n"
+
+
+def _permission(route: Route) -> str:
+    if route.permission is None:
+        return "public"
+    return f"`{route.permission}` ({route.permission.scope})"
+
+
+def route_table() -> str:
+    rows = [
+        f"| {r.method} | `{r.openapi_path}` | {_permission(r)} | {r.status} | "
+        f"{', '.join(map(str, r.all_errors()))} | {r.summary} |\n"
+        for r in all_routes(MODULES)
+    ]
+    return "".join(rows)
+
+
+def role_table() -> str:
+    roles = RoleTable(grant for module in MODULES for grant in module.permissions)
+    return "".join(
+        f"| {role} | {', '.join(f'`{p}`' for p in sorted(roles.permissions(role)))} |\n"
+        for role in ("viewer", "editor", "admin")
+    )
+
+
+def _replace(text: str, start: str, body: str) -> str:
+    begin = text.index(start) + len(start)
+    end = text.index("\n\n", begin) + 1
+    return text[:begin] + body + text[end:]
+
+
+def _current(text: str, start: str) -> str:
+    begin = text.index(start) + len(start)
+    return text[begin : text.index("\n\n", begin) + 1]
+
+
+def test_the_reference_tables_are_generated_from_the_modules() -> None:
+    text = REFERENCE.read_text()
+    if os.environ.get("TRIOTOK_UPDATE_DOCS") == "1":
+        text = _replace(text, _ROUTES_START, route_table())
+        text = _replace(text, _ROLES_START, role_table())
+        REFERENCE.write_text(text)
+    assert _current(text, _ROUTES_START) == route_table()
+    assert _current(text, _ROLES_START) == role_table()
