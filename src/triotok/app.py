@@ -51,7 +51,7 @@ from .http import HttpOptions, HttpServer, Services
 from .modules import OutboxFeed, StoreHandle, StoreOwner
 from .modules.access import ApiKeyRepository, KeyDirectory, KeyResolver, Role, hash_key, parse_key
 from .modules.tenants import TenantDirectory, TenantRepository, TenantResolver
-from .store import OutboxRelay, OutboxTransport
+from .store import DurableDeadLetterLog, EventDeadLetters, OutboxRelay, OutboxTransport
 from .supervision import ActorSystem, ChildSpec, SupervisorSpec, open_system
 from .transport import EventBus, InMemoryTransport
 
@@ -136,8 +136,10 @@ async def open_application(
         )
         await system.spawn(StoreOwner, handle, settings.store_url, name="store", shutdown=30.0)
         outbox = OutboxTransport(handle)
-        bus = EventBus(transport=outbox)
+        durable = DurableDeadLetterLog(handle) if settings.durable_bus_dead_letters else None
+        bus = EventBus(transport=outbox, dead_letters=durable)
         services.extra["bus"] = bus
+        services.event_dead_letters = {"bus": bus.dead_letters, "outbox": EventDeadLetters(handle)}
         transport = SupervisorSpec(
             "transport",
             [

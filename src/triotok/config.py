@@ -73,6 +73,7 @@ class Settings:
     tenant_cache_ttl: float = 30.0
     tenant_negative_ttl: float = 5.0
     demo: bool = False
+    durable_bus_dead_letters: bool = False
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied and validated."""
@@ -131,6 +132,13 @@ FIELDS: tuple[Field, ...] = (
         0,
     ),
     Field("demo", bool, "server", "demo", "create a demo tenant and API keys at start"),
+    Field(
+        "durable_bus_dead_letters",
+        bool,
+        "events",
+        "durable_bus_dead_letters",
+        "keep the bus's dead letters in the store (event_dead_letters), not in memory",
+    ),
 )
 
 _BY_NAME = {f.name: f for f in FIELDS}

@@ -14,6 +14,7 @@ def test_public_names() -> None:
         "Backend",
         "ConflictError",
         "DeadLetteredEvent",
+        "DurableDeadLetterLog",
         "EventDeadLetters",
         "InboxConsumer",
         "InboxHandler",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +11,7 @@ from ..modules import StoreHandle
 from ..modules.access import ApiKeyRepository, KeyDirectory
 from ..modules.tenants import TenantDirectory, TenantRepository
 from ..supervision import ActorSystem
+from ..transport import DeadLetterStore
 
 __all__ = ("HttpOptions", "Services")
 
@@ -45,4 +47,6 @@ class Services:
     required: tuple[str, ...] = ()
     version: str = ""
     started_at: float = field(default_factory=time.time)
+    #: The dead-letter stores of events by source (``"bus"``, ``"outbox"``), one API for all.
+    event_dead_letters: Mapping[str, DeadLetterStore] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
