@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import trio
 
-from triotok.store import LATEST_VERSION, MIGRATIONS, SchemaTooNew, open_store
-from triotok.store._migrations import pending
+from triotok.store import (
+    LATEST_VERSION,
+    MIGRATIONS,
+    EventDeadLetters,
+    SchemaTooNew,
+    open_store,
+)
+from triotok.store._migrations import CREATE_MIGRATIONS_TABLE, pending
 
 _TABLES = {
     "schema_migrations",
@@ -90,3 +98,45 @@ async def test_concurrent_starts_migrate_once(store_url: str) -> None:
     async with open_store(store_url) as store:
         count = await store.fetchval("SELECT count(*) FROM schema_migrations")
     assert int(count) == len(MIGRATIONS)
+
+
+async def test_dead_letters_of_version_2_upgrade_in_place(tmp_path: Path) -> None:
+    # A SQLite database as version 2 left it, with one outbox dead letter and a
+    # purged one above it (AUTOINCREMENT must not hand its id out again).
+    path = tmp_path / "v2.db"
+    conn = sqlite3.connect(path)
+    conn.execute(CREATE_MIGRATIONS_TABLE["sqlite"])
+    for migration in MIGRATIONS[:2]:
+        for statement in migration.sqlite:
+            conn.execute(statement)
+        conn.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+            (migration.version, migration.name, "2024-01-01T00:00:00+00:00"),
+        )
+    insert = (
+        "INSERT INTO event_dead_letters (outbox_id, event_id, event_type, tenant_id, payload,"
+        " attempts, reason, error, node_id, created_at) VALUES (?, ?, 'x.y', NULL, x'00', 3,"
+        " 'max_attempts', 'ValueError: bad', 'n1', '2024-01-01T00:00:00+00:00')"
+    )
+    conn.execute(insert, (7, "e-1"))
+    conn.execute(insert, (8, "e-2"))
+    conn.execute("DELETE FROM event_dead_letters WHERE event_id = 'e-2'")
+    conn.commit()
+    conn.close()
+    async with open_store(f"sqlite:///{path}") as store:
+        assert store.schema_version == LATEST_VERSION
+        dead = EventDeadLetters(store)
+        [letter] = await dead.list()
+        assert (letter.id, letter.source, letter.outbox_id, letter.event_id) == (
+            1,
+            "outbox",
+            7,
+            "e-1",
+        )
+        assert (letter.error_type, letter.error_message) == ("ValueError", "bad")
+        assert letter.envelope is None  # x'00' is no envelope
+        async with store.transaction() as tx:
+            await tx.publish(b"\x01", event_id="e-3", event_type="x.y", tenant_id=None)
+        [row] = await store.claim_outbox("n1")
+        assert await dead.add(row, "undecodable", "SchemaError: no")
+        assert [d.id for d in await dead.list()] == [1, 3]
