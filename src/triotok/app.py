@@ -55,7 +55,16 @@ from .modules._subscriber import SubscriberActor
 from .modules.access import ACCESS, ApiKeyRepository, KeyDirectory, Role, hash_key, parse_key
 from .modules.audit import AUDIT
 from .modules.tenants import TENANTS, TenantDirectory, TenantRepository
-from .store import OutboxFeed, OutboxRelay, OutboxTransport, Schema, StoreHandle, StoreOwner
+from .store import (
+    DurableDeadLetterLog,
+    EventDeadLetters,
+    OutboxFeed,
+    OutboxRelay,
+    OutboxTransport,
+    Schema,
+    StoreHandle,
+    StoreOwner,
+)
 from .supervision import ActorSystem, ChildSpec, SupervisorSpec, open_system
 from .transport import EventBus, InMemoryTransport
 
@@ -220,7 +229,8 @@ async def open_application(
         handle = StoreHandle()
         events = InMemoryTransport()
         outbox = OutboxTransport(handle)
-        bus = EventBus(transport=outbox)
+        durable = DurableDeadLetterLog(handle) if settings.durable_bus_dead_letters else None
+        bus = EventBus(transport=outbox, dead_letters=durable)
         roles = RoleTable(grant for module in modules for grant in module.permissions)
         base = ModuleContext(
             "platform",
@@ -243,6 +253,7 @@ async def open_application(
             modules=modules,
             required=required_paths(modules, serve_http=serve_http),
             version=__version__,
+            event_dead_letters={"bus": bus.dead_letters, "outbox": EventDeadLetters(handle)},
         )
         await system.spawn(
             StoreOwner, handle, settings.store_url, schemas_of(modules), name="store", shutdown=30.0

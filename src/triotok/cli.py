@@ -79,9 +79,10 @@ def _add_serve_parser(commands: Any) -> None:
     from .config import FIELDS
 
     fields = {field.name: field for field in FIELDS}
-    width = max(len(field.env) for field in FIELDS) + 2
+    # Aligned for the usual names; a longer one is followed by one space.
+    width = 26
     settings = "\n".join(
-        f"  {field.env:<{width}}[{field.section}] {field.key} = {_toml(field.default)}\n"
+        f"  {field.env + ' ':<{width}}[{field.section}] {field.key} = {_toml(field.default)}\n"
         f"      {field.help}"
         for field in FIELDS
     )

@@ -77,6 +77,7 @@ class Settings:
     max_connections: int = 1000
     keep_alive_timeout: float = 5.0
     body_timeout: float = 30.0
+    durable_bus_dead_letters: bool = False
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied and validated."""
@@ -160,6 +161,13 @@ FIELDS: tuple[Field, ...] = (
         "seconds a request body may take to arrive (408)",
         0,
         3600,
+    ),
+    Field(
+        "durable_bus_dead_letters",
+        bool,
+        "events",
+        "durable_bus_dead_letters",
+        "keep the bus's dead letters in the store, not in memory",
     ),
 )
 

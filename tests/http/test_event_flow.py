@@ -110,10 +110,12 @@ async def test_operators_list_replay_and_purge_dead_lettered_events(server: Serv
             "/system/event-dead-letters/purge", params={"event_type": "tenant.created"}, headers=ops
         )
         assert purged.json() == {"source": "bus", "purged": 1}
-        missing = await client.post(
-            "/system/event-dead-letters/replay", params={"id": 999}, headers=ops
-        )
-        assert missing.status_code == 404
+        for action in ("replay", "purge"):
+            missing = await client.post(
+                f"/system/event-dead-letters/{action}", params={"id": 999}, headers=ops
+            )
+            assert missing.status_code == 404
+            assert missing.json()["code"] == "not_found"
         outbox = await client.get(
             "/system/event-dead-letters", params={"source": "outbox"}, headers=ops
         )

@@ -20,6 +20,7 @@ def test_public_names() -> None:
         "Backend",
         "ConflictError",
         "DeadLetteredEvent",
+        "DurableDeadLetterLog",
         "EventDeadLetters",
         "InboxConsumer",
         "InboxHandler",

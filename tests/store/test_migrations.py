@@ -17,6 +17,7 @@ from triotok.store import (
     LATEST_VERSION,
     MIGRATIONS,
     STORE_SCHEMA,
+    EventDeadLetters,
     Migration,
     Schema,
     SchemaTooNew,
@@ -79,7 +80,7 @@ def test_plan_adopts_released_steps_of_a_legacy_database_without_running_them() 
     adopted = {(s.module, s.migration.version) for s in steps if s.adopt}
     run = {(s.module, s.migration.version) for s in steps if not s.adopt}
     assert adopted == {("store", 1), ("tenants", 1), ("access", 1), ("audit", 1)}
-    assert run == {("store", 2)}  # released later than global version 1
+    assert run == {("store", 2), ("store", 3)}  # released later than global version 1
     assert all(not s.adopt for s in plan({}, LEGACY_SENTINEL_VERSION, (STORE_SCHEMA,), "db"))
 
 
@@ -207,3 +208,38 @@ async def test_a_global_version_database_upgrades_in_place(
     newest = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
     conn.close()
     assert newest == LEGACY_SENTINEL_VERSION
+
+
+async def test_dead_letters_of_version_2_upgrade_in_place(tmp_path: Path) -> None:
+    # A SQLite database as version 2 left it, with one outbox dead letter and a
+    # purged one above it (AUTOINCREMENT must not hand its id out again).
+    path = tmp_path / "v2.db"
+    _legacy_database(path, 2)
+    conn = sqlite3.connect(path)
+    insert = (
+        "INSERT INTO event_dead_letters (outbox_id, event_id, event_type, tenant_id, payload,"
+        " attempts, reason, error, node_id, created_at) VALUES (?, ?, 'x.y', NULL, x'00', 3,"
+        " 'max_attempts', 'ValueError: bad', 'n1', '2024-01-01T00:00:00+00:00')"
+    )
+    conn.execute(insert, (7, "e-1"))
+    conn.execute(insert, (8, "e-2"))
+    conn.execute("DELETE FROM event_dead_letters WHERE event_id = 'e-2'")
+    conn.commit()
+    conn.close()
+    async with open_store(f"sqlite:///{path}", schemas=SCHEMAS) as store:
+        assert store.schema_version == LATEST_VERSION
+        dead = EventDeadLetters(store)
+        [letter] = await dead.list()
+        assert (letter.id, letter.source, letter.outbox_id, letter.event_id) == (
+            1,
+            "outbox",
+            7,
+            "e-1",
+        )
+        assert (letter.error_type, letter.error_message) == ("ValueError", "bad")
+        assert letter.envelope is None  # x'00' is no envelope
+        async with store.transaction() as tx:
+            await tx.publish(b"\x01", event_id="e-3", event_type="x.y", tenant_id=None)
+        [row] = await store.claim_outbox("n1")
+        assert await dead.add(row, "undecodable", "SchemaError: no")
+        assert [d.id for d in await dead.list()] == [1, 3]

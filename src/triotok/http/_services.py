@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +12,7 @@ from ..modules.access import KeyDirectory
 from ..modules.tenants import TenantDirectory
 from ..store import StoreHandle
 from ..supervision import ActorSystem
-from ..transport import EventBus
+from ..transport import DeadLetterStore, EventBus
 
 if TYPE_CHECKING:
     from ._routes import Route
@@ -50,6 +51,8 @@ class Services:
     required: tuple[str, ...] = ()
     version: str = ""
     started_at: float = field(default_factory=time.time)
+    #: The dead-letter stores of events by source (``"bus"``, ``"outbox"``), one API for all.
+    event_dead_letters: Mapping[str, DeadLetterStore] = field(default_factory=dict)
     #: Set by ``/app/http`` once it serves: the Quart app and the bound port.
     app: Any = None
     port: int | None = None

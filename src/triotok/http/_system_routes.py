@@ -1,9 +1,11 @@
 """Operator JSON endpoints: the live tree, dead letters, the event DLQ, restarting and stopping.
 
-Dead-lettered *events* live in two places: ``bus`` (a subscriber failed to
+Dead-lettered *events* come from two sources: ``bus`` (a subscriber failed to
 handle the event: kept by the event bus with the subscriber and error) and
 ``outbox`` (the relay could not hand the event to the bus at all, or it was
-undecodable: kept durably in the ``event_dead_letters`` table).
+undecodable: kept durably in the ``event_dead_letters`` table). Both are a
+:class:`~triotok.transport.DeadLetterStore` in ``services.event_dead_letters``
+under their name, so the routes below treat them alike.
 
 All need an admin key of the operator tenant (``system:read`` /
 ``system:write``). The operators' HTML page (``GET /system``, in
@@ -14,10 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._exceptions import ActorNotFound, NotFound, RequestError
+from .._exceptions import ActorNotFound, RequestError
 from ..modules import Permission
 from ..modules.audit import AuditEntry, record
-from ..store import EventDeadLetters
+from ..transport import DeadLetterStore
 from ._routes import Call, Reply, Route
 
 __all__ = ("ROUTES",)
@@ -127,76 +129,53 @@ async def stop_actor(call: Call) -> Reply:
     return Reply({"path": path, "state": "stopped"}, 200)
 
 
+def _dead_letter_store(call: Call) -> tuple[str, DeadLetterStore]:
+    source = str(call.query.get("source", "bus"))
+    store = call.services.event_dead_letters.get(source)
+    if store is None:
+        raise RequestError(
+            f"no dead-letter store {source!r} in this application", status=404, code="not_found"
+        )
+    return source, store
+
+
 def _dlq_filters(call: Call) -> dict[str, Any]:
     return {k: call.query[k] for k in ("event_type", "subscriber") if call.query.get(k)}
 
 
 async def event_dead_letters(call: Call) -> dict[str, Any]:
-    source = call.query.get("source", "bus")
+    source, store = _dead_letter_store(call)
     limit = int(call.query.get("limit", 100))
-    if source == "outbox":
-        table = EventDeadLetters(call.services.store.store)
-        event_type = call.query.get("event_type")
-        items = [d.as_dict() for d in await table.list(limit=limit, event_type=event_type)]
-        return {"source": source, "total": await table.count(), "items": items}
-    dlq = call.services.bus.dead_letters
-    entries = await dlq.list(limit=limit, **_dlq_filters(call))
+    entries = await store.list(limit=limit, **_dlq_filters(call))
     return {
         "source": source,
-        "total": dlq.statistics().size,
+        "total": await store.count(),
         "items": [entry.as_dict() for entry in entries],
     }
 
 
 async def replay_event_dead_letters(call: Call) -> Reply:
     """Replay one entry (``id``), the entries matching the filters, or all of them."""
-    source = call.query.get("source", "bus")
+    source, store = _dead_letter_store(call)
     entry_id = call.query.get("id")
     await _audit(call, "event_dead_letters.replay", f"event-dead-letters/{source}")
-    if source == "outbox":
-        table = EventDeadLetters(call.services.store.store)
-        if entry_id is not None:
-            try:
-                await table.replay(int(entry_id))
-            except NotFound as exc:
-                raise RequestError(str(exc), status=404, code="not_found") from None
-            return Reply({"source": source, "replayed": 1}, 200)
-        replayed = 0
-        while batch := await table.list(limit=100, event_type=call.query.get("event_type")):
-            for dead in batch:
-                await table.replay(dead.id)
-                replayed += 1
-        return Reply({"source": source, "replayed": replayed}, 200)
-    dlq = call.services.bus.dead_letters
     if entry_id is not None:
-        if not await dlq.replay(int(entry_id)):
-            raise RequestError(f"no dead-lettered event {entry_id}", status=404, code="not_found")
+        await store.replay(int(entry_id))  # NotFound: 404, ConflictError: 409
         return Reply({"source": source, "replayed": 1}, 200)
-    return Reply({"source": source, "replayed": await dlq.replay_where(**_dlq_filters(call))}, 200)
+    replayed = await store.replay_where(**_dlq_filters(call))
+    return Reply({"source": source, "replayed": replayed}, 200)
 
 
 async def purge_event_dead_letters(call: Call) -> Reply:
-    source = call.query.get("source", "bus")
+    """Drop one entry (``id``), the entries matching the filters, or all of them."""
+    source, store = _dead_letter_store(call)
     entry_id = call.query.get("id")
     await _audit(call, "event_dead_letters.purge", f"event-dead-letters/{source}")
-    if source == "outbox":
-        table = EventDeadLetters(call.services.store.store)
-        if entry_id is not None:
-            ids = [int(entry_id)]
-        else:
-            ids, after = [], 0
-            while page := await table.list(
-                limit=500, after_id=after, event_type=call.query.get("event_type")
-            ):
-                ids += [dead.id for dead in page]
-                after = page[-1].id
-        purged = await table.purge(ids) if ids else 0
-        return Reply({"source": source, "purged": purged}, 200)
-    dlq = call.services.bus.dead_letters
     if entry_id is not None:
-        wanted = int(entry_id)
-        return Reply({"source": source, "purged": await dlq.purge(lambda e: e.id == wanted)}, 200)
-    return Reply({"source": source, "purged": await dlq.purge(**_dlq_filters(call))}, 200)
+        await store.purge(int(entry_id))  # NotFound: 404
+        return Reply({"source": source, "purged": 1}, 200)
+    purged = await store.purge_where(**_dlq_filters(call))
+    return Reply({"source": source, "purged": purged}, 200)
 
 
 # Row ids are 64-bit in both stores: a larger number is a 400, not a 500.
@@ -278,6 +257,7 @@ ROUTES = (
             },
             "required": ["source", "total", "items"],
         },
+        errors=(404,),
     ),
     Route(
         "POST",
@@ -288,13 +268,13 @@ ROUTES = (
         Permission("system", "admin", "platform"),
         query={**_DLQ_QUERY, "id": _ID},
         response=_DLQ_ACTION,
-        errors=(404,),
+        errors=(404, 409),
     ),
     Route(
         "POST",
         "/system/event-dead-letters/purge",
         purge_event_dead_letters,
-        "Drop one dead-lettered event (id) or those matching the filters",
+        "Drop one dead-lettered event (id), those matching the filters, or all",
         "system",
         Permission("system", "admin", "platform"),
         query={**_DLQ_QUERY, "id": _ID},

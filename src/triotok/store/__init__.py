@@ -31,6 +31,7 @@ from ._config import PostgresConfig as PostgresConfig
 from ._config import SqliteConfig as SqliteConfig
 from ._config import parse_store_url as parse_store_url
 from ._deadletters import DeadLetteredEvent as DeadLetteredEvent
+from ._deadletters import DurableDeadLetterLog as DurableDeadLetterLog
 from ._deadletters import EventDeadLetters as EventDeadLetters
 from ._inbox import InboxConsumer as InboxConsumer
 from ._inbox import InboxHandler as InboxHandler
@@ -76,6 +77,7 @@ __all__ = (
     "Backend",
     "ConflictError",
     "DeadLetteredEvent",
+    "DurableDeadLetterLog",
     "EventDeadLetters",
     "InboxConsumer",
     "InboxHandler",

@@ -231,8 +231,66 @@ _DEAD_LETTERS = Migration(
     ),
 )
 
+# The bus's dead letters may be kept in the same table (a durable bus DLQ):
+# ``source`` says who gave up on the event ('outbox': the relay, 'bus': a
+# subscriber), with the subscription a replay hands it back to. One event can
+# fail in several subscriptions, so ``event_id`` is unique only among outbox
+# rows (an event is in the outbox or here, never both), and ``outbox_id`` is
+# empty for bus rows. SQLite cannot drop a constraint: it rebuilds the table,
+# keeping ids and the AUTOINCREMENT high-water mark.
+_DEAD_LETTER_SOURCES = Migration(
+    version=3,
+    name="event_dead_letters: source, subscription, error type",
+    sqlite=(
+        f"""CREATE TABLE event_dead_letters_v3 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            source TEXT NOT NULL DEFAULT 'outbox',
+            outbox_id INTEGER,
+            event_id TEXT NOT NULL,
+            event_type TEXT NOT NULL,
+            tenant_id TEXT,
+            payload BLOB NOT NULL,
+            attempts INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            error_type TEXT,
+            error TEXT,
+            pattern TEXT,
+            subscription_group TEXT,
+            subscriber TEXT,
+            node_id TEXT,
+            created_at TIMESTAMPTZ NOT NULL,
+            dead_at TIMESTAMPTZ NOT NULL DEFAULT {SQLITE_NOW})""",
+        """INSERT INTO event_dead_letters_v3 (id, outbox_id, event_id, event_type, tenant_id,
+            payload, attempts, reason, error, node_id, created_at, dead_at)
+            SELECT id, outbox_id, event_id, event_type, tenant_id, payload, attempts, reason,
+            error, node_id, created_at, dead_at FROM event_dead_letters""",
+        "DELETE FROM sqlite_sequence WHERE name = 'event_dead_letters_v3'",
+        """INSERT INTO sqlite_sequence (name, seq)
+            SELECT 'event_dead_letters_v3', seq FROM sqlite_sequence
+            WHERE name = 'event_dead_letters'""",
+        "DROP TABLE event_dead_letters",
+        "ALTER TABLE event_dead_letters_v3 RENAME TO event_dead_letters",
+        "CREATE INDEX event_dead_letters_dead_at ON event_dead_letters (dead_at)",
+        "CREATE INDEX event_dead_letters_source ON event_dead_letters (source, id)",
+        """CREATE UNIQUE INDEX event_dead_letters_outbox_event
+            ON event_dead_letters (event_id) WHERE source = 'outbox'""",
+    ),
+    postgresql=(
+        "ALTER TABLE event_dead_letters DROP CONSTRAINT event_dead_letters_event_id_key",
+        "ALTER TABLE event_dead_letters ALTER COLUMN outbox_id DROP NOT NULL",
+        "ALTER TABLE event_dead_letters ADD COLUMN source text NOT NULL DEFAULT 'outbox'",
+        "ALTER TABLE event_dead_letters ADD COLUMN error_type text",
+        "ALTER TABLE event_dead_letters ADD COLUMN pattern text",
+        "ALTER TABLE event_dead_letters ADD COLUMN subscription_group text",
+        "ALTER TABLE event_dead_letters ADD COLUMN subscriber text",
+        "CREATE INDEX event_dead_letters_source ON event_dead_letters (source, id)",
+        """CREATE UNIQUE INDEX event_dead_letters_outbox_event
+            ON event_dead_letters (event_id) WHERE source = 'outbox'""",
+    ),
+)
+
 #: The store's own tables: outbox, inbox, dead letters. Append only.
-MIGRATIONS: tuple[Migration, ...] = (_OUTBOX, _DEAD_LETTERS)
+MIGRATIONS: tuple[Migration, ...] = (_OUTBOX, _DEAD_LETTERS, _DEAD_LETTER_SOURCES)
 
 #: The platform tables the store owns, applied before every module's.
 STORE_SCHEMA = Schema("store", MIGRATIONS)

@@ -33,10 +33,13 @@ from ._codec import WIRE_VERSION as WIRE_VERSION
 from ._codec import decode as decode
 from ._codec import encode as encode
 from ._dlq import DeadEvent as DeadEvent
-from ._dlq import DeadLetterQueue as DeadLetterQueue
+from ._dlq import DeadLetterFilter as DeadLetterFilter
+from ._dlq import DeadLetterLog as DeadLetterLog
 from ._dlq import DeadLetterQueueStatistics as DeadLetterQueueStatistics
 from ._dlq import DeadLetterStore as DeadLetterStore
+from ._dlq import InMemoryDeadLetterLog as InMemoryDeadLetterLog
 from ._dlq import InMemoryDeadLetterStore as InMemoryDeadLetterStore
+from ._dlq_queue import DeadLetterQueue as DeadLetterQueue
 from ._envelope import Envelope as Envelope
 from ._envelope import validate_traceparent as validate_traceparent
 from ._memory import InMemoryTransport as InMemoryTransport
@@ -59,6 +62,8 @@ __all__ = (
     "BusActor",
     "BusStatistics",
     "DeadEvent",
+    "DeadLetterFilter",
+    "DeadLetterLog",
     "DeadLetterQueue",
     "DeadLetterQueueStatistics",
     "DeadLetterStore",
@@ -66,6 +71,7 @@ __all__ = (
     "EventBus",
     "EventSchema",
     "EventSink",
+    "InMemoryDeadLetterLog",
     "InMemoryDeadLetterStore",
     "InMemoryTransport",
     "InvalidConfig",

@@ -32,11 +32,12 @@ from ..actors import ActorRef, DeadLetter, DeadLetterReason, Mailbox, Overflow
 from ..supervision import ChildSpec, Restart, SupervisorRef
 from ..supervision._spec import validate_name
 from ._codec import DEFAULT_MAX_SIZE, decode, encode
-from ._dlq import DeadEvent, DeadLetterQueue, DeadLetterStore, InMemoryDeadLetterStore
+from ._dlq import DeadEvent, DeadLetterLog, InMemoryDeadLetterLog
+from ._dlq_queue import DeadLetterQueue
 from ._envelope import Envelope
 from ._memory import InMemoryTransport
 from ._registry import SchemaRegistry
-from ._retry import RetryPolicy, failure_cause
+from ._retry import RetryPolicy, failure_cause, is_retryable
 from ._routing import key_hash, matches, validate_pattern
 from ._subscription import Delivery, Outcome, Subscription, Ticket
 from ._transport import Transport
@@ -141,7 +142,7 @@ class EventBus:
         name: str = "bus",
         strict: bool = False,
         lanes: int = DEFAULT_LANES,
-        dead_letters: DeadLetterStore | None = None,
+        dead_letters: DeadLetterLog | None = None,
         registry: SchemaRegistry | None = None,
         max_size: int = DEFAULT_MAX_SIZE,
         attach_publisher: bool = True,
@@ -168,8 +169,10 @@ class EventBus:
         if sink_waits is None:
             sink_waits = not isinstance(self.transport, InMemoryTransport)
         self.sink_waits = sink_waits
-        #: The dead-letter queue: list, replay, purge.
-        self.dead_letters = DeadLetterQueue(self, dead_letters or InMemoryDeadLetterStore())
+        #: The dead-letter queue (a ``DeadLetterStore``): list, get, replay, purge.
+        self.dead_letters = DeadLetterQueue(
+            self, dead_letters if dead_letters is not None else InMemoryDeadLetterLog()
+        )
         self._registry = registry
         self._max_size = max_size
         self._rng = rng or random.Random()
@@ -433,14 +436,17 @@ class EventBus:
         sub = delivery.subscription
         cause = failure_cause(error)
         try:
-            entry = await self.dead_letters.store.add(
+            entry = await self.dead_letters.log.add(
                 envelope,
                 pattern=sub.pattern,
                 group=sub.group,
                 subscriber=subscriber,
                 attempts=attempts,
                 error=cause,
+                reason="max_attempts" if is_retryable(error) else "permanent",
             )
+            if not isinstance(self.dead_letters.log, InMemoryDeadLetterLog):
+                await self.dead_letters.statistics()  # the tree's view of a durable log
         except Exception as exc:  # a durable DLQ that is down: the event is still owed
             logger.exception("%s: could not dead-letter %s", sub.path, envelope.id)
             delivery.settle(Outcome.ABANDONED, exc)
@@ -459,6 +465,9 @@ class EventBus:
 
     async def _hand_back(self, entry: DeadEvent) -> bool:
         """Replay: queue ``entry``'s event in its subscription again, retry count reset."""
+        if entry.pattern is None or entry.subscriber is None or entry.envelope is None:
+            await trio.lowlevel.checkpoint()  # not a bus entry: nothing to hand it to
+            return False
         if entry.group is not None:
             key = (entry.pattern, "group", entry.group)
         else:

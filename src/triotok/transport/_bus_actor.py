@@ -16,13 +16,24 @@ import trio
 
 from ..actors import Actor
 from ._bus import DEFAULT_LANES, RECONCILE, EventBus
-from ._dlq import DeadLetterStore
+from ._dlq import DeadLetterLog, DeadLetterQueueStatistics
+from ._dlq_queue import DeadLetterQueue
 from ._registry import SchemaRegistry
 from ._retry import RetryPolicy
 from ._subscription import SubscriptionActor
 from ._transport import Transport
 
 __all__ = ("BusActor", "open_event_bus")
+
+
+class _TreeView:
+    """What the tree polls (synchronously): the queue's counts as of its last operation."""
+
+    def __init__(self, queue: DeadLetterQueue) -> None:
+        self._queue = queue
+
+    def statistics(self) -> DeadLetterQueueStatistics:
+        return self._queue.snapshot()
 
 
 class BusActor(Actor):
@@ -40,7 +51,7 @@ class BusActor(Actor):
     async def on_start(self) -> None:
         bus = self._bus
         self.ctx.register("bus", bus)
-        self.ctx.register("dead_letter_queue", bus.dead_letters)
+        self.ctx.register("dead_letter_queue", _TreeView(bus.dead_letters))
         await bus._started(self)
         await self._reconcile()
         self.ctx.start_soon(self._watch)
@@ -90,7 +101,7 @@ async def open_event_bus(
     name: str = "bus",
     strict: bool | None = None,
     lanes: int = DEFAULT_LANES,
-    dead_letters: DeadLetterStore | None = None,
+    dead_letters: DeadLetterLog | None = None,
     registry: SchemaRegistry | None = None,
     rng: random.Random | None = None,
 ) -> AsyncIterator[EventBus]:

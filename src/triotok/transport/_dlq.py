@@ -1,90 +1,141 @@
-"""The bus's dead-letter queue: events a subscriber could not handle, listable and replayable.
+"""Dead-lettered events: one entry type and one operator API for every place that keeps them.
 
-Two layers:
+Two seams, both ``typing.Protocol``:
 
-- a :class:`DeadLetterStore` keeps the entries (:class:`InMemoryDeadLetterStore`
-  now; a durable, store-backed one can implement the same protocol later);
-- the :class:`DeadLetterQueue` of a bus (``bus.dead_letters``) is the operator
-  API on top: list, replay (one, a filter, all) and purge.
+- :class:`DeadLetterStore` is what operators use (``/system/event-dead-letters``,
+  the docs, scripts): ``list``/``get``/``count`` with the same filters and
+  paging, ``replay``/``purge`` of one entry (:class:`NotFound` for an unknown
+  id) or of every matching entry, and ``statistics()``. The bus's queue
+  (:class:`DeadLetterQueue`, ``bus.dead_letters``) implements it, and so does
+  the outbox relay's durable table (``triotok.store.EventDeadLetters``).
+- :class:`DeadLetterLog` is where the bus keeps its entries:
+  :class:`InMemoryDeadLetterLog` (the default, lost with the process) or the
+  store's ``DurableDeadLetterLog`` (rows of ``event_dead_letters`` with
+  source ``bus``). The queue adds what needs the bus: replay hands an entry
+  back to the subscription it failed in.
 
-Invariant: an entry is removed from the store only once its event has been
-handed back to its subscription (replay) or on purpose (purge), so an event
-is never both waiting in the queue and redelivered by the same replay.
+Invariant: an entry is removed only once its event has been handed back to
+its subscription (replay) or on purpose (purge), so an event is never both
+waiting in the queue and redelivered by the same replay.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 import trio
 
+from .._exceptions import InvalidConfig, NotFound
 from ._envelope import Envelope
-
-if TYPE_CHECKING:
-    from ._bus import EventBus
 
 __all__ = (
     "DeadEvent",
-    "DeadLetterQueue",
+    "DeadLetterFilter",
+    "DeadLetterLog",
     "DeadLetterQueueStatistics",
     "DeadLetterStore",
+    "InMemoryDeadLetterLog",
     "InMemoryDeadLetterStore",
 )
 
-#: Bounds what an entry keeps of an error message (reprs can be huge).
+#: Bounds what an entry keeps of an error message (reprs and tracebacks can be huge).
 MAX_ERROR_CHARS = 2000
 
 
 @dataclass(frozen=True, slots=True)
 class DeadEvent:
-    """One dead-lettered event: what failed, for whom, how often and why.
+    """One dead-lettered event, wherever it is kept: what failed, where, how often and why.
 
-    ``subscriber`` is the path of the actor that failed last (for a group,
-    the member the event went to); ``pattern`` and ``group`` identify the
-    subscription a replay hands the event back to. ``envelope`` is the event
-    as it was last handed over (its ``retry_count`` is ``attempts - 1``).
+    ``source`` says who gave up on it: ``"bus"`` (a subscriber failed to
+    handle it; ``pattern``, ``group`` and ``subscriber`` name the
+    subscription a replay hands it back to) or ``"outbox"`` (the relay could
+    not hand it to the bus at all; those three are ``None``). ``envelope``
+    is the event as last handed over, ``None`` only when its stored bytes
+    cannot be decoded; ``data`` is those bytes where the entry is kept
+    encoded (durable stores), else ``None``. ``reason`` is ``"permanent"``,
+    ``"max_attempts"`` or (outbox) ``"undecodable"``.
     """
 
     id: int
-    envelope: Envelope
-    pattern: str
+    source: str
+    event_id: str
+    event_type: str
+    tenant_id: str | None
+    envelope: Envelope | None
+    pattern: str | None
     group: str | None
-    subscriber: str
+    subscriber: str | None
     attempts: int
+    reason: str
     error_type: str
     error_message: str
-    at: float  # trio clock
-
-    @property
-    def event_type(self) -> str:
-        return self.envelope.event_type
+    dead_at: datetime
+    data: bytes | None = None
+    outbox_id: int | None = None
+    node_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready view (payload as a bounded ``repr``)."""
-        env = self.envelope
-        payload = repr(env.payload)
+        """The JSON shape of every entry, either source (payload as a bounded ``repr``)."""
+        payload = None if self.envelope is None else repr(self.envelope.payload)
+        if payload is not None and len(payload) > 200:
+            payload = payload[:197] + "..."
         return {
             "id": self.id,
-            "event_id": str(env.id),
-            "event_type": env.event_type,
-            "tenant_id": env.tenant_id,
-            "payload": payload if len(payload) <= 200 else payload[:197] + "...",
+            "source": self.source,
+            "event_id": self.event_id,
+            "event_type": self.event_type,
+            "tenant_id": self.tenant_id,
+            "payload": payload,
+            "payload_bytes": None if self.data is None else len(self.data),
             "pattern": self.pattern,
             "group": self.group,
             "subscriber": self.subscriber,
             "attempts": self.attempts,
+            "reason": self.reason,
             "error": {"type": self.error_type, "message": self.error_message},
-            "at": self.at,
+            "outbox_id": self.outbox_id,
+            "node_id": self.node_id,
+            "dead_at": self.dead_at.isoformat(),
         }
 
 
 @dataclass(frozen=True, slots=True)
+class DeadLetterFilter:
+    """Which entries an operation means: equality on each given field, ``None`` = any.
+
+    ``older_than`` keeps entries dead for longer than that (purges by age).
+    Outbox entries have no subscriber or group, so filtering on them
+    matches none of those.
+    """
+
+    event_type: str | None = None
+    subscriber: str | None = None
+    group: str | None = None
+    older_than: timedelta | None = None
+
+    def matches(self, entry: DeadEvent, now: datetime) -> bool:
+        """Whether ``entry`` passes (``now`` is the wall clock for ``older_than``)."""
+        return (
+            (self.event_type is None or entry.event_type == self.event_type)
+            and (self.subscriber is None or entry.subscriber == self.subscriber)
+            and (self.group is None or entry.group == self.group)
+            and (self.older_than is None or entry.dead_at < now - self.older_than)
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class DeadLetterQueueStatistics:
-    """Entries now, by subscriber and by event type; totals since start."""
+    """Entries now, by subscriber and by event type; what this handle did since it was created.
+
+    ``size`` and the ``by_*`` counts describe every entry of the store (for a
+    durable one, those of all processes); ``added``, ``replayed`` and
+    ``purged`` count what went through this handle in this process.
+    """
 
     size: int
     by_subscriber: dict[str, int]
@@ -94,7 +145,7 @@ class DeadLetterQueueStatistics:
     purged: int
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready view (shown in ``system.tree()``)."""
+        """A JSON-ready view (shown in ``system.tree()`` on the bus actor)."""
         return {
             "size": self.size,
             "by_subscriber": dict(self.by_subscriber),
@@ -105,15 +156,86 @@ class DeadLetterQueueStatistics:
         }
 
 
-Predicate = Callable[[DeadEvent], bool]
-
-
 class DeadLetterStore(Protocol):
-    """Where dead-lettered events are kept. Methods are async so durable stores fit.
+    """The operator API of dead-lettered events; the bus's queue and the outbox's table have it.
 
-    ``statistics()`` is synchronous (the tree polls it): a durable store
-    answers from counters it keeps.
+    Entries come oldest first (ascending ``id``), ``limit`` at a time; page
+    with ``after`` (the last id seen). Filters are equality on the given
+    fields. ``get``, ``replay`` and ``purge`` of an unknown id raise
+    :class:`~triotok.store.NotFound`; a bus entry that cannot be handed back
+    now (its subscription is gone, or refused it) raises
+    :class:`~triotok.store.ConflictError` and stays. The ``*_where`` forms
+    act on a snapshot of the matching entries (what is dead-lettered again
+    meanwhile waits for the next call), skip entries they cannot hand back,
+    and return how many they did.
     """
+
+    async def list(
+        self,
+        *,
+        event_type: str | None = None,
+        subscriber: str | None = None,
+        group: str | None = None,
+        limit: int = 100,
+        after: int = 0,
+    ) -> list[DeadEvent]:
+        """Matching entries with ``id > after``, oldest first, at most ``limit``."""
+        ...
+
+    async def get(self, id: int) -> DeadEvent:
+        """One entry by id."""
+        ...
+
+    async def count(
+        self,
+        *,
+        event_type: str | None = None,
+        subscriber: str | None = None,
+        group: str | None = None,
+    ) -> int:
+        """How many entries match."""
+        ...
+
+    async def replay(self, id: int) -> None:
+        """Hand one entry's event back for another try, attempts reset; the entry goes."""
+        ...
+
+    async def replay_where(
+        self,
+        *,
+        event_type: str | None = None,
+        subscriber: str | None = None,
+        group: str | None = None,
+    ) -> int:
+        """Replay every matching entry (all of them without filters)."""
+        ...
+
+    async def replay_all(self) -> int:
+        """Replay every entry."""
+        ...
+
+    async def purge(self, id: int) -> None:
+        """Drop one entry for good."""
+        ...
+
+    async def purge_where(
+        self,
+        *,
+        event_type: str | None = None,
+        subscriber: str | None = None,
+        group: str | None = None,
+        older_than: timedelta | None = None,
+    ) -> int:
+        """Drop every matching entry (all of them without filters)."""
+        ...
+
+    async def statistics(self) -> DeadLetterQueueStatistics:
+        """Counts now (from the store) and what this handle did."""
+        ...
+
+
+class DeadLetterLog(Protocol):
+    """Where a bus keeps its dead-lettered events (in memory, or durably in the store)."""
 
     async def add(
         self,
@@ -124,35 +246,50 @@ class DeadLetterStore(Protocol):
         subscriber: str,
         attempts: int,
         error: BaseException,
+        reason: str = "permanent",
     ) -> DeadEvent:
         """Keep one event; returns the entry with its id."""
         ...
 
-    async def list(
-        self,
-        *,
-        event_type: str | None = None,
-        subscriber: str | None = None,
-        group: str | None = None,
-        limit: int | None = None,
-    ) -> list[DeadEvent]:
-        """Entries, oldest first, filtered by equality on the given fields."""
+    async def list(self, where: DeadLetterFilter, *, limit: int, after: int = 0) -> list[DeadEvent]:
+        """Matching entries with ``id > after``, oldest first, at most ``limit``."""
+        ...
+
+    async def get(self, id: int) -> DeadEvent:
+        """One entry by id; :class:`NotFound` if there is none."""
+        ...
+
+    async def count(self, where: DeadLetterFilter) -> int:
+        """How many entries match."""
         ...
 
     async def remove(self, ids: Collection[int], *, replayed: bool) -> int:
         """Remove entries by id (unknown ids are ignored); returns how many went."""
         ...
 
-    def statistics(self) -> DeadLetterQueueStatistics:
-        """Counts now and since start."""
+    async def statistics(self) -> DeadLetterQueueStatistics:
+        """Counts now and what went through this log."""
         ...
 
 
-class InMemoryDeadLetterStore:
-    """A :class:`DeadLetterStore` in a dict: lost with the process, for L0 and tests."""
+def check_page(limit: object, after: object) -> None:
+    """Refuse a ``limit`` below 1 or a negative ``after`` (both must be ints)."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidConfig("limit", f"must be an integer >= 1, got {limit!r}")
+    if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+        raise InvalidConfig("after", f"must be an integer >= 0, got {after!r}")
+
+
+def not_found(id: int) -> NotFound:
+    """The error for an unknown entry id (one message everywhere)."""
+    return NotFound(f"no dead-lettered event with id {id}")
+
+
+class InMemoryDeadLetterLog:
+    """A :class:`DeadLetterLog` in a dict: lost with the process, for L0 and tests."""
 
     def __init__(self) -> None:
-        self._entries: dict[int, DeadEvent] = {}  # insertion order = oldest first
+        self._entries: dict[int, DeadEvent] = {}  # insertion order = id order = oldest first
         self._ids = itertools.count(1)
         self._added = 0
         self._replayed = 0
@@ -167,49 +304,59 @@ class InMemoryDeadLetterStore:
         subscriber: str,
         attempts: int,
         error: BaseException,
+        reason: str = "permanent",
     ) -> DeadEvent:
-        """Keep one event; see :meth:`DeadLetterStore.add`."""
-        message = str(error)
+        """Keep one event; see :meth:`DeadLetterLog.add`."""
         entry = DeadEvent(
             id=next(self._ids),
+            source="bus",
+            event_id=str(envelope.id),
+            event_type=envelope.event_type,
+            tenant_id=envelope.tenant_id,
             envelope=envelope,
             pattern=pattern,
             group=group,
             subscriber=subscriber,
             attempts=attempts,
+            reason=reason,
             error_type=type(error).__name__,
-            error_message=message[:MAX_ERROR_CHARS],
-            at=trio.current_time(),
+            error_message=str(error)[:MAX_ERROR_CHARS],
+            dead_at=datetime.now(UTC),
         )
         self._entries[entry.id] = entry
         self._added += 1
         await trio.lowlevel.checkpoint()
         return entry
 
-    async def list(
-        self,
-        *,
-        event_type: str | None = None,
-        subscriber: str | None = None,
-        group: str | None = None,
-        limit: int | None = None,
-    ) -> list[DeadEvent]:
-        """Entries, oldest first; see :meth:`DeadLetterStore.list`."""
+    async def list(self, where: DeadLetterFilter, *, limit: int, after: int = 0) -> list[DeadEvent]:
+        """Matching entries, oldest first; see :meth:`DeadLetterLog.list`."""
+        check_page(limit, after)
+        now = datetime.now(UTC)
         out: list[DeadEvent] = []
         for entry in self._entries.values():
-            if limit is not None and len(out) >= limit:
+            if len(out) >= limit:
                 break
-            if (
-                (event_type is None or entry.event_type == event_type)
-                and (subscriber is None or entry.subscriber == subscriber)
-                and (group is None or entry.group == group)
-            ):
+            if entry.id > after and where.matches(entry, now):
                 out.append(entry)
         await trio.lowlevel.checkpoint()
         return out
 
+    async def get(self, id: int) -> DeadEvent:
+        """One entry by id; see :meth:`DeadLetterLog.get`."""
+        await trio.lowlevel.checkpoint()
+        entry = self._entries.get(id)
+        if entry is None:
+            raise not_found(id)
+        return entry
+
+    async def count(self, where: DeadLetterFilter) -> int:
+        """How many entries match."""
+        now = datetime.now(UTC)
+        await trio.lowlevel.checkpoint()
+        return sum(1 for e in self._entries.values() if where.matches(e, now))
+
     async def remove(self, ids: Collection[int], *, replayed: bool) -> int:
-        """Remove entries by id; see :meth:`DeadLetterStore.remove`."""
+        """Remove entries by id; see :meth:`DeadLetterLog.remove`."""
         removed = sum(1 for i in ids if self._entries.pop(i, None) is not None)
         if replayed:
             self._replayed += removed
@@ -218,12 +365,17 @@ class InMemoryDeadLetterStore:
         await trio.lowlevel.checkpoint()
         return removed
 
-    def statistics(self) -> DeadLetterQueueStatistics:
+    async def statistics(self) -> DeadLetterQueueStatistics:
         """Counts by subscriber and event type, and totals since start."""
+        await trio.lowlevel.checkpoint()
+        return self.snapshot()
+
+    def snapshot(self) -> DeadLetterQueueStatistics:
+        """:meth:`statistics` without waiting (exact: everything is here)."""
         entries = self._entries.values()
         return DeadLetterQueueStatistics(
             size=len(self._entries),
-            by_subscriber=dict(Counter(e.subscriber for e in entries)),
+            by_subscriber=dict(Counter(e.subscriber for e in entries if e.subscriber)),
             by_event_type=dict(Counter(e.event_type for e in entries)),
             added=self._added,
             replayed=self._replayed,
@@ -231,103 +383,5 @@ class InMemoryDeadLetterStore:
         )
 
 
-class DeadLetterQueue:
-    """The dead-lettered events of one bus (``bus.dead_letters``): list, replay, purge.
-
-    ::
-
-        for dead in await bus.dead_letters.list(event_type="order.paid"):
-            print(dead.id, dead.subscriber, dead.attempts, dead.error_type)
-        await bus.dead_letters.replay(dead.id)          # one
-        await bus.dead_letters.replay_where(subscriber="/app/indexer")
-        await bus.dead_letters.replay_all()
-        await bus.dead_letters.purge(event_type="test.pinged")
-
-    A replay hands the event back to the subscription it failed in (same
-    pattern and group, or same subscriber), with ``retry_count`` reset to 0
-    and a fresh set of attempts, and removes the entry once the subscription
-    has accepted it. Entries whose subscription no longer exists stay.
-    Replays and purges are serialised, so two operators cannot replay one
-    entry twice.
-    """
-
-    def __init__(self, bus: EventBus, store: DeadLetterStore) -> None:
-        self._bus = bus
-        self.store = store
-        self._lock = trio.Lock()
-
-    async def list(
-        self,
-        *,
-        event_type: str | None = None,
-        subscriber: str | None = None,
-        group: str | None = None,
-        limit: int | None = None,
-    ) -> list[DeadEvent]:
-        """Entries, oldest first, filtered by event type, subscriber path and group."""
-        return await self.store.list(
-            event_type=event_type, subscriber=subscriber, group=group, limit=limit
-        )
-
-    async def replay(self, entry_id: int) -> bool:
-        """Hand one entry back; False if it is unknown or its subscription is gone."""
-        return await self.replay_where(lambda e: e.id == entry_id) == 1
-
-    async def replay_where(
-        self,
-        predicate: Predicate | None = None,
-        *,
-        event_type: str | None = None,
-        subscriber: str | None = None,
-        group: str | None = None,
-    ) -> int:
-        """Hand back every entry matching the filters and ``predicate``; returns how many."""
-        return await self._each(predicate, event_type, subscriber, group, self._replay_one)
-
-    async def replay_all(self) -> int:
-        """Hand back every entry (oldest first); returns how many."""
-        return await self.replay_where()
-
-    async def purge(
-        self,
-        predicate: Predicate | None = None,
-        *,
-        event_type: str | None = None,
-        subscriber: str | None = None,
-        group: str | None = None,
-    ) -> int:
-        """Drop the matching entries (all of them without filters); returns how many."""
-        return await self._each(predicate, event_type, subscriber, group, self._purge_one)
-
-    def statistics(self) -> DeadLetterQueueStatistics:
-        """The store's counts (shown in ``system.tree()`` on the bus actor)."""
-        return self.store.statistics()
-
-    async def _each(
-        self,
-        predicate: Predicate | None,
-        event_type: str | None,
-        subscriber: str | None,
-        group: str | None,
-        action: Callable[[DeadEvent], Awaitable[bool]],
-    ) -> int:
-        async with self._lock:
-            entries = await self.store.list(
-                event_type=event_type, subscriber=subscriber, group=group
-            )
-            done = 0
-            for entry in entries:
-                if (predicate is None or predicate(entry)) and await action(entry):
-                    done += 1
-            return done
-
-    async def _replay_one(self, entry: DeadEvent) -> bool:
-        # Handed back first, removed after: a crash in between duplicates the
-        # event (at least once) rather than losing it.
-        if not await self._bus._hand_back(entry):
-            return False
-        await self.store.remove([entry.id], replayed=True)
-        return True
-
-    async def _purge_one(self, entry: DeadEvent) -> bool:
-        return await self.store.remove([entry.id], replayed=False) == 1
+#: The name :class:`InMemoryDeadLetterLog` had before the operator API and the log split.
+InMemoryDeadLetterStore = InMemoryDeadLetterLog
