@@ -17,7 +17,6 @@ reaches the client.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -27,6 +26,7 @@ from quart_trio import QuartTrio
 from .._exceptions import RequestError
 from ..modules.access import authorize, parse_key, verify_key
 from ..modules.tenants import validate_tenant_id
+from ._json import decode_body
 from ._middleware import SCOPE_KEY, ClientLimits, Gateway, RequestState
 from ._problems import PROBLEM_JSON, Problem, problem_body, problem_for
 from ._routes import Call, Reply, Route, json_bytes
@@ -107,7 +107,7 @@ def _view(route: Route, services: Services, limits: ClientLimits) -> Any:
                     "too many requests with this key", status=429, code="rate_limited"
                 )
             if permission.scope == "tenant":
-                header = request.headers.get("X-Tenant")
+                header = _header("X-Tenant")
                 if header is None:
                     request_tenant = key.tenant_id
                 else:
@@ -157,7 +157,7 @@ def _state() -> RequestState | None:
 
 
 async def _authenticate(services: Services) -> Any:
-    header = request.headers.get("Authorization")
+    header = _header("Authorization")
     if header is None:
         raise RequestError("an API key is required", status=401, code="missing_api_key")
     scheme, _, presented = header.partition(" ")
@@ -170,6 +170,23 @@ async def _authenticate(services: Services) -> Any:
     if key_id is None:
         raise RequestError("invalid API key", status=401, code="invalid_api_key")
     return verify_key(await services.keys.get(key_id), presented)
+
+
+def _header(name: str) -> str | None:
+    """A request header as text: strict UTF-8, else a 422 naming the header."""
+    value = request.headers.get(name)
+    if value is None or value.isascii():
+        return value
+    try:
+        # Quart decodes header bytes as latin-1: undo that, then decode them as UTF-8.
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        raise RequestError(
+            f"the {name} header is not valid UTF-8 text",
+            status=422,
+            code="validation_failed",
+            errors=[{"in": "header", "path": name, "message": "is not valid UTF-8 text"}],
+        ) from None
 
 
 def _query(route: Route) -> dict[str, Any]:
@@ -199,16 +216,6 @@ def _query(route: Route) -> dict[str, Any]:
     return values
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _parse_number(text: str) -> int | float:
-    # JSON Schema counts 1.0 as an integer: handlers get an int, exactly as for 1.
-    value = float(text)
-    return int(value) if value.is_integer() else value
-
-
 async def _body(route: Route) -> Any:
     if route.body is None:
         return None
@@ -217,15 +224,7 @@ async def _body(route: Route) -> Any:
         raise RequestError(
             "send the body as application/json", status=415, code="unsupported_media_type"
         )
-    raw = await request.get_data(cache=False)
-    if not raw:
-        raise RequestError("the request body is empty", status=400, code="invalid_json")
-    try:
-        body = json.loads(raw, parse_constant=_reject_constant, parse_float=_parse_number)
-    except (ValueError, RecursionError) as exc:
-        raise RequestError(
-            f"the body is not valid JSON: {str(exc)[:120]}", status=400, code="invalid_json"
-        ) from None
+    body = decode_body(await request.get_data(False, False, False))  # cache, as_text, form
     errors = schema_errors(route.body, body)
     if errors:
         raise RequestError(

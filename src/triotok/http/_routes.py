@@ -9,12 +9,12 @@ documentation, the enforcement and the URL map cannot drift apart.
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .._json import dumps
 from ..modules.access import ApiKey, Permission
 from ..modules.tenants import Tenant
 
@@ -25,7 +25,8 @@ __all__ = ("Call", "Handler", "Reply", "Route", "json_bytes")
 
 
 def json_bytes(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), default=str).encode()
+    """A response body: strict JSON only (a non-finite number is a bug, never ``Infinity``)."""
+    return dumps(value).encode()
 
 
 @dataclass(slots=True)

@@ -54,7 +54,7 @@ UPDATE_SCHEMA: dict[str, Any] = {
     "properties": {
         "name": _NAME,
         "settings": _SETTINGS,
-        "version": {"type": "integer", "minimum": 1},
+        "version": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
     },
     "additionalProperties": False,
 }

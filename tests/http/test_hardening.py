@@ -1,0 +1,216 @@
+"""Regressions of issue 9: input that broke a tenant for good, answered 500 or non-JSON,
+a rate-limit bypass behind a proxy, health blind to failing writes, a Host redirect."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trio
+
+from tests.http.conftest import Server, ServerFactory
+from tests.http.test_bad_input import assert_problem
+
+#: For tests that write into the SQLite file themselves (overrides conftest's backends).
+SQLITE_ONLY = pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+
+STRICT = {"parse_constant": lambda name: pytest.fail(f"{name} is not JSON")}
+
+
+def strict_json(response: httpx.Response) -> Any:
+    """The body, parsed as strict JSON (NaN/Infinity fail the test)."""
+    return json.loads(response.content, **STRICT)
+
+
+def nested(depth: int) -> str:
+    """The JSON text of an object ``depth`` levels deep (``{}`` is 1)."""
+    return '{"a":' * (depth - 1) + "{}" + "}" * (depth - 1)
+
+
+def raw_body(settings: str, **fields: Any) -> str:
+    """A JSON object of ``fields`` plus ``settings`` given as JSON text."""
+    head = json.dumps(fields)[:-1]
+    return f'{head}{", " if fields else ""}"settings": {settings}}}'
+
+
+# ------------------------------------------------------------------ 2. depth
+
+
+async def test_deep_settings_are_refused_before_anything_is_stored(server: Server) -> None:
+    headers = {**server.auth(await server.operator()), "Content-Type": "application/json"}
+    with trio.fail_after(20):
+        # The body is level 1, settings level 2: 31 more levels make 33.
+        deep = raw_body(id="deep", name="Deep", settings=nested(32))
+        response = await server.client.post("/api/tenants", content=deep, headers=headers)
+        assert_problem(response, 400, "invalid_json")
+        assert "32" in response.json()["detail"]
+        very_deep = raw_body(id="deep", name="Deep", settings=nested(980))
+        response = await server.client.post("/api/tenants", content=very_deep, headers=headers)
+        assert_problem(response, 400, "invalid_json")
+        assert await server.services.tenant_repository.get("deep") is None
+        ok = raw_body(id="deep", name="Deep", settings=nested(31))
+        assert (await server.client.post("/api/tenants", content=ok, headers=headers)).is_success
+        response = await server.client.patch(
+            "/api/tenants/deep", content=raw_body(settings=nested(40)), headers=headers
+        )
+        assert_problem(response, 400, "invalid_json")
+        assert (await server.services.tenant_repository.get("deep")).version == 1
+
+
+LEGACY_BLOBS = [
+    pytest.param(nested(980), id="deep"),
+    pytest.param('{"x": Infinity, "y": NaN}', id="non-finite"),
+    pytest.param('{"x": 1e400}', id="overflow"),
+    pytest.param('{"x": "\\ud800"}', id="surrogate"),
+    pytest.param("[1, 2]", id="not-an-object"),
+    pytest.param("{not json", id="garbage"),
+]
+
+
+@pytest.mark.parametrize("blob", LEGACY_BLOBS)
+@SQLITE_ONLY
+async def test_a_tenant_stored_by_an_earlier_version_stays_manageable(
+    tmp_path: Path, make_server: ServerFactory, blob: str
+) -> None:
+    async with make_server(store_url=f"sqlite:///{tmp_path}/legacy.db") as server:
+        operator = server.auth(await server.operator())
+        await server.tenant("legacy")
+        key = await server.key("legacy", "admin")
+        # What an earlier version could have committed, written straight into the file.
+        with sqlite3.connect(tmp_path / "legacy.db") as conn:
+            conn.execute("UPDATE tenants SET settings = ? WHERE id = 'legacy'", (blob,))
+        conn.close()
+        server.services.tenants.invalidate("legacy")
+        with trio.fail_after(20):
+            listed = await server.client.get("/api/tenants", headers=operator)
+            assert listed.status_code == 200, listed.text
+            ids = [t["id"] for t in strict_json(listed)["items"]]
+            assert "legacy" in ids
+            one = await server.client.get("/api/tenants/legacy", headers=operator)
+            assert one.status_code == 200, one.text
+            assert strict_json(one)["settings"] == {}
+            own = await server.client.get("/api/tenants/current", headers=server.auth(key))
+            assert own.status_code == 200, own.text
+            strict_json(own)
+            renamed = await server.client.patch(
+                "/api/tenants/legacy", json={"name": "Renamed"}, headers=operator
+            )
+            assert renamed.status_code == 200, renamed.text
+            assert strict_json(renamed)["name"] == "Renamed"
+            fixed = await server.client.patch(
+                "/api/tenants/legacy", json={"settings": {"ok": 1}}, headers=operator
+            )
+            assert fixed.status_code == 200, fixed.text
+            assert strict_json(fixed)["settings"] == {"ok": 1}
+            gone = await server.client.post("/api/tenants/legacy/deactivate", headers=operator)
+            assert gone.status_code == 200, gone.text
+            assert strict_json(gone)["active"] is False
+
+
+@SQLITE_ONLY
+async def test_a_rename_keeps_unreadable_stored_settings_untouched(
+    tmp_path: Path, make_server: ServerFactory
+) -> None:
+    """Settings the server cannot serve are shown as {} but never overwritten by a rename."""
+    blob = '{"x": Infinity}'
+    async with make_server(store_url=f"sqlite:///{tmp_path}/legacy.db") as server:
+        operator = server.auth(await server.operator())
+        await server.tenant("legacy")
+        with sqlite3.connect(tmp_path / "legacy.db") as conn:
+            conn.execute("UPDATE tenants SET settings = ? WHERE id = 'legacy'", (blob,))
+        conn.close()
+        with trio.fail_after(10):
+            response = await server.client.patch(
+                "/api/tenants/legacy", json={"name": "Renamed"}, headers=operator
+            )
+        assert response.status_code == 200
+        stored = await server.services.store.store.fetchval(
+            "SELECT settings FROM tenants WHERE id = 'legacy'"
+        )
+        assert stored == blob
+
+
+# ------------------------------------------------------------------ 3. non-finite numbers
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1e400", "1E999", "NaN", "-Infinity"])
+async def test_numbers_that_are_not_finite_are_refused(server: Server, number: str) -> None:
+    headers = {**server.auth(await server.operator()), "Content-Type": "application/json"}
+    body = '{"id": "inf", "name": "Inf", "settings": {"x": ' + number + "}}"
+    with trio.fail_after(10):
+        response = await server.client.post("/api/tenants", content=body, headers=headers)
+        assert_problem(response, 400, "invalid_json")
+        update = await server.client.patch(
+            "/api/tenants/ops",
+            content='{"settings": {"x": ' + number + "}}",
+            headers=headers,
+        )
+    assert_problem(update, 400, "invalid_json")
+    assert await server.services.tenant_repository.get("inf") is None
+
+
+async def test_huge_integers_are_refused_or_stored_exactly(server: Server) -> None:
+    headers = {**server.auth(await server.operator()), "Content-Type": "application/json"}
+    with trio.fail_after(10):
+        version = await server.client.patch(
+            "/api/tenants/ops",
+            content='{"version": 1' + "0" * 30 + "}",
+            headers=headers,
+        )
+        assert_problem(version, 422, "validation_failed")
+        big = '{"settings": {"x": 1' + "0" * 300 + "}}"
+        stored = await server.client.patch("/api/tenants/ops", content=big, headers=headers)
+    assert stored.status_code == 200
+    assert strict_json(stored)["settings"]["x"] == 10**300
+
+
+# ------------------------------------------------------------------ 4. text that is not UTF-8
+
+
+@pytest.mark.parametrize(
+    ("body", "path"),
+    [
+        ('{"id": "s", "name": "\\ud800"}', "/name"),
+        ('{"id": "s", "name": "x\\udfff"}', "/name"),
+        ('{"id": "s", "name": "S", "settings": {"\\ud800": 1}}', "/settings/\ud800"),
+        ('{"id": "s", "name": "S", "settings": {"k": ["ok", "\\udc00"]}}', "/settings/k/1"),
+        ('{"id": "\\ud83d", "name": "S"}', "/id"),
+        ('{"id": "s", "name": "S", "settings": {"k": "a\\u0000"}}', "/settings/k"),
+    ],
+)
+async def test_lone_surrogates_in_a_body_are_a_422_naming_the_field(
+    server: Server, body: str, path: str
+) -> None:
+    headers = {**server.auth(await server.operator()), "Content-Type": "application/json"}
+    with trio.fail_after(10):
+        response = await server.client.post("/api/tenants", content=body, headers=headers)
+    problem = assert_problem(response, 422, "validation_failed")
+    # A surrogate in a key is shown as U+FFFD: the problem itself is strict JSON.
+    assert [e["path"] for e in problem["errors"]] == [path.replace("\ud800", "\ufffd")]
+
+
+async def test_a_surrogate_pair_is_one_valid_character(server: Server) -> None:
+    headers = {**server.auth(await server.operator()), "Content-Type": "application/json"}
+    body = '{"id": "pair", "name": "\\ud83d\\ude00"}'
+    with trio.fail_after(10):
+        response = await server.client.post("/api/tenants", content=body, headers=headers)
+    assert response.status_code == 201, response.text
+    assert strict_json(response)["name"] == "\U0001f600"
+
+
+async def test_text_that_is_not_utf8_in_a_header_is_a_422(server: Server) -> None:
+    key = await server.key("alpha", "admin")
+    with trio.fail_after(10):
+        header = await server.client.get(
+            "/api/tenants/current", headers={**server.auth(key), "X-Tenant": b"\xff\xfe"}
+        )
+    problem = assert_problem(header, 422, "validation_failed")
+    assert problem["errors"][0] == {
+        "in": "header",
+        "path": "X-Tenant",
+        "message": "is not valid UTF-8 text",
+    }
