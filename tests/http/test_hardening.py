@@ -214,3 +214,47 @@ async def test_text_that_is_not_utf8_in_a_header_is_a_422(server: Server) -> Non
         "path": "X-Tenant",
         "message": "is not valid UTF-8 text",
     }
+
+
+# ------------------------------------------------------------------ 9. query strings
+
+
+@pytest.mark.parametrize(
+    "limit", ["+5", "%205", "5%20", "1_0", "%D9%A5", "0x10", "5.0", "1e2", "", "--5"]
+)
+async def test_query_integers_are_ascii_digits_only(server: Server, limit: str) -> None:
+    headers = server.auth(await server.operator())
+    with trio.fail_after(10):
+        response = await server.client.get(f"/api/tenants?limit={limit}", headers=headers)
+    assert_problem(response, 400, "invalid_query")
+
+
+async def test_query_integers_that_are_well_formed(server: Server) -> None:
+    headers = server.auth(await server.operator())
+    with trio.fail_after(10):
+        response = await server.client.get("/api/tenants?limit=05", headers=headers)
+        negative = await server.client.get("/api/tenants?limit=-5", headers=headers)
+        huge = await server.client.get(f"/api/tenants?limit={'9' * 5000}", headers=headers)
+    assert response.status_code == 200
+    assert_problem(negative, 400, "invalid_query")
+    assert_problem(huge, 400, "invalid_query")
+
+
+async def test_text_that_is_not_utf8_in_a_query_is_a_422(server: Server) -> None:
+    operator = server.auth(await server.operator())
+    with trio.fail_after(10):
+        query = await server.client.get("/api/tenants?after=%ED%A0%80", headers=operator)
+    problem = assert_problem(query, 422, "validation_failed")
+    assert problem["errors"][0]["path"] == "after"
+    assert problem["errors"][0]["in"] == "query"
+
+
+@pytest.mark.parametrize(
+    "query", ["limit=5&limit=6", "limit=5&limit=5", "after=a&after=b", "after=a&limit=2&after="]
+)
+async def test_a_repeated_parameter_is_a_400(server: Server, query: str) -> None:
+    headers = server.auth(await server.operator())
+    with trio.fail_after(10):
+        response = await server.client.get(f"/api/tenants?{query}", headers=headers)
+    problem = assert_problem(response, 400, "invalid_query")
+    assert "more than once" in problem["detail"]

@@ -29,6 +29,7 @@ from ..modules.tenants import validate_tenant_id
 from ._json import decode_body
 from ._middleware import SCOPE_KEY, ClientLimits, Gateway, RequestState
 from ._problems import PROBLEM_JSON, Problem, problem_body, problem_for
+from ._query import parse_query
 from ._routes import Call, Reply, Route, json_bytes
 from ._schema import schema_errors
 from ._services import Services
@@ -191,29 +192,8 @@ def _header(name: str) -> str | None:
 
 def _query(route: Route) -> dict[str, Any]:
     if not route.query:
-        return {}  # without touching request.args: parsing the query string costs
-    args = request.args
-    values: dict[str, Any] = {}
-    for name, schema in route.query.items():
-        raw = args.get(name)
-        if raw is None:
-            continue
-        if schema.get("type") == "integer":
-            try:
-                values[name] = int(raw)
-            except ValueError:
-                raise RequestError(
-                    f"query parameter {name!r} must be an integer", status=400, code="invalid_query"
-                ) from None
-        else:
-            values[name] = raw
-    schema = {"type": "object", "properties": route.query, "required": list(route.query_required)}
-    errors = schema_errors(schema, values)
-    if errors:
-        raise RequestError(
-            "invalid query parameters", status=400, code="invalid_query", errors=errors
-        )
-    return values
+        return {}  # without touching the query string: parsing it costs
+    return parse_query(request.query_string, route.query, route.query_required)
 
 
 async def _body(route: Route) -> Any:
