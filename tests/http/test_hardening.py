@@ -14,6 +14,7 @@ import trio
 
 from tests.http.conftest import Server, ServerFactory
 from tests.http.test_bad_input import assert_problem
+from triotok.http._middleware import client_ip
 
 #: For tests that write into the SQLite file themselves (overrides conftest's backends).
 SQLITE_ONLY = pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
@@ -214,6 +215,61 @@ async def test_text_that_is_not_utf8_in_a_header_is_a_422(server: Server) -> Non
         "path": "X-Tenant",
         "message": "is not valid UTF-8 text",
     }
+
+
+# ------------------------------------------------------------------ 5. proxies
+
+
+def test_the_client_is_the_hop_the_trusted_proxy_added() -> None:
+    forwarded = "6.6.6.6, 1.2.3.4"  # the client wrote 6.6.6.6; our proxy appended 1.2.3.4
+    assert client_ip("10.0.0.1", forwarded, trust_proxy=True) == "1.2.3.4"
+    assert client_ip("10.0.0.1", forwarded, trust_proxy=True, hops=2) == "6.6.6.6"
+    assert client_ip("10.0.0.1", "1.2.3.4", trust_proxy=True, hops=2) == "10.0.0.1"
+    assert client_ip("10.0.0.1", forwarded, trust_proxy=False) == "10.0.0.1"
+    assert client_ip("10.0.0.1", " , ", trust_proxy=True) == "10.0.0.1"
+    assert client_ip(None, None, trust_proxy=True) == "unknown"
+
+
+async def test_a_client_cannot_choose_its_rate_limit_key_behind_a_proxy(
+    make_server: ServerFactory,
+) -> None:
+    async with make_server(trust_proxy=True, rate_limit_per_ip=5) as server:
+        statuses = []
+        with trio.fail_after(20):
+            for n in range(8):
+                # An appending proxy: whatever the client sent, then the client's address.
+                forwarded = {"X-Forwarded-For": f"10.9.{n}.1, 203.0.113.7"}
+                statuses.append((await server.client.get("/live", headers=forwarded)).status_code)
+            other = await server.client.get(
+                "/live", headers={"X-Forwarded-For": "203.0.113.7, 198.51.100.1"}
+            )
+    assert statuses[:5] == [200] * 5
+    assert statuses[5:] == [429] * 3
+    assert other.status_code == 200
+
+
+async def test_two_trusted_proxies(make_server: ServerFactory) -> None:
+    async with make_server(trust_proxy=True, trusted_proxy_hops=2, rate_limit_per_ip=2) as server:
+        with trio.fail_after(20):
+            statuses = [
+                (
+                    await server.client.get(
+                        "/live", headers={"X-Forwarded-For": f"spoof{n}, 203.0.113.7, 10.0.0.2"}
+                    )
+                ).status_code
+                for n in range(3)
+            ]
+    assert statuses == [200, 200, 429]
+
+
+@pytest.mark.parametrize("trust_proxy", [False, True])
+async def test_forwarded_proto_turns_on_hsts_only_behind_a_trusted_proxy(
+    make_server: ServerFactory, trust_proxy: bool
+) -> None:
+    async with make_server(trust_proxy=trust_proxy) as server:
+        with trio.fail_after(10):
+            response = await server.client.get("/live", headers={"X-Forwarded-Proto": "https"})
+    assert ("strict-transport-security" in response.headers) is trust_proxy
 
 
 # ------------------------------------------------------------------ 9. query strings

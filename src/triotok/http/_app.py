@@ -62,6 +62,7 @@ def create_app(services: Services, routes: Iterable[Route] | None = None) -> Qua
         limits,
         max_body_bytes=options.max_body_bytes,
         trust_proxy=options.trust_proxy,
+        trusted_proxy_hops=options.trusted_proxy_hops,
         refuse=refuse,
     )
 
