@@ -272,6 +272,33 @@ async def test_forwarded_proto_turns_on_hsts_only_behind_a_trusted_proxy(
     assert ("strict-transport-security" in response.headers) is trust_proxy
 
 
+# ------------------------------------------------------------------ 7. Host redirects
+
+
+@pytest.mark.parametrize(
+    "path", ["/api//tenants/current", "//live", "/api/tenants//ops", "/live/", "/api/tenants/"]
+)
+async def test_no_redirect_is_built_from_the_client_host(server: Server, path: str) -> None:
+    key = await server.operator()
+    with trio.fail_after(10):
+        response = await server.client.get(
+            path, headers={**server.auth(key), "Host": "evil.example"}
+        )
+    assert "location" not in response.headers
+    assert "evil.example" not in response.text
+    assert_problem(response, 404, "route_not_found")
+
+
+async def test_no_route_may_end_with_a_slash(server: Server) -> None:
+    from triotok.http import Route, create_app
+
+    async def handler(call: object) -> dict[str, str]:
+        return {}
+
+    with pytest.raises(ValueError, match="never end with"):
+        create_app(server.services, [Route("GET", "/things/", handler, "x", "t", None)])
+
+
 # ------------------------------------------------------------------ 9. query strings
 
 

@@ -48,6 +48,15 @@ def create_app(services: Services, routes: Iterable[Route] | None = None) -> Qua
     app = QuartTrio("triotok", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = options.max_body_bytes
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
+    # werkzeug answers "//a" (merge_slashes) and "/a" for a rule "/a/"
+    # (strict_slashes) with a redirect whose absolute Location it builds from
+    # the client's Host header, and an HTML body. No URL of ours is reached that
+    # way: such paths are a 404 problem, and no route may end with "/".
+    app.url_map.merge_slashes = False
+    app.url_map.redirect_defaults = False
+    for route in table:
+        if route.path != "/" and route.path.endswith("/"):
+            raise ValueError(f"route {route.endpoint!r}: paths never end with '/'")
     app.config["routes"] = table
     app.config["services"] = services
     limits = ClientLimits(options.rate_limit_per_ip, options.rate_limit_per_key)
