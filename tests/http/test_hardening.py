@@ -272,6 +272,65 @@ async def test_forwarded_proto_turns_on_hsts_only_behind_a_trusted_proxy(
     assert ("strict-transport-security" in response.headers) is trust_proxy
 
 
+# ------------------------------------------------------------------ 6. failing writes
+
+
+@SQLITE_ONLY
+async def test_health_reports_the_store_degraded_while_writes_fail(
+    tmp_path: Path, make_server: ServerFactory
+) -> None:
+    db = tmp_path / "locked.db"
+    async with make_server(store_url=f"sqlite:///{db}?busy_timeout=0.05") as server:
+        operator = server.auth(await server.operator())
+        with trio.fail_after(30):
+            assert (await server.client.get("/ready")).status_code == 200
+            # Another process holds the write lock: every write of ours fails.
+            # In a worker thread: waiting for the lock must not block the loop that
+            # runs the server's own transactions.
+            blocker = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+            try:
+                await trio.to_thread.run_sync(blocker.execute, "BEGIN EXCLUSIVE")
+                for n in range(5):
+                    write = await server.client.post(
+                        "/api/tenants", json={"id": f"t{n}", "name": "T"}, headers=operator
+                    )
+                    assert_problem(write, 503, "store_unavailable")
+                ready = await server.client.get("/ready")
+                assert_problem(ready, 503, "not_ready")
+                assert ready.json()["checks"]["store"]["status"] == "degraded"
+                health = await server.client.get("/health")
+                assert health.status_code == 503
+                assert health.json()["status"] == "degraded"
+                store = health.json()["subsystems"]["store"]
+                assert store["status"] == "degraded"
+                assert store["consecutive_write_failures"] >= 5
+            finally:
+                if blocker.in_transaction:
+                    blocker.execute("ROLLBACK")
+                blocker.close()
+            write = await server.client.post(
+                "/api/tenants", json={"id": "back", "name": "Back"}, headers=operator
+            )
+            assert write.status_code == 201, write.text
+            assert (await server.client.get("/ready")).status_code == 200
+            assert (await server.client.get("/health")).json()["status"] == "ok"
+
+
+def test_a_read_only_database_is_unavailable_not_a_bug(tmp_path: Path) -> None:
+    from triotok.store import StoreUnavailable
+    from triotok.store._sqlite import _map_error
+
+    db = tmp_path / "ro.db"
+    sqlite3.connect(db).execute("CREATE TABLE t (x)").connection.close()
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        with pytest.raises(sqlite3.OperationalError) as caught:
+            conn.execute("INSERT INTO t VALUES (1)")
+    finally:
+        conn.close()
+    assert isinstance(_map_error(caught.value, db), StoreUnavailable)
+
+
 # ------------------------------------------------------------------ 7. Host redirects
 
 

@@ -280,6 +280,7 @@ class PostgresStore:
         self._schema_version = 0
         self._committed = 0
         self._rolled_back = 0
+        self._write_failures = 0
         self._active = 0
         self._waiting = 0
 
@@ -349,6 +350,9 @@ class PostgresStore:
         self._waiting += 1
         try:
             conn = await self._aio(_acquire_begin(pool))
+        except StoreUnavailable:
+            self._write_failures += 1
+            raise
         finally:
             self._waiting -= 1
         uow = _PgUnitOfWork(self, conn)
@@ -356,7 +360,9 @@ class PostgresStore:
         try:
             try:
                 yield uow
-            except BaseException:
+            except BaseException as exc:
+                if isinstance(exc, StoreUnavailable):
+                    self._write_failures += 1
                 uow._open = False
                 # Shielded and bounded: release the connection even when
                 # cancelled; a failed rollback on a dead connection is moot
@@ -373,10 +379,13 @@ class PostgresStore:
             notify = OUTBOX_CHANNEL if uow.published else None
             try:
                 await self._aio(_finish(pool, conn, commit=True, notify=notify))
-            except BaseException:
+            except BaseException as exc:
                 self._rolled_back += 1
+                if isinstance(exc, StoreUnavailable):
+                    self._write_failures += 1
                 raise
             self._committed += 1
+            self._write_failures = 0
         finally:
             self._active -= 1
         if uow.published:
@@ -550,6 +559,7 @@ class PostgresStore:
             connections_idle=idle,
             connections_max=self._config.pool_size,
             listeners=self._hub.subscriber_count,
+            consecutive_write_failures=self._write_failures,
         )
 
 
