@@ -400,3 +400,35 @@ async def test_a_repeated_parameter_is_a_400(server: Server, query: str) -> None
         response = await server.client.get(f"/api/tenants?{query}", headers=headers)
     problem = assert_problem(response, 400, "invalid_query")
     assert "more than once" in problem["detail"]
+
+
+# ------------------------------------------------------------------ 10. format characters
+
+
+@pytest.mark.parametrize(
+    "name", ["evil\u202etxt.exe", "a\u200bb", "\ufeffBOM", "x\u2066y", "tag\U000e0041", "a\x00b"]
+)
+async def test_names_refuse_invisible_format_characters(server: Server, name: str) -> None:
+    headers = server.auth(await server.operator())
+    with trio.fail_after(10):
+        created = await server.client.post(
+            "/api/tenants", json={"id": "fmt", "name": name}, headers=headers
+        )
+        problem = assert_problem(created, 422, "validation_failed")
+        assert [e["path"] for e in problem["errors"]] == ["/name"]
+        renamed = await server.client.patch(
+            "/api/tenants/ops", json={"name": name}, headers=headers
+        )
+    problem = assert_problem(renamed, 422, "validation_failed")
+    assert [e["path"] for e in problem["errors"]] == ["/name"]
+
+
+async def test_names_keep_visible_unicode(server: Server) -> None:
+    headers = server.auth(await server.operator())
+    with trio.fail_after(10):
+        created = await server.client.post(
+            "/api/tenants",
+            json={"id": "uni", "name": "Café 東京 \U0001f600 עברית"},
+            headers=headers,
+        )
+    assert created.status_code == 201, created.text

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._exceptions import NotFound, RequestError
+from .._text import NAME_PATTERN
 from ..modules.access import Permission, Role
 from ..modules.audit import list_entries
 from ..modules.tenants import TENANT_ID_PATTERN, Tenant
@@ -37,7 +38,8 @@ TENANT_SCHEMA: dict[str, Any] = {
     },
     "required": ["id", "name", "active", "settings", "created_at", "updated_at", "version"],
 }
-_NAME = {"type": "string", "minLength": 1, "maxLength": 200}
+# No control or format characters (bidi overrides, zero-width spaces): see triotok._text.
+_NAME = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": NAME_PATTERN}
 _SETTINGS = {"type": "object", "maxProperties": 100}
 CREATE_SCHEMA: dict[str, Any] = {
     "type": "object",
