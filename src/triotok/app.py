@@ -139,6 +139,7 @@ def http_options(settings: Settings) -> HttpOptions:
         rate_limit_per_ip=settings.rate_limit_per_ip,
         rate_limit_per_key=settings.rate_limit_per_key,
         trust_proxy=settings.trust_proxy,
+        trusted_proxy_hops=settings.trusted_proxy_hops,
         operator_tenant=settings.operator_tenant,
         max_connections=settings.max_connections,
         keep_alive_timeout=settings.keep_alive_timeout,

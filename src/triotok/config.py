@@ -70,6 +70,7 @@ class Settings:
     rate_limit_per_ip: int = 100
     rate_limit_per_key: int = 600
     trust_proxy: bool = False
+    trusted_proxy_hops: int = 1
     operator_tenant: str = "ops"
     tenant_cache_ttl: float = 30.0
     tenant_negative_ttl: float = 5.0
@@ -125,6 +126,15 @@ FIELDS: tuple[Field, ...] = (
     Field("rate_limit_per_ip", int, "http", "rate_limit_per_ip", "requests/minute per IP", 1),
     Field("rate_limit_per_key", int, "http", "rate_limit_per_key", "requests/minute per key", 1),
     Field("trust_proxy", bool, "http", "trust_proxy", "take the client IP from X-Forwarded-For"),
+    Field(
+        "trusted_proxy_hops",
+        int,
+        "http",
+        "trusted_proxy_hops",
+        "trusted proxies in front: the client is that many hops from the right",
+        1,
+        16,
+    ),
     Field("operator_tenant", str, "tenants", "operator_tenant", "tenant whose admins operate"),
     Field("tenant_cache_ttl", float, "tenants", "cache_ttl", "seconds a tenant stays cached", 0),
     Field(

@@ -62,6 +62,10 @@ def fuzz(base_url: str, key: str) -> list[str]:
         operations += 1
         for mode, examples, extra_checks in modes:
             strategy = operation.as_strategy(generation_mode=mode)
+            if mode is GenerationMode.POSITIVE:
+                # U+0000 is refused in every string (PostgreSQL cannot store it), a rule
+                # JSON Schema cannot state for the free-form ``settings``: not "valid" data.
+                strategy = strategy.filter(lambda case: "\\x00" not in repr(case.body))
             try:
                 run_cases(
                     strategy, examples, response_checks + extra_checks, base_url, headers, session

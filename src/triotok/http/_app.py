@@ -17,7 +17,6 @@ reaches the client.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -28,8 +27,10 @@ from .._exceptions import RequestError
 from ..modules import authorize
 from ..modules.access import parse_key, verify_key
 from ..modules.tenants import validate_tenant_id
+from ._json import decode_body
 from ._middleware import SCOPE_KEY, ClientLimits, Gateway, RequestState
 from ._problems import PROBLEM_JSON, Problem, problem_body, problem_for
+from ._query import parse_query
 from ._routes import Call, Reply, Route, json_bytes
 from ._schema import schema_errors
 from ._services import Services
@@ -46,6 +47,15 @@ def create_app(services: Services, routes: Iterable[Route] | None = None) -> Qua
     # A body not received within this many seconds is a 408 ``request_timeout``.
     app.config["BODY_TIMEOUT"] = options.body_timeout
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
+    # werkzeug answers "//a" (merge_slashes) and "/a" for a rule "/a/"
+    # (strict_slashes) with a redirect whose absolute Location it builds from
+    # the client's Host header, and an HTML body. No URL of ours is reached that
+    # way: such paths are a 404 problem, and no route may end with "/".
+    app.url_map.merge_slashes = False
+    app.url_map.redirect_defaults = False
+    for route in table:
+        if route.path != "/" and route.path.endswith("/"):
+            raise ValueError(f"route {route.endpoint!r}: paths never end with '/'")
     app.config["routes"] = table
     app.config["services"] = services
     limits = ClientLimits(options.rate_limit_per_ip, options.rate_limit_per_key)
@@ -60,6 +70,7 @@ def create_app(services: Services, routes: Iterable[Route] | None = None) -> Qua
         limits,
         max_body_bytes=options.max_body_bytes,
         trust_proxy=options.trust_proxy,
+        trusted_proxy_hops=options.trusted_proxy_hops,
         refuse=refuse,
     )
 
@@ -106,7 +117,7 @@ def _view(route: Route, services: Services, limits: ClientLimits) -> Any:
                     "too many requests with this key", status=429, code="rate_limited"
                 )
             if permission.scope == "tenant":
-                header = request.headers.get("X-Tenant")
+                header = _header("X-Tenant")
                 if header is None:
                     request_tenant = key.tenant_id
                 else:
@@ -157,7 +168,7 @@ def _state() -> RequestState | None:
 
 
 async def _authenticate(services: Services) -> Any:
-    header = request.headers.get("Authorization")
+    header = _header("Authorization")
     if header is None:
         raise RequestError("an API key is required", status=401, code="missing_api_key")
     scheme, _, presented = header.partition(" ")
@@ -172,41 +183,27 @@ async def _authenticate(services: Services) -> Any:
     return verify_key(await services.keys.get(key_id), presented)
 
 
+def _header(name: str) -> str | None:
+    """A request header as text: strict UTF-8, else a 422 naming the header."""
+    value = request.headers.get(name)
+    if value is None or value.isascii():
+        return value
+    try:
+        # Quart decodes header bytes as latin-1: undo that, then decode them as UTF-8.
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        raise RequestError(
+            f"the {name} header is not valid UTF-8 text",
+            status=422,
+            code="validation_failed",
+            errors=[{"in": "header", "path": name, "message": "is not valid UTF-8 text"}],
+        ) from None
+
+
 def _query(route: Route) -> dict[str, Any]:
     if not route.query:
-        return {}  # without touching request.args: parsing the query string costs
-    args = request.args
-    values: dict[str, Any] = {}
-    for name, schema in route.query.items():
-        raw = args.get(name)
-        if raw is None:
-            continue
-        if schema.get("type") == "integer":
-            try:
-                values[name] = int(raw)
-            except ValueError:
-                raise RequestError(
-                    f"query parameter {name!r} must be an integer", status=400, code="invalid_query"
-                ) from None
-        else:
-            values[name] = raw
-    schema = {"type": "object", "properties": route.query, "required": list(route.query_required)}
-    errors = schema_errors(schema, values)
-    if errors:
-        raise RequestError(
-            "invalid query parameters", status=400, code="invalid_query", errors=errors
-        )
-    return values
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _parse_number(text: str) -> int | float:
-    # JSON Schema counts 1.0 as an integer: handlers get an int, exactly as for 1.
-    value = float(text)
-    return int(value) if value.is_integer() else value
+        return {}  # without touching the query string: parsing it costs
+    return parse_query(request.query_string, route.query, route.query_required)
 
 
 async def _body(route: Route) -> Any:
@@ -217,15 +214,7 @@ async def _body(route: Route) -> Any:
         raise RequestError(
             "send the body as application/json", status=415, code="unsupported_media_type"
         )
-    raw = await request.get_data(cache=False)
-    if not raw:
-        raise RequestError("the request body is empty", status=400, code="invalid_json")
-    try:
-        body = json.loads(raw, parse_constant=_reject_constant, parse_float=_parse_number)
-    except (ValueError, RecursionError) as exc:
-        raise RequestError(
-            f"the body is not valid JSON: {str(exc)[:120]}", status=400, code="invalid_json"
-        ) from None
+    body = decode_body(await request.get_data(False, False, False))  # cache, as_text, form
     errors = schema_errors(route.body, body)
     if errors:
         raise RequestError(

@@ -11,9 +11,14 @@ import trio
 from .._exceptions import RequestError, TriotokError
 from ._routes import Call, Reply, Route
 
-__all__ = ("ROUTES", "readiness")
+__all__ = ("ROUTES", "WRITE_FAILURES_DEGRADED", "readiness")
 
 _PING_TIMEOUT = 1.0
+
+#: Transactions in a row that failed for want of a writable database (locked,
+#: read-only, disk full) before ``/ready`` and ``/health`` report the store
+#: degraded; the next commit makes it ``up`` again.
+WRITE_FAILURES_DEGRADED = 3
 
 
 async def live(call: Call) -> dict[str, Any]:
@@ -32,14 +37,19 @@ async def _ping(call: Call) -> tuple[bool, dict[str, Any]]:
     except (TriotokError, trio.TooSlowError) as exc:
         code = exc.code if isinstance(exc, TriotokError) else "timeout"
         return False, {"status": "down", "error": code}
+    stats = store.statistics()
+    failures = stats.consecutive_write_failures
+    degraded = failures >= WRITE_FAILURES_DEGRADED
     detail = {
-        "status": "up",
+        # A ping proves reads only: writes failing in a row mean the store is not usable.
+        "status": "degraded" if degraded else "up",
+        "consecutive_write_failures": failures,
         "backend": store.backend,
         "schema_version": store.schema_version,
         "ping_ms": round((time.perf_counter() - started) * 1000, 3),
-        "statistics": store.statistics().as_dict(),
+        "statistics": stats.as_dict(),
     }
-    return True, detail
+    return not degraded, detail
 
 
 def _tree_status(call: Call) -> tuple[bool, dict[str, Any]]:

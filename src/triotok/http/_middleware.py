@@ -22,6 +22,7 @@ __all__ = (
     "Gateway",
     "RequestState",
     "client_ip",
+    "is_tls",
     "rate_limit_headers",
     "request_id_from",
     "security_headers",
@@ -67,21 +68,58 @@ def traceparent_from(header: str | None) -> str | None:
         return None
 
 
-def client_ip(remote_addr: str | None, forwarded_for: str | None, *, trust_proxy: bool) -> str:
-    """The client address; ``X-Forwarded-For``'s first hop only behind a trusted proxy."""
-    if trust_proxy and forwarded_for:
-        first = forwarded_for.split(",", 1)[0].strip()
-        if first:
-            return first
+def _hop(header: str | None, hops: int) -> str | None:
+    # Each trusted proxy appends one entry; the entry ``hops`` from the right was
+    # written by the outermost trusted proxy. Anything left of it the client chose.
+    if not header:
+        return None
+    entries = [entry.strip() for entry in header.split(",")]
+    if len(entries) < hops:
+        return None
+    return entries[-hops] or None
+
+
+def client_ip(
+    remote_addr: str | None, forwarded_for: str | None, *, trust_proxy: bool, hops: int = 1
+) -> str:
+    """The client address.
+
+    Behind ``hops`` trusted proxies (``trust_proxy``), the ``X-Forwarded-For``
+    entry the outermost of them appended (the ``hops``-th from the right);
+    else, or when the header has fewer entries, the connection's address.
+    """
+    if trust_proxy:
+        hop = _hop(forwarded_for, hops)
+        if hop is not None:
+            return hop[:100]
     return remote_addr or "unknown"
 
 
-def security_headers(headers: HeaderMap, *, scheme: str, forwarded_proto: str | None) -> None:
+def is_tls(
+    scheme: str | None, forwarded_proto: str | None, *, trust_proxy: bool, hops: int = 1
+) -> bool:
+    """Whether the client's connection is TLS: ``X-Forwarded-Proto`` counts only behind a
+    trusted proxy (and only the entry it wrote, as for :func:`client_ip`)."""
+    if scheme == "https":
+        return True
+    if not trust_proxy:
+        return False
+    return (_hop(forwarded_proto, hops) or "").lower() == "https"
+
+
+def security_headers(
+    headers: HeaderMap,
+    *,
+    scheme: str,
+    forwarded_proto: str | None,
+    trust_proxy: bool = False,
+    hops: int = 1,
+) -> None:
     """Add the security headers; HSTS only when the client connection is TLS."""
     for name, value in SECURITY_HEADERS.items():
         if name not in headers:
             headers[name] = value
-    if scheme == "https" or (forwarded_proto or "").split(",", 1)[0].strip().lower() == "https":
+    if is_tls(scheme, forwarded_proto, trust_proxy=trust_proxy, hops=hops):
         headers["Strict-Transport-Security"] = HSTS
 
 
@@ -159,12 +197,14 @@ class Gateway:
         *,
         max_body_bytes: int,
         trust_proxy: bool,
+        trusted_proxy_hops: int = 1,
         refuse: Callable[[int, str, str, str, str], bytes],
     ) -> None:
         self._app = app
         self._limits = limits
         self._max_body = max_body_bytes
         self._trust_proxy = trust_proxy
+        self._hops = trusted_proxy_hops
         self._refuse = refuse
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -180,18 +220,22 @@ class Gateway:
             elif name == b"traceparent":
                 traceparent = value.decode("latin-1")
             elif name == b"x-forwarded-for":
-                forwarded_for = value.decode("latin-1")
+                # Several header lines are one list, in order (RFC 9110 5.3).
+                hops = value.decode("latin-1")
+                forwarded_for = hops if forwarded_for is None else f"{forwarded_for}, {hops}"
             elif name == b"x-forwarded-proto":
-                forwarded_proto = value.decode("latin-1")
+                proto = value.decode("latin-1")
+                forwarded_proto = (
+                    proto if forwarded_proto is None else f"{forwarded_proto}, {proto}"
+                )
             elif name == b"content-length":
                 length = value
             elif name == b"transfer-encoding":
                 chunked = True
         state = RequestState(request_id_from(request_id), traceparent_from(traceparent))
         scope[SCOPE_KEY] = state
-        tls = scope.get("scheme") == "https" or (
-            forwarded_proto is not None
-            and forwarded_proto.split(",", 1)[0].strip().lower() == "https"
+        tls = is_tls(
+            scope.get("scheme"), forwarded_proto, trust_proxy=self._trust_proxy, hops=self._hops
         )
 
         # hypercorn 0.18 may leave a keep-alive connection hanging when the response
@@ -223,7 +267,12 @@ class Gateway:
             await send(message)
 
         client = scope.get("client")
-        ip = client_ip(client[0] if client else None, forwarded_for, trust_proxy=self._trust_proxy)
+        ip = client_ip(
+            client[0] if client else None,
+            forwarded_for,
+            trust_proxy=self._trust_proxy,
+            hops=self._hops,
+        )
         decision = self._limits.ip.try_hit(ip)
         state.limits["ip"] = decision
         if not decision.allowed:

@@ -9,7 +9,6 @@ the stack trace goes to the log, never to the client.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from .._exceptions import (
     TriotokError,
     Unauthenticated,
 )
+from .._json import dumps
 
 __all__ = ("PROBLEM_JSON", "Problem", "problem_body", "problem_for")
 
@@ -180,4 +180,4 @@ def problem_body(problem: Problem, *, instance: str, request_id: str | None) -> 
         doc["request_id"] = request_id
     for key, value in problem.extra.items():
         doc.setdefault(key, value)
-    return json.dumps(doc, separators=(",", ":"), default=str).encode()
+    return dumps(doc).encode()

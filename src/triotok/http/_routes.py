@@ -9,12 +9,12 @@ documentation, the enforcement and the URL map cannot drift apart.
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .._json import dumps
 from ..modules import Permission
 from ..modules.access import ApiKey
 from ..modules.tenants import Tenant
@@ -26,7 +26,8 @@ __all__ = ("Call", "Handler", "Reply", "Route", "json_bytes", "list_of")
 
 
 def json_bytes(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), default=str).encode()
+    """A response body: strict JSON only (a non-finite number is a bug, never ``Infinity``)."""
+    return dumps(value).encode()
 
 
 def list_of(item: dict[str, Any]) -> dict[str, Any]:

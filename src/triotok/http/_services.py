@@ -33,6 +33,8 @@ class HttpOptions:
     rate_limit_per_ip: int = 100
     rate_limit_per_key: int = 600
     trust_proxy: bool = False
+    #: How many trusted proxies append to X-Forwarded-For in front of the server.
+    trusted_proxy_hops: int = 1
     operator_tenant: str = "ops"
     max_connections: int = 1000
     keep_alive_timeout: float = 5.0

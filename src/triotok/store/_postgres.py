@@ -310,6 +310,7 @@ class PostgresStore:
         self._schemas = schemas_with_store(schemas)
         self._committed = 0
         self._rolled_back = 0
+        self._write_failures = 0
         self._active = 0
         self._waiting = 0
 
@@ -384,6 +385,9 @@ class PostgresStore:
         self._waiting += 1
         try:
             conn = await self._aio(_acquire_begin(pool))
+        except StoreUnavailable:
+            self._write_failures += 1
+            raise
         finally:
             self._waiting -= 1
         uow = _PgUnitOfWork(self, conn)
@@ -391,7 +395,9 @@ class PostgresStore:
         try:
             try:
                 yield uow
-            except BaseException:
+            except BaseException as exc:
+                if isinstance(exc, StoreUnavailable):
+                    self._write_failures += 1
                 uow._open = False
                 # Shielded and bounded: release the connection even when
                 # cancelled; a failed rollback on a dead connection is moot
@@ -408,10 +414,13 @@ class PostgresStore:
             notify = OUTBOX_CHANNEL if uow.published else None
             try:
                 await self._aio(_finish(pool, conn, commit=True, notify=notify))
-            except BaseException:
+            except BaseException as exc:
                 self._rolled_back += 1
+                if isinstance(exc, StoreUnavailable):
+                    self._write_failures += 1
                 raise
             self._committed += 1
+            self._write_failures = 0
         finally:
             self._active -= 1
         if uow.published:
@@ -585,6 +594,7 @@ class PostgresStore:
             connections_idle=idle,
             connections_max=self._config.pool_size,
             listeners=self._hub.subscriber_count,
+            consecutive_write_failures=self._write_failures,
         )
 
 

@@ -50,7 +50,14 @@ T = TypeVar("T")
 sqlite3.register_converter("TIMESTAMPTZ", parse_timestamp)
 sqlite3.register_converter("BOOLEAN", lambda raw: raw not in (b"0", b""))
 
-_UNAVAILABLE = {"SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_FULL"}
+_UNAVAILABLE = {
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_CANTOPEN",
+    "SQLITE_IOERR",
+    "SQLITE_FULL",
+    "SQLITE_READONLY",
+}
 _UNIQUE = {"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
 
 
@@ -75,6 +82,7 @@ class _Counters:
     committed: int = 0
     rolled_back: int = 0
     active: int = 0
+    write_failures: int = 0
     published_channels: set[str] = field(default_factory=set)
 
 
@@ -309,23 +317,30 @@ class SqliteStore:
     async def transaction(self) -> AsyncIterator[_SqliteUnitOfWork]:
         """Open a unit of work (``BEGIN IMMEDIATE`` ... ``COMMIT`` on the writer thread)."""
         async with self._lock:
-            await self._write(lambda c: c.execute("BEGIN IMMEDIATE"))
+            try:
+                await self._write(lambda c: c.execute("BEGIN IMMEDIATE"))
+            except StoreUnavailable:
+                self._counters.write_failures += 1
+                raise
             self._counters.active += 1
             uow = _SqliteUnitOfWork(self)
             try:
                 yield uow
                 await self._write(lambda c: c.execute("COMMIT"))
-            except BaseException:
+            except BaseException as exc:
                 # Shielded: a cancelled block must still leave the writer
                 # connection outside any transaction for the next holder.
                 with trio.CancelScope(shield=True):
                     await self._writer.run(_rollback_if_open)
                 self._counters.rolled_back += 1
+                if isinstance(exc, StoreUnavailable):
+                    self._counters.write_failures += 1
                 raise
             finally:
                 uow._open = False
                 self._counters.active -= 1
             self._counters.committed += 1
+            self._counters.write_failures = 0
         if uow.published:
             self._hub.notify(OUTBOX_CHANNEL)
 
@@ -450,6 +465,7 @@ class SqliteStore:
             connections_idle=2 - active - (1 if self._reader.queue_depth else 0),
             connections_max=2,
             listeners=self._hub.subscriber_count,
+            consecutive_write_failures=self._counters.write_failures,
         )
 
 

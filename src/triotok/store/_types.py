@@ -85,6 +85,10 @@ class StoreStatistics:
     PostgreSQL connection. ``queue_depth``: statements queued for the SQLite
     owner threads (always 0 on PostgreSQL). ``connections_*`` describe the
     pool (SQLite: a writer and a reader connection).
+    ``consecutive_write_failures``: transactions in a row that failed because
+    the database could not take the write (:class:`StoreUnavailable`: locked,
+    read-only, disk full, unreachable); 0 again after the next commit. Health
+    checks report the store degraded on it, as a ping only proves reads.
     """
 
     backend: Backend
@@ -97,6 +101,7 @@ class StoreStatistics:
     connections_idle: int
     connections_max: int
     listeners: int
+    consecutive_write_failures: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dict, for JSON and metrics exporters."""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
+import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from ..._exceptions import InvalidInput
+from ..._json import InvalidJson, InvalidText, check, loads
 from ...store import Row
 from ...transport import event
 
@@ -20,6 +21,8 @@ __all__ = (
     "TenantUpdated",
     "validate_tenant_id",
 )
+
+logger = logging.getLogger("triotok.tenants")
 
 #: Tenant ids: no path separators, dots, spaces or quotes (no traversal, no injection).
 TENANT_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
@@ -50,12 +53,11 @@ class Tenant:
 
     @classmethod
     def from_row(cls, row: Row) -> Tenant:
-        settings = row["settings"]
         return cls(
             id=str(row["id"]),
             name=str(row["name"]),
             active=bool(row["active"]),
-            settings=json.loads(settings) if isinstance(settings, str) else dict(settings),
+            settings=_settings(row["id"], row["settings"]),
             created_at=_timestamp(row["created_at"]),
             updated_at=_timestamp(row["updated_at"]),
             version=int(row["version"]),
@@ -72,6 +74,24 @@ class Tenant:
             "updated_at": self.updated_at.isoformat(),
             "version": self.version,
         }
+
+
+def _settings(tenant_id: object, stored: Any) -> dict[str, Any]:
+    # What an earlier version may have committed (nested too deep, NaN or
+    # infinities, lone surrogates, not an object) must not make every read of
+    # the tenant fail: such settings read as {} (the row keeps them until an
+    # update replaces them) and the log says so.
+    try:
+        value = loads(stored) if isinstance(stored, str | bytes) else stored
+        if not isinstance(value, dict):
+            raise InvalidJson(f"not an object but {type(value).__name__}")
+        check(value)
+    except (InvalidJson, InvalidText) as exc:
+        logger.warning(
+            "tenant %r: stored settings cannot be served (%s); read as {}", tenant_id, exc
+        )
+        return {}
+    return value
 
 
 def _timestamp(value: Any) -> datetime:

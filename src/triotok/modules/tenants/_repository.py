@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from ..._exceptions import ConflictError, NotFound
+from ..._json import check, dumps
 from ...store import StoreHandle
 from ...transport import Envelope
 from .._audit import AuditEntry, record
@@ -77,7 +77,7 @@ class TenantRepository:
                 tenant_id,
                 name,
                 True,
-                json.dumps(settings or {}, sort_keys=True),
+                _settings_json(settings or {}),
                 now,
             )
             payload = TenantCreated(tenant_id, name)
@@ -103,13 +103,14 @@ class TenantRepository:
         async with self._handle.store.transaction() as tx:
             current = await self._locked(tx, tenant_id, expected_version)
             new_name = current.name if name is None else name
-            new_settings = current.settings if settings is None else settings
             version = current.version + 1
+            # Settings are written only when given: a rename never rewrites them
+            # (they may be what an earlier version stored, unreadable here).
             changed_rows = await tx.execute(
-                "UPDATE tenants SET name = $1, settings = $2, updated_at = $3, version = $4"
-                " WHERE id = $5 AND version = $6",
+                "UPDATE tenants SET name = $1, settings = coalesce($2, settings),"
+                " updated_at = $3, version = $4 WHERE id = $5 AND version = $6",
                 new_name,
-                json.dumps(new_settings, sort_keys=True),
+                None if settings is None else _settings_json(settings),
                 datetime.now(UTC),
                 version,
                 tenant_id,
@@ -176,6 +177,12 @@ class TenantRepository:
 
 def _envelope(payload: Any, tenant_id: str, actor: str, trace_id: str | None) -> Envelope:
     return Envelope.new(payload, tenant_id=tenant_id, trace_id=trace_id, actor_id=actor)
+
+
+def _settings_json(settings: dict[str, Any]) -> str:
+    # The HTTP boundary refused anything else already; other callers get a ValueError.
+    check(settings)
+    return dumps(settings, sort_keys=True)
 
 
 def _check_one(changed: int, tenant_id: str) -> None:

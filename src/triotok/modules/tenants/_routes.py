@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..._exceptions import ConflictError, InvalidInput, NotFound
+from ..._text import NAME_PATTERN
 from ...http import Call, Reply, Route, json_bytes, list_of
 from .._permissions import Permission
 from ._model import TENANT_ID_PATTERN, Tenant
@@ -38,7 +39,8 @@ TENANT_SCHEMA: dict[str, Any] = {
     },
     "required": ["id", "name", "active", "settings", "created_at", "updated_at", "version"],
 }
-_NAME = {"type": "string", "minLength": 1, "maxLength": 200}
+# No control or format characters (bidi overrides, zero-width spaces): see triotok._text.
+_NAME = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": NAME_PATTERN}
 _SETTINGS = {"type": "object", "maxProperties": 100}
 CREATE_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -55,7 +57,7 @@ UPDATE_SCHEMA: dict[str, Any] = {
     "properties": {
         "name": _NAME,
         "settings": _SETTINGS,
-        "version": {"type": "integer", "minimum": 1},
+        "version": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
     },
     "additionalProperties": False,
 }
