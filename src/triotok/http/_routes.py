@@ -26,6 +26,7 @@ __all__ = ("Call", "Handler", "Reply", "Route", "json_bytes", "list_of")
 
 
 def json_bytes(value: Any) -> bytes:
+    """Compact JSON of ``value`` (``str()`` for what JSON cannot hold: datetimes, UUIDs)."""
     return json.dumps(value, separators=(",", ":"), default=str).encode()
 
 

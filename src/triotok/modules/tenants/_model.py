@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from ..._exceptions import InvalidInput
+from ..._util import TENANT_ID_PATTERN
 from ...store import Row
 from ...transport import event
 
@@ -21,8 +22,6 @@ __all__ = (
     "validate_tenant_id",
 )
 
-#: Tenant ids: no path separators, dots, spaces or quotes (no traversal, no injection).
-TENANT_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
 _TENANT_ID = re.compile(TENANT_ID_PATTERN)
 
 
