@@ -50,8 +50,7 @@ from . import __version__
 from ._exceptions import ConflictError, InvalidConfig
 from .config import Settings
 from .http import SYSTEM, HttpOptions, HttpServer, Services
-from .modules import Module, ModuleContext, RoleTable, check_modules
-from .modules._subscriber import SubscriberActor
+from .modules import Module, ModuleContext, RoleTable, SubscriberActor, check_modules
 from .modules.access import ACCESS, ApiKeyRepository, KeyDirectory, Role, hash_key, parse_key
 from .modules.audit import AUDIT
 from .modules.tenants import TENANTS, TenantDirectory, TenantRepository

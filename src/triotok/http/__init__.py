@@ -12,6 +12,7 @@ stable ``code``.
     server = await system.spawn(HttpServer, services, name="http")
 """
 
+from .._util import fixup_module_metadata
 from ._app import create_app as create_app
 from ._middleware import SECURITY_HEADERS as SECURITY_HEADERS
 from ._openapi import openapi_document as openapi_document
@@ -47,3 +48,5 @@ __all__ = (
     "list_of",
     "openapi_document",
 )
+
+fixup_module_metadata(__name__, globals())
