@@ -18,6 +18,7 @@ from ..modules.tenants import TENANT_ID_PATTERN
 from ._models import Problem, example_of, query_spec
 from ._problems import PROBLEM_JSON
 from ._routes import Call, Route
+from ._system_models import OpenApiDocument
 
 __all__ = ("ROUTES", "openapi_document")
 
@@ -189,7 +190,6 @@ ROUTES = (
         "meta",
         None,
         operation_id="getOpenApi",
-        response=dict[str, Any],
-        example={"openapi": "3.1.0", "info": {"title": "TrioToK", "version": "0.1.0"}, "paths": {}},
+        response=OpenApiDocument,
     ),
 )

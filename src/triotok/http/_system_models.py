@@ -23,6 +23,7 @@ __all__ = (
     "EventDeadLetters",
     "EventDeadLettersQuery",
     "Health",
+    "OpenApiDocument",
     "Status",
     "TreeQuery",
 )
@@ -30,9 +31,8 @@ __all__ = (
 ActorState = Literal[
     "starting", "running", "backoff", "restarting", "stopping", "stopped", "failed"
 ]
-ActorPath = Annotated[
-    str, Meta(pattern=whole_match(r"(/[A-Za-z0-9_.\-]{1,128}){1,32}"), examples=["/app/tenants"])
-]
+# No example: schemathesis sends examples, and would stop a real actor with it.
+ActorPath = Annotated[str, Meta(pattern=whole_match(r"(/[A-Za-z0-9_.\-]{1,128}){1,32}"))]
 EventType = Annotated[str, Meta(pattern=whole_match(r"[A-Za-z0-9_.\-]{1,128}"))]
 # Row ids are 64-bit in both stores: a larger number is a 400, not a 500.
 RowId = Annotated[int, Meta(ge=1, le=2**63 - 1)]
@@ -181,3 +181,18 @@ class ActorAction(Struct, frozen=True):
     state: str | UnsetType = UNSET
 
     EXAMPLE: ClassVar[dict[str, Any]] = {"path": "/app/tenants", "state": "running"}
+
+
+class OpenApiDocument(Struct, frozen=True):
+    """This API's OpenAPI 3.1 description."""
+
+    openapi: str
+    info: dict[str, Any]
+    paths: dict[str, Any]
+    components: dict[str, Any] | UnsetType = UNSET
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "openapi": "3.1.0",
+        "info": {"title": "TrioToK", "version": "0.1.0"},
+        "paths": {},
+    }
