@@ -263,7 +263,6 @@ PUBLIC: dict[str, set[str]] = {
         "create_app",
         "hypercorn_config",
         "json_bytes",
-        "list_of",
         "openapi_document",
     },
     "triotok.testing": {

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import quote_from_bytes
 
 import httpx
+import msgspec
 import pytest
 import trio
 from hypothesis import HealthCheck, Phase, example, given, settings
@@ -146,7 +147,8 @@ def _body(draw: st.DrawFn, route: Route) -> str | None:
         return draw(_deep())
     if kind == "garbage":
         return draw(st.sampled_from(['{"a":1', "", "\ufeff{}", '{"a":1}{"b":2}', "nul\x00"]))
-    properties = [*(route.body or {}).get("properties", {"settings": {}}), "extra"]
+    fields = msgspec.structs.fields(route.body) if route.body is not None else ()
+    properties = [*([f.encode_name for f in fields] or ["settings"]), "extra"]
     members: list[tuple[str, str]] = []
     for name in properties:
         if draw(st.integers(0, 9)) >= _PRESENCE.get(name, 5):
@@ -169,7 +171,8 @@ def _escape(text: str) -> str:
 
 @st.composite
 def _query(draw: st.DrawFn, route: Route) -> str:
-    names = [*route.query, "unknown"]
+    fields = msgspec.structs.fields(route.query) if route.query is not None else ()
+    names = [*(f.encode_name for f in fields), "unknown"]
     pairs = draw(
         st.lists(
             st.tuples(
