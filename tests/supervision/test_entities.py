@@ -234,7 +234,8 @@ async def test_least_recently_used_idle_entity_is_passivated_beyond_max_active(
         await region.ask("c", 1)
         await system.settle()
         assert region.active_keys() == ["a", "c"]
-        assert "stop b" in world.events and "stop a" not in world.events
+        assert "stop b" in world.events
+        assert "stop a" not in world.events
         assert region.statistics().lru_passivations == 1
         assert await region.ask("b", 0) == 1  # its state survived passivation
 
@@ -488,7 +489,8 @@ async def test_region_shows_in_the_tree_with_its_entities_as_children(
         for key in ("a", "b", ("t", 1)):
             await region.ask(key, 1)
         node = system.tree(prefix="/test/counters", depth=0)
-        assert node["kind"] == "supervisor" and node["children"] == []
+        assert node["kind"] == "supervisor"
+        assert node["children"] == []
         stats = node["statistics"]
         assert (stats["active"], stats["activations"], stats["mailbox_depth"]) == (3, 3, 0)
         assert stats["latency_p50"] is not None
