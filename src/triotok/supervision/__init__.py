@@ -1,4 +1,4 @@
-"""Supervision: supervisors, specs, restart intensity, the actor system and its tree.
+"""Supervision: supervisors, specs, restart intensity, entities, the actor system and its tree.
 
 The restart policy is a synchronous state machine with no trio import; the
 supervisor drives it. Backoff, circuit breakers and rate limits live in
@@ -6,6 +6,9 @@ supervisor drives it. Backoff, circuit breakers and rate limits live in
 """
 
 from .._exceptions import ChildStartFailed as ChildStartFailed
+from .._exceptions import ConflictError as ConflictError
+from .._exceptions import EntityConflict as EntityConflict
+from .._exceptions import EntityPoisoned as EntityPoisoned
 from .._exceptions import InvalidConfig as InvalidConfig
 from .._exceptions import SupervisorFailed as SupervisorFailed
 from .._util import fixup_module_metadata
@@ -23,7 +26,13 @@ from ..resilience import RateLimited as RateLimited
 from ..resilience import RateLimiter as RateLimiter
 from ..resilience import RateLimiterStatistics as RateLimiterStatistics
 from ..resilience import backoff_delay as backoff_delay
+from ._entities import EntitiesRef as EntitiesRef
+from ._entities import EntitiesStatistics as EntitiesStatistics
+from ._entity_spec import Entities as Entities
+from ._entity_spec import check_version as check_version
+from ._entity_spec import entity_name as entity_name
 from ._intensity import RestartIntensity as RestartIntensity
+from ._passivation import PassivationPolicy as PassivationPolicy
 from ._spec import ChildSpec as ChildSpec
 from ._spec import Restart as Restart
 from ._spec import Strategy as Strategy
@@ -46,7 +55,14 @@ __all__ = (
     "ChildStartFailed",
     "CircuitBreaker",
     "CircuitOpen",
+    "ConflictError",
+    "Entities",
+    "EntitiesRef",
+    "EntitiesStatistics",
+    "EntityConflict",
+    "EntityPoisoned",
     "InvalidConfig",
+    "PassivationPolicy",
     "RateDecision",
     "RateLimit",
     "RateLimited",
@@ -59,6 +75,8 @@ __all__ = (
     "SupervisorRef",
     "SupervisorSpec",
     "backoff_delay",
+    "check_version",
+    "entity_name",
     "open_system",
 )
 

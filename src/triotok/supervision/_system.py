@@ -14,6 +14,8 @@ from .._exceptions import ActorError, InvalidConfig, SupervisorFailed
 from .._util import validate_name
 from ..actors import ActorRef, ActorState, DeadLetterOffice, Mailbox
 from ..actors.lowlevel import ActorCell, Node, Runtime
+from ._entities import EntitiesRef
+from ._entity_spec import Entities
 from ._spec import ChildSpec, Restart, Strategy, SupervisorSpec
 from ._supervisor import SupervisorNode, SupervisorRef
 
@@ -80,6 +82,18 @@ class ActorSystem:
             ChildSpec(spec.name, spec, restart=restart, shutdown=None)
         )
         assert isinstance(ref, SupervisorRef)
+        return ref
+
+    async def spawn_entities(
+        self, spec: Entities, *, restart: Restart = Restart.PERMANENT
+    ) -> EntitiesRef:
+        """Start an entities region under the root at ``/<system>/<spec.name>``; returns its ref."""
+        if not isinstance(spec, Entities):
+            raise InvalidConfig("spec", f"expected an Entities spec, got {spec!r}")
+        ref = await self.root.start_child(
+            ChildSpec(spec.name, spec, restart=restart, shutdown=None)
+        )
+        assert isinstance(ref, EntitiesRef)
         return ref
 
     def _auto_name(self, factory: Callable[..., Any]) -> str:
