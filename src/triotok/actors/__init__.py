@@ -10,6 +10,7 @@ from .._exceptions import ActorStopped as ActorStopped
 from .._exceptions import AskTimeout as AskTimeout
 from .._exceptions import InvalidConfig as InvalidConfig
 from .._exceptions import MailboxFull as MailboxFull
+from .._exceptions import UnknownMessage as UnknownMessage
 from ._actor import Actor as Actor
 from ._actor import ActorContext as ActorContext
 from ._cache import CacheStatistics as CacheStatistics
@@ -57,6 +58,7 @@ __all__ = (
     "Overflow",
     "SingleFlight",
     "SingleFlightStatistics",
+    "UnknownMessage",
     "open_loading_cache",
     "open_singleflight",
 )

@@ -17,6 +17,7 @@ from ._breaker_trio import CircuitBreaker as CircuitBreaker
 from ._policy import BackoffState as BackoffState
 from ._policy import RestartIntensity as RestartIntensity
 from ._policy import backoff_delay as backoff_delay
+from ._protocol import System as System
 from ._ratelimit import RateDecision as RateDecision
 from ._ratelimit import RateLimit as RateLimit
 from ._ratelimit import RateLimiterStatistics as RateLimiterStatistics
@@ -28,6 +29,7 @@ from ._spec import Strategy as Strategy
 from ._spec import SupervisorSpec as SupervisorSpec
 from ._supervisor import ChildInfo as ChildInfo
 from ._supervisor import SupervisorRef as SupervisorRef
+from ._supervisor import SupervisorStatistics as SupervisorStatistics
 from ._system import ActorSystem as ActorSystem
 from ._system import open_system as open_system
 
@@ -56,6 +58,8 @@ __all__ = (
     "SupervisorFailed",
     "SupervisorRef",
     "SupervisorSpec",
+    "SupervisorStatistics",
+    "System",
     "backoff_delay",
     "open_system",
 )

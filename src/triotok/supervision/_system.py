@@ -63,7 +63,12 @@ class ActorSystem:
         restart: Restart = Restart.PERMANENT,
         shutdown: float | None = 5.0,
     ) -> ActorRef:
-        """Start ``factory(*args)`` as a child of the root supervisor at ``/<system>/<name>``."""
+        """Start ``factory(*args)`` as a child of the root supervisor at ``/<system>/<name>``.
+
+        A :class:`SupervisorSpec` is refused (``InvalidConfig``): start it with
+        :meth:`spawn_supervisor`, which returns a :class:`SupervisorRef`.
+        """
+        _refuse_supervisor_spec(factory)
         spec = ChildSpec(
             name or self._auto_name(factory),
             factory,
@@ -72,7 +77,7 @@ class ActorSystem:
             shutdown=shutdown,
             mailbox=mailbox or Mailbox(),
         )
-        return await self.root.start_child(spec)
+        return _actor_ref(await self.root.start_child(spec))
 
     async def spawn_supervisor(
         self, spec: SupervisorSpec, *, restart: Restart = Restart.PERMANENT
@@ -101,6 +106,7 @@ class ActorSystem:
         options: dict[str, Any],
     ) -> ActorRef:
         """``ctx.spawn``: children of an actor live in a supervisor tied to its incarnation."""
+        _refuse_supervisor_spec(factory)
         sup = cell.child_supervisor
         if not isinstance(sup, SupervisorNode) or sup.state is not ActorState.RUNNING:
             # Not registered: it shares the actor's path; its children are registered.
@@ -114,15 +120,19 @@ class ActorSystem:
             mailbox=mailbox or Mailbox(),
             **options,
         )
-        return await sup.start_child(spec)
+        return _actor_ref(await sup.start_child(spec))
 
     # ------------------------------------------------------------------ lookup and views
 
-    def ref(self, path: str) -> ActorRef:
-        """The ref of the live node at ``path`` (raises :class:`ActorNotFound`)."""
+    def ref(self, path: str) -> ActorRef | SupervisorRef:
+        """The ref of the live node at ``path`` (raises :class:`ActorNotFound`).
+
+        An actor's is an :class:`ActorRef`, a supervisor's a :class:`SupervisorRef`.
+        """
         node = self.runtime.lookup(path)
-        ref: ActorRef = node.ref  # type: ignore[attr-defined]  # every registered node has one
-        return ref
+        if isinstance(node, ActorCell | SupervisorNode):
+            return node.ref
+        raise ActorError(f"{path} is a {node.kind}, which has no ref")  # pragma: no cover
 
     async def restart(self, path: str) -> None:
         """Restart the actor or supervisor at ``path`` now (operators' action).
@@ -177,6 +187,16 @@ class ActorSystem:
     async def stop(self) -> None:
         """Stop the whole tree gracefully: children in reverse start order."""
         await self.root.shutdown()
+
+
+def _refuse_supervisor_spec(factory: object) -> None:
+    if isinstance(factory, SupervisorSpec):
+        raise InvalidConfig("factory", "a SupervisorSpec: start it with spawn_supervisor")
+
+
+def _actor_ref(ref: ActorRef | SupervisorRef) -> ActorRef:
+    assert isinstance(ref, ActorRef)  # the factory was not a SupervisorSpec
+    return ref
 
 
 def _snapshot(node: Node, depth: int | None, state: str | None) -> dict[str, Any] | None:
