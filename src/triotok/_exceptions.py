@@ -18,6 +18,7 @@ every layer may use it.
     │   ├── ActorCrashed                  the handler raised; carries path + cause
     │   ├── ActorStopped                  the target is stopped or stopped meanwhile
     │   ├── ActorNotFound (LookupError)   no actor at that path
+    │   ├── UnknownMessage (TypeError)    an actor does not handle that message type
     │   ├── SupervisorFailed              restart intensity exceeded (escalation)
     │   ├── ChildStartFailed              a child's factory or on_start raised
     │   └── EntityPoisoned                an entity crashed past its intensity; key refused
@@ -76,6 +77,7 @@ __all__ = (
     "TransientError",
     "TriotokError",
     "Unauthenticated",
+    "UnknownMessage",
 )
 
 
@@ -173,6 +175,27 @@ class ActorNotFound(ActorError, LookupError):
     def __init__(self, path: str) -> None:
         super().__init__(f"no actor at {path}")
         self.path = path
+
+
+class UnknownMessage(ActorError, TypeError):
+    """An actor was sent a message it does not handle (a bare string, or a type it never takes).
+
+    Raised by ``receive``, so it crashes that incarnation like any handler
+    error: an asker gets :class:`ActorCrashed` whose ``cause`` is this error.
+    ``path`` is the actor's, ``message`` what it got, ``expected`` the names
+    of the message types it takes.
+    """
+
+    code = "unknown_message"
+
+    def __init__(self, path: str, message: Any, expected: tuple[type, ...]) -> None:
+        names = ", ".join(t.__name__ for t in expected) or "nothing"
+        super().__init__(
+            f"{path}: unknown message {message!r} ({type(message).__name__}); it takes {names}"
+        )
+        self.path = path
+        self.message = message
+        self.expected = expected
 
 
 class SupervisorFailed(ActorError):

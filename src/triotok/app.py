@@ -48,6 +48,7 @@ import trio
 
 from . import __version__
 from ._exceptions import ConflictError, InvalidConfig
+from .actors import ActorRef
 from .config import Settings
 from .http import SYSTEM, HttpOptions, HttpServer, Services
 from .modules import Module, ModuleContext, RoleTable, SubscriberActor, check_modules
@@ -205,6 +206,7 @@ async def _start_modules(
         group_default = module.name
         for index, subscription in enumerate(module.subscriptions, 1):
             ref = system.ref(f"{module.actor_path}/on-{index}")
+            assert isinstance(ref, ActorRef)  # a ModuleSubscriber, spawned above
             await contexts[module.name].bus.subscribe(
                 subscription.pattern, ref, group=subscription.group or group_default
             )

@@ -254,7 +254,7 @@ class ActorSystemMachine(ActorStateMachine):
     async def respawn(self, data: st.DataObject) -> None:
         stopped = sorted(n for n, t in self.targets.items() if t.stopped)
         name = data.draw(st.sampled_from(stopped), label="name")
-        if self.sup.statistics()["state"] != "running":
+        if self.sup.statistics().state != "running":
             # Escalating: a child added to an ending incarnation is refused.
             with pytest.raises(ActorError, match="is not running"):
                 await self.sup.start_child(self._child(name))

@@ -8,7 +8,7 @@ import trio
 import trio.testing
 
 from triotok import Actor
-from triotok.store import EventDeadLetters
+from triotok.store import EventDeadLetters, Wake
 from triotok.transport import Envelope, PermanentError
 
 from .conftest import Server
@@ -132,7 +132,7 @@ async def test_outbox_dead_letters_are_listed_replayed_and_purged(server: Server
     client = server.client
     with trio.fail_after(20):
         while await table.count() == 0:  # the relay dead-letters the undecodable row
-            await server.app.system.ref("/app/transport/relay").ask("wake")
+            await server.app.system.ref("/app/transport/relay").ask(Wake())
             await trio.testing.wait_all_tasks_blocked()
         listed = (
             await client.get("/system/event-dead-letters", params={"source": "outbox"}, headers=ops)

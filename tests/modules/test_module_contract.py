@@ -41,7 +41,7 @@ from triotok.modules import (
     Permission,
     Subscription,
 )
-from triotok.store import Migration
+from triotok.store import Migration, Wake
 from triotok.supervision import ChildSpec
 from triotok.transport import Envelope, event
 
@@ -235,7 +235,7 @@ async def test_an_extra_module_works_end_to_end(make_server: ServerFactory) -> N
             # Subscriptions: the event of the write reaches the module's handler.
             relay = server.app.system.ref("/app/transport/relay")
             while await _count(server) < 1:
-                await relay.ask("wake")
+                await relay.ask(Wake())
             assert await _count(server) == 1
 
             # Health: the module's declared check shows in /health.

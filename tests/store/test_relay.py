@@ -18,14 +18,16 @@ import trio
 
 from triotok import open_system
 from triotok._exceptions import InvalidConfig, NotFound, PermanentError
-from triotok.actors import ActorRef
+from triotok.actors import ActorCrashed, ActorRef, UnknownMessage
 from triotok.store import (
     EventDeadLetters,
+    GetStatistics,
     InboxConsumer,
     OutboxRelay,
     OutboxTransport,
     Store,
     UnitOfWork,
+    Wake,
     idempotent,
 )
 from triotok.supervision import ActorSystem, Backoff
@@ -128,7 +130,7 @@ async def test_committed_events_reach_the_sink_in_order_and_are_marked(
         await relay.drain()
     assert sink.numbers == [1, 2, 3, 4]
     assert await pending(store) == 0
-    stats = await ref.ask("statistics")
+    stats = await ref.ask(GetStatistics())
     assert (stats.claimed, stats.delivered, stats.failed, stats.dead_lettered) == (4, 4, 0, 0)
     assert stats.batches >= 3  # 2 + 1 at start, then 1
     assert 0 <= stats.lag_seconds < TIMEOUT  # measured at most once a second
@@ -157,7 +159,7 @@ async def test_undecodable_rows_are_dead_lettered_without_crashing(
     assert letter.envelope is None  # its bytes cannot be decoded
     assert letter.node_id == "relay"
     assert await store.fetchval("SELECT count(*) FROM outbox WHERE event_id = 'poison'") == 0
-    stats = await ref.ask("statistics")
+    stats = await ref.ask(GetStatistics())
     assert (stats.undecodable, stats.dead_lettered) == (1, 1)
     [node] = system.tree()["children"]
     assert node["restarts"] == 0
@@ -183,7 +185,7 @@ async def test_a_failing_sink_is_retried_with_backoff_until_it_succeeds(
     assert row is not None
     assert row["attempts"] == 3
     assert row["last_error"] == "ConnectionError: bus down"
-    stats = await ref.ask("statistics")
+    stats = await ref.ask(GetStatistics())
     assert (stats.failed, stats.dead_lettered) == (2, 0)
 
 
@@ -202,7 +204,7 @@ async def test_after_max_attempts_an_event_is_dead_lettered_then_replayed(
     assert [(d.reason, d.attempts) for d in letters] == [("max_attempts", 3)] * 2
     assert (letters[0].error_type, letters[0].error_message) == ("ValueError", "cannot handle 1")
     assert await store.fetchval("SELECT count(*) FROM outbox") == 0
-    assert (await ref.ask("statistics")).failed == 6
+    assert (await ref.ask(GetStatistics())).failed == 6
     assert [d.id for d in await dead.list(limit=1, after=letters[0].id)] == [letters[1].id]
     assert await dead.list(event_type="other") == []
     assert (await dead.get(letters[0].id)).as_dict()["payload_bytes"] > 0
@@ -291,9 +293,12 @@ async def test_a_store_handle_is_accepted(store: Store, system: ActorSystem) -> 
 
 async def test_messages_and_validation(store: Store, system: ActorSystem) -> None:
     ref, _ = await spawn_relay(system, store, Recorder())
-    assert await ref.ask("wake") is None
-    with pytest.raises(Exception, match="unknown message"):
-        await ref.ask("nonsense")
+    assert await ref.ask(Wake()) is None
+    with pytest.raises(ActorCrashed) as caught:
+        await ref.ask("wake")  # the string of old: refused, naming the types it takes
+    assert isinstance(caught.value.cause, UnknownMessage)
+    assert caught.value.cause.expected == (Wake, GetStatistics)
+    assert "unknown message" in str(caught.value)
     for bad in (
         {"batch_size": 0},
         {"lease_seconds": 0},

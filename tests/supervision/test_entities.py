@@ -13,7 +13,7 @@ import trio
 import trio.testing
 
 from triotok import Actor
-from triotok.actors import ActorCrashed, ActorError, ActorStopped, DeadLetterReason
+from triotok.actors import ActorCrashed, ActorError, ActorNotFound, ActorStopped, DeadLetterReason
 from triotok.supervision import (
     ChildSpec,
     ConflictError,
@@ -22,6 +22,7 @@ from triotok.supervision import (
     EntityConflict,
     EntityPoisoned,
     InvalidConfig,
+    SupervisorRef,
     SupervisorSpec,
     entity_name,
 )
@@ -521,5 +522,22 @@ async def test_region_inside_a_supervisor_and_stopping_the_system(
 async def test_region_refuses_static_children(autojump_clock: trio.testing.MockClock) -> None:
     async with open_test_system() as system:
         region = await system.spawn_entities(Entities("e", factory=lambda key: Actor()))
+        assert not hasattr(region, "start_child")  # an EntitiesRef is no SupervisorRef
         with pytest.raises(ActorError):
-            await region.start_child(ChildSpec("c", Actor))
+            await system.runtime.lookup(region.path).start_child(ChildSpec("c", Actor))
+
+
+async def test_a_region_ref_is_not_a_supervisor_ref(autojump_clock: trio.testing.MockClock) -> None:
+    async with open_test_system() as system:
+        region = await system.spawn_entities(Entities("e", factory=lambda key: Actor()))
+        assert not isinstance(region, SupervisorRef)
+        assert system.ref(region.path) == region
+        assert repr(region) == "<EntitiesRef /test/e>"
+        assert region.which_children() == []
+        with pytest.raises(InvalidConfig, match="spawn_entities"):
+            await system.spawn_supervisor(Entities("f", factory=lambda key: Actor()))
+        with pytest.raises(InvalidConfig, match="spawn_entities"):
+            await system.spawn(Entities("g", factory=lambda key: Actor()))  # type: ignore[arg-type]  # refused at run time too
+        await region.stop()
+        with pytest.raises(ActorNotFound):
+            system.ref(region.path)

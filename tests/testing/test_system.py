@@ -10,7 +10,7 @@ import trio.testing
 
 from triotok import Actor
 from triotok.actors import Mailbox
-from triotok.supervision import Backoff, ChildSpec, SupervisorFailed, SupervisorSpec
+from triotok.supervision import Backoff, ChildSpec, SupervisorFailed, SupervisorRef, SupervisorSpec
 from triotok.testing import TestSystem, open_test_system
 
 
@@ -193,3 +193,50 @@ def test_settle_in_a_plain_trio_run() -> None:
             return ref.statistics().processed
 
     assert trio.run(main, clock=trio.testing.MockClock()) == 10
+
+
+# ---------------------------------------------------------------------------- one System seam
+
+
+def _public(cls: type) -> set[str]:
+    return {name for name in dir(cls) if not name.startswith("_")}
+
+
+def test_a_test_system_offers_everything_an_actor_system_does() -> None:
+    from triotok import ActorSystem
+    from triotok.supervision import System
+
+    actor_system = ActorSystem("probe")
+    missing = {n for n in _public(ActorSystem) | set(vars(actor_system)) if not n.startswith("_")}
+    assert missing - _public(TestSystem) == set()
+    # The Protocol names them all (mypy checks both classes against it, in src).
+    protocol = {n for n in vars(System) if not n.startswith("_")}
+    assert missing == protocol
+    assert isinstance(actor_system, System)
+
+
+async def test_both_systems_are_a_system_and_work_through_it(autojump_clock: Any) -> None:
+    from triotok import open_system
+    from triotok.supervision import System
+
+    async def exercise(system: System) -> list[str]:
+        ref = await system.spawn(Recorder, [], name="r")
+        spec = SupervisorSpec("sup", [ChildSpec("c", Recorder, ([],))])
+        sup = await system.spawn_supervisor(spec)
+        assert await ref.ask("hi") == "hi"
+        await system.restart(ref.path)
+        await system.stop_actor(sup.path)
+        assert system.failure is None
+        assert system.runtime.lookup(ref.path).restarts == 1
+        root = system.ref(f"/{system.name}")
+        assert isinstance(root, SupervisorRef)
+        assert root.which_children()[0].id == "r"
+        assert system.root.path == root.path
+        return [child["path"] for child in system.tree()["children"]]
+
+    async with open_test_system() as test_system:
+        assert isinstance(test_system, System)
+        assert await exercise(test_system) == ["/test/r"]
+    async with open_system("app") as actor_system:
+        assert isinstance(actor_system, System)
+        assert await exercise(actor_system) == ["/app/r"]

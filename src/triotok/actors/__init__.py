@@ -13,6 +13,7 @@ from .._exceptions import ActorStopped as ActorStopped
 from .._exceptions import AskTimeout as AskTimeout
 from .._exceptions import InvalidConfig as InvalidConfig
 from .._exceptions import MailboxFull as MailboxFull
+from .._exceptions import UnknownMessage as UnknownMessage
 from .._util import fixup_module_metadata
 from ..resilience import CacheStatistics as CacheStatistics
 from ..resilience import FlightResult as FlightResult
@@ -61,6 +62,7 @@ __all__ = (
     "Overflow",
     "SingleFlight",
     "SingleFlightStatistics",
+    "UnknownMessage",
     "open_loading_cache",
     "open_singleflight",
 )

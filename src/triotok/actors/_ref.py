@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 from trio.lowlevel import current_task, wait_task_rescheduled
 
-from .._exceptions import ActorError, ActorStopped, AskTimeout, MailboxFull
+from .._exceptions import ActorStopped, AskTimeout, MailboxFull
 from .._util import seconds
 from ._ask import AskRequest
 from ._deadletters import DeadLetterReason
@@ -25,6 +25,10 @@ __all__ = ("ActorRef",)
 
 class ActorRef:
     """A stable reference to an actor path; valid across restarts of the actor.
+
+    A supervisor's ref is a :class:`~triotok.supervision.SupervisorRef`, with
+    the same ``tell``/``send``/``ask``/``stop``/``statistics`` methods but no
+    mailbox behind them.
 
     >>> ref.tell("hello")                 # never blocks          # doctest: +SKIP
     >>> await ref.send("hello")           # waits for room        # doctest: +SKIP
@@ -110,8 +114,6 @@ class ActorRef:
         if not 0 < timeout < _INF:  # the hot path; nan fails too, the helper words why
             seconds("timeout", timeout, allow_zero=False)
         cell = self._cell
-        if cell.kind != "actor":
-            raise ActorError(f"{cell.path} is a {cell.kind}; it takes no messages")
         deadline = trio.current_time() + timeout
         queue = cell.queue
         if len(queue) >= cell.capacity or not cell.accepting:
@@ -169,7 +171,7 @@ class ActorRef:
         if terminate is None or cell.closed:
             await trio.lowlevel.checkpoint()
             return
-        task = getattr(cell, "task", None)  # supervisors have no single task
+        task = cell.task
         if task is not None and task is current_task():
             # An actor stopping itself cannot wait for its own end: it finishes
             # after the current message and its supervisor removes it.
@@ -181,6 +183,4 @@ class ActorRef:
 
     def statistics(self) -> ActorStatistics:
         """A frozen snapshot of the actor's counters and state."""
-        if self._cell.kind != "actor":
-            raise ActorError(f"{self._cell.path} is a {self._cell.kind}")
         return self._cell.statistics()

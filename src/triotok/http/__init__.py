@@ -21,6 +21,7 @@ from ._routes import Call as Call
 from ._routes import Reply as Reply
 from ._routes import Route as Route
 from ._routes import json_bytes as json_bytes
+from ._server import GetPort as GetPort
 from ._server import HttpServer as HttpServer
 from ._server import bind_socket as bind_socket
 from ._server import hypercorn_config as hypercorn_config
@@ -34,6 +35,7 @@ __all__ = (
     "SECURITY_HEADERS",
     "SYSTEM",
     "Call",
+    "GetPort",
     "HttpOptions",
     "HttpServer",
     "Reply",

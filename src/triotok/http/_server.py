@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import logging
 import socket
+from dataclasses import dataclass
 from typing import Any
 
 import trio
 
-from ..actors import Actor
+from ..actors import Actor, UnknownMessage
 from ._connections import serve_connections
 from ._services import HttpOptions, Services
 
-__all__ = ("HttpServer", "bind_socket", "hypercorn_config")
+__all__ = ("GetPort", "HttpServer", "bind_socket", "hypercorn_config")
 
 logger = logging.getLogger("triotok.http")
 
@@ -63,18 +64,29 @@ def hypercorn_config(options: HttpOptions, sock: socket.socket | None = None) ->
     return config
 
 
+@dataclass(frozen=True, slots=True)
+class GetPort:
+    """Ask :class:`HttpServer`: the reply is the TCP port it is bound to.
+
+    ::
+
+        port = await system.ref("/app/http").ask(GetPort())
+    """
+
+
 class HttpServer(Actor):
     """Serves ``services`` over HTTP on ``options.host:options.port``.
 
-    ``self.port`` is the bound port (useful with port 0); later incarnations
-    rebind the same port.
+    ``self.port`` is the bound port (useful with port 0; also the reply to
+    :class:`GetPort`); later incarnations rebind the same port.
     """
 
     def __init__(self, services: Services) -> None:
         self._services = services
         options = services.options
         self.host = options.host
-        self.port = options.port
+        # A restart rebinds the port the first incarnation bound (also with port 0).
+        self.port = services.port if services.port is not None else options.port
         self.app: Any = None
         self._shutdown = trio.Event()
         self._done = trio.Event()
@@ -111,9 +123,9 @@ class HttpServer(Actor):
             self._done.set()
 
     async def receive(self, message: Any) -> Any:
-        if message == "port":
+        if isinstance(message, GetPort):
             return self.port
-        raise ValueError(f"unknown message {message!r}")
+        raise UnknownMessage(self.ctx.path, message, (GetPort,))
 
     async def on_stop(self) -> None:
         self._shutdown.set()

@@ -47,11 +47,15 @@ from ._migrations import Schema as Schema
 from ._open import open_store as open_store
 from ._outbox_transport import OutboxTransport as OutboxTransport
 from ._outbox_transport import OutboxTransportStatistics as OutboxTransportStatistics
+from ._owner import GetPosition as GetPosition
 from ._owner import OutboxFeed as OutboxFeed
+from ._owner import Ping as Ping
 from ._owner import StoreHandle as StoreHandle
 from ._owner import StoreOwner as StoreOwner
+from ._relay import GetStatistics as GetStatistics
 from ._relay import OutboxRelay as OutboxRelay
 from ._relay import RelayStatistics as RelayStatistics
+from ._relay import Wake as Wake
 from ._relay import default_node_id as default_node_id
 from ._retry import OutboxRetry as OutboxRetry
 from ._retry import RetryDecision as RetryDecision
@@ -78,6 +82,8 @@ __all__ = (
     "DeadLetteredEvent",
     "DurableDeadLetterLog",
     "EventDeadLetters",
+    "GetPosition",
+    "GetStatistics",
     "InboxConsumer",
     "InboxHandler",
     "InboxStatistics",
@@ -89,6 +95,7 @@ __all__ = (
     "OutboxRow",
     "OutboxTransport",
     "OutboxTransportStatistics",
+    "Ping",
     "PostgresConfig",
     "RelayStatistics",
     "RetryDecision",
@@ -105,6 +112,7 @@ __all__ = (
     "StoreStatistics",
     "StoreUnavailable",
     "UnitOfWork",
+    "Wake",
     "Wakeups",
     "default_node_id",
     "idempotent",

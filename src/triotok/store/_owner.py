@@ -12,28 +12,48 @@
   can tail one table. Wake-ups come from ``store.listen()`` (``NOTIFY`` on
   PostgreSQL, in-process on SQLite) with a polling fallback for commits of
   other SQLite processes.
+
+Their messages (:class:`Ping`, :class:`GetPosition`) are small frozen types
+defined here, next to the actors that take them; anything else is refused
+with :class:`~triotok.actors.UnknownMessage`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import trio
 
 from .._exceptions import StoreUnavailable
-from ..actors import Actor
+from ..actors import Actor, UnknownMessage
 from ..transport import Envelope, InMemoryTransport, SchemaError, decode
 from ._migrations import Schema
 from ._open import open_store
 from ._types import Store
 
-__all__ = ("EventHandler", "OutboxFeed", "StoreHandle", "StoreOwner")
+__all__ = ("EventHandler", "GetPosition", "OutboxFeed", "Ping", "StoreHandle", "StoreOwner")
 
 logger = logging.getLogger("triotok.store")
 
 EventHandler = Callable[[Envelope], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """Ask :class:`StoreOwner`: round-trip the open store; the reply is the seconds it took.
+
+    ::
+
+        seconds = await system.ref("/app/store").ask(Ping())
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class GetPosition:
+    """Ask :class:`OutboxFeed`: the reply is the id of the last outbox row it handed on."""
 
 
 class StoreHandle:
@@ -68,7 +88,7 @@ class StoreHandle:
 
 
 class StoreOwner(Actor):
-    """``/app/store``: holds the store open; answers ``"ping"`` with the round-trip time."""
+    """``/app/store``: holds the store open; answers :class:`Ping` with the round-trip time."""
 
     def __init__(self, handle: StoreHandle, url: str, schemas: Sequence[Schema] = ()) -> None:
         self._handle = handle
@@ -94,11 +114,11 @@ class StoreOwner(Actor):
             self._closed.set()
 
     async def receive(self, message: Any) -> Any:
-        if message == "ping":
+        if isinstance(message, Ping):
             started = trio.current_time()
             await self._handle.store.ping()
             return trio.current_time() - started
-        raise ValueError(f"unknown message {message!r}")
+        raise UnknownMessage(self.ctx.path, message, (Ping,))
 
     async def on_stop(self) -> None:
         self._closing.set()
@@ -112,7 +132,7 @@ class OutboxFeed(Actor):
     Subscribers register on the :class:`~triotok.transport.InMemoryTransport`
     given at construction, which outlives restarts of this actor and of them.
     A subscriber raising is logged and skipped: a feed of cache invalidations
-    must not stall on one bad handler.
+    must not stall on one bad handler. Answers :class:`GetPosition`.
     """
 
     def __init__(
@@ -129,9 +149,9 @@ class OutboxFeed(Actor):
         self.ctx.start_soon(self._tail, store)
 
     async def receive(self, message: Any) -> Any:
-        if message == "position":
+        if isinstance(message, GetPosition):
             return self.position
-        raise ValueError(f"unknown message {message!r}")
+        raise UnknownMessage(self.ctx.path, message, (GetPosition,))
 
     async def _tail(self, store: Store) -> None:
         async with store.listen(fallback_interval=self._poll_interval) as wakeups:

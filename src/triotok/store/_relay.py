@@ -42,7 +42,7 @@ import trio
 
 from .._exceptions import InvalidConfig, SchemaError, StoreError, StoreUnavailable
 from .._util import positive_int, seconds
-from ..actors import Actor
+from ..actors import Actor, UnknownMessage
 from ..resilience import Backoff, BackoffState
 from ..transport import EventSink, SchemaRegistry, decode
 from ._deadletters import EventDeadLetters
@@ -52,7 +52,7 @@ from ._sql import parse_timestamp
 from ._types import OutboxRow, Store
 from ._wakeups import Wakeups
 
-__all__ = ("OutboxRelay", "RelayStatistics", "default_node_id")
+__all__ = ("GetStatistics", "OutboxRelay", "RelayStatistics", "Wake", "default_node_id")
 
 WakeReason = Literal["start", "notify", "poll", "timer", "retry", "request"]
 
@@ -98,6 +98,20 @@ class RelayStatistics:
         return asdict(self)
 
 
+@dataclass(frozen=True, slots=True)
+class Wake:
+    """Tell (or ask) :class:`OutboxRelay`: look for rows now; an ask's reply is ``None``.
+
+    The relay answers at once and drains in its own loop; to wait for the
+    rows to be delivered, call :meth:`OutboxRelay.drain` instead.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class GetStatistics:
+    """Ask :class:`OutboxRelay`: the reply is its :class:`RelayStatistics`."""
+
+
 class _Counters:
     """Mutable counters kept on the relay object (they survive only its incarnation)."""
 
@@ -125,7 +139,8 @@ class OutboxRelay(Actor):
         transport = OutboxTransport(store)
         await transport.subscribe("bus", bus.deliver)
         relay = await system.spawn(OutboxRelay, store, transport.deliver, name="relay")
-        stats = await relay.ask("statistics")        # RelayStatistics
+        stats = await relay.ask(GetStatistics())     # RelayStatistics
+        relay.tell(Wake())                           # look for rows now
 
     ``store`` is a :class:`Store` or a source of one (``StoreHandle``).
     Options (keyword-only):
@@ -145,8 +160,9 @@ class OutboxRelay(Actor):
     * ``unavailable_backoff``: waits between attempts while the database is down.
     * ``registry``: the schema registry to decode with (default: the global one).
 
-    Messages: ``"statistics"`` answers a :class:`RelayStatistics`; ``"wake"``
-    makes the relay look for rows now.
+    Messages: :class:`GetStatistics` answers a :class:`RelayStatistics`;
+    :class:`Wake` makes the relay look for rows now. Anything else is refused
+    with :class:`~triotok.actors.UnknownMessage`.
     """
 
     def __init__(
@@ -211,12 +227,12 @@ class OutboxRelay(Actor):
         self.ctx.start_soon(self._run)
 
     async def receive(self, message: Any) -> Any:
-        if message == "statistics":
-            return self.statistics()
-        if message == "wake":
+        if isinstance(message, Wake):
             self._kick.set()
             return None
-        raise ValueError(f"unknown message {message!r}")
+        if isinstance(message, GetStatistics):
+            return self.statistics()
+        raise UnknownMessage(self.ctx.path, message, (Wake, GetStatistics))
 
     async def drain(self) -> None:
         """Look for rows now; return once a pass that started after this call found none left.
@@ -264,7 +280,7 @@ class OutboxRelay(Actor):
             reason: WakeReason = "start"
             while True:
                 # Callers of drain() registered before this pass are answered
-                # by it, and so are "wake" requests made before it.
+                # by it, and so are Wake requests made before it.
                 waiters, self._drain_waiters = self._drain_waiters, []
                 if self._kick.is_set():
                     self._kick = trio.Event()
@@ -294,7 +310,7 @@ class OutboxRelay(Actor):
         deadline = min(self._retries[0] if self._retries else math.inf, self._prune_at)
         woke: bool | None = None
         async with trio.open_nursery() as nursery:
-            # Whichever comes first of a NOTIFY / poll and a "wake" message.
+            # Whichever comes first of a NOTIFY / poll and a Wake message.
             async def on_wakeup() -> None:
                 nonlocal woke
                 woke = await wakeups.wait()

@@ -33,12 +33,14 @@ from ._entity_spec import check_version as check_version
 from ._entity_spec import entity_name as entity_name
 from ._intensity import RestartIntensity as RestartIntensity
 from ._passivation import PassivationPolicy as PassivationPolicy
+from ._protocol import System as System
 from ._spec import ChildSpec as ChildSpec
 from ._spec import Restart as Restart
 from ._spec import Strategy as Strategy
 from ._spec import SupervisorSpec as SupervisorSpec
 from ._supervisor import ChildInfo as ChildInfo
 from ._supervisor import SupervisorRef as SupervisorRef
+from ._supervisor import SupervisorStatistics as SupervisorStatistics
 from ._system import ActorSystem as ActorSystem
 from ._system import open_system as open_system
 
@@ -74,6 +76,8 @@ __all__ = (
     "SupervisorFailed",
     "SupervisorRef",
     "SupervisorSpec",
+    "SupervisorStatistics",
+    "System",
     "backoff_delay",
     "check_version",
     "entity_name",

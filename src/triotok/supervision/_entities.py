@@ -38,7 +38,7 @@ import math
 from collections import deque
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -55,7 +55,8 @@ from ..actors.lowlevel import ActorCell, AskRequest, Node, percentile
 from ._entity_spec import Entities, entity_name
 from ._intensity import RestartIntensity
 from ._passivation import PassivationPolicy
-from ._supervisor import ChildInfo, SupervisorNode, SupervisorRef
+from ._spec import ChildSpec, SupervisorSpec
+from ._supervisor import AnyRef, ChildInfo, SupervisorNode, _NodeRef
 
 if TYPE_CHECKING:
     from ..actors.lowlevel import Runtime
@@ -187,7 +188,6 @@ class EntitiesNode(SupervisorNode):
     def __init__(self, runtime: Runtime, path: str, parent: Node | None, spec: Entities) -> None:
         super().__init__(runtime, path, parent, spec)
         self.entities_spec = spec
-        self.ref = EntitiesRef(cast("ActorCell", self))  # refs only use Node attributes here
         self.latencies: deque[float] = deque(maxlen=1024)
         self._entities: dict[Hashable, EntityCell] = {}
         self._poisoned: dict[Hashable, EntityCell] = {}
@@ -209,6 +209,9 @@ class EntitiesNode(SupervisorNode):
         self.entity_restarts = 0
         self.reloads = 0
         self.conflicts = 0
+
+    def _make_ref(self) -> EntitiesRef:
+        return EntitiesRef(self)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -492,7 +495,7 @@ class EntitiesNode(SupervisorNode):
             raise ActorError(f"{self.path} has no entity {name!r}")
         return node
 
-    async def start_child(self, spec: Any) -> Any:
+    async def start_child(self, spec: ChildSpec | SupervisorSpec) -> AnyRef:
         raise ActorError(f"{self.path} is an entities region: entities start with their commands")
 
     async def restart_child(self, child_id: str) -> None:
@@ -527,7 +530,7 @@ class EntitiesNode(SupervisorNode):
         """The path ``key``'s entity has (or will have) in the tree."""
         return f"{self.path}/{self._name_of(key)}"
 
-    def statistics(self) -> EntitiesStatistics:
+    def region_statistics(self) -> EntitiesStatistics:
         samples = sorted(self.latencies)
         active = len(self._policy)
         return EntitiesStatistics(
@@ -554,12 +557,18 @@ class EntitiesNode(SupervisorNode):
     def snapshot(self) -> dict[str, Any]:
         snap = super().snapshot()
         snap["entities"] = {"idle": self.entities_spec.idle, "max_active": self._policy.max_active}
-        snap["statistics"] = self.statistics().as_dict()
+        snap["statistics"] = self.region_statistics().as_dict()
         return snap
 
 
-class EntitiesRef(SupervisorRef):
+class EntitiesRef(_NodeRef["EntitiesNode"]):
     """The handle on a region: ``ask``/``tell`` by entity key, operators' actions, statistics.
+
+    Not a :class:`SupervisorRef`: a region takes commands addressed to an
+    entity key, so its ``ask``/``tell`` take ``(key, command)`` where a
+    supervisor's take a message, and :meth:`statistics` is the region's own
+    :class:`EntitiesStatistics`. Both share ``path``, ``name``, ``stop``,
+    ``which_children`` and ``count_children``.
 
     ::
 
@@ -569,11 +578,17 @@ class EntitiesRef(SupervisorRef):
 
     __slots__ = ()
 
-    @property
-    def _region(self) -> EntitiesNode:
-        return cast(EntitiesNode, self._cell)
+    def _entity(self, key: Hashable) -> EntityCell:
+        region = self._node
+        cell = region._entities.get(key)
+        if cell is None:
+            cell = region._activate(key)
+        elif not cell.passivating:
+            region._policy.touched(key, trio.current_time())
+        region.commands += 1
+        return cell
 
-    async def ask(self, key: Hashable, command: Any, *, timeout: float = 5.0) -> Any:  # type: ignore[override]  # a region is asked by key  # noqa: ASYNC109  # as ActorRef.ask
+    async def ask(self, key: Hashable, command: Any, *, timeout: float = 5.0) -> Any:  # noqa: ASYNC109  # as ActorRef.ask
         """Deliver ``command`` to ``key``'s entity (activating it) and return its reply.
 
         Raises what :meth:`ActorRef.ask` raises (``AskTimeout``,
@@ -582,46 +597,32 @@ class EntitiesRef(SupervisorRef):
         :class:`EntityPoisoned` for a poisoned key and :class:`EntityConflict`
         when a write still conflicts after a reload and a retry.
         """
-        region = cast(EntitiesNode, self._cell)
-        cell = region._entities.get(key)
-        if cell is None:
-            cell = region._activate(key)
-        elif not cell.passivating:
-            region._policy.touched(key, trio.current_time())
-        region.commands += 1
-        return await cell.ref.ask(command, timeout=timeout)
+        return await self._entity(key).ref.ask(command, timeout=timeout)
 
-    def tell(self, key: Hashable, command: Any) -> None:  # type: ignore[override]  # by key
+    def tell(self, key: Hashable, command: Any) -> None:
         """Queue ``command`` for ``key``'s entity without waiting (see ``ActorRef.tell``)."""
-        region = cast(EntitiesNode, self._cell)
-        cell = region._entities.get(key)
-        if cell is None:
-            cell = region._activate(key)
-        elif not cell.passivating:
-            region._policy.touched(key, trio.current_time())
-        region.commands += 1
-        cell.ref.tell(command)
+        self._entity(key).ref.tell(command)
 
     async def passivate(self, key: Hashable) -> bool:
         """Passivate ``key``'s entity now; ``False`` if it was not active."""
-        return await self._region.passivate(key)
+        return await self._node.passivate(key)
 
     async def restart(self, key: Hashable) -> None:
         """Restart ``key``'s entity (reloading its state), or lift its poisoning."""
-        await self._region.restart(key)
+        await self._node.restart(key)
 
     def active_keys(self) -> list[Hashable]:
         """Active keys, least recently used first."""
-        return self._region.active_keys()
+        return self._node.active_keys()
 
     def poisoned_keys(self) -> list[Hashable]:
         """Keys refused with :class:`EntityPoisoned` until restarted."""
-        return self._region.poisoned_keys()
+        return self._node.poisoned_keys()
 
     def path_of(self, key: Hashable) -> str:
         """The tree path of ``key``'s entity."""
-        return self._region.path_of(key)
+        return self._node.path_of(key)
 
-    def statistics(self) -> EntitiesStatistics:  # type: ignore[override]  # a region's own snapshot
+    def statistics(self) -> EntitiesStatistics:
         """A frozen snapshot of the region's counters."""
-        return self._region.statistics()
+        return self._node.region_statistics()

@@ -24,9 +24,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import deque
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
 
 import trio
 
@@ -38,7 +37,19 @@ from ..resilience import BackoffState
 from ._intensity import RestartIntensity
 from ._spec import ChildSpec, Restart, Strategy, SupervisorSpec
 
-__all__ = ("ChildInfo", "SupervisorNode", "SupervisorRef")
+if TYPE_CHECKING:
+    from ._entities import EntitiesRef
+
+__all__ = (
+    "ChildInfo",
+    "SupervisorNode",
+    "SupervisorRef",
+    "SupervisorStatistics",
+)
+
+#: The ref of any node in the tree: an actor's, a supervisor's or an entities region's.
+AnyRef: TypeAlias = "ActorRef | SupervisorRef | EntitiesRef"
+_N = TypeVar("_N", bound="SupervisorNode")
 
 logger = logging.getLogger("triotok.supervision")
 
@@ -48,9 +59,45 @@ class ChildInfo:
     """One row of :meth:`SupervisorRef.which_children`."""
 
     id: str
-    ref: ActorRef
+    ref: AnyRef
     kind: str
     state: str
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisorStatistics:
+    """A point-in-time view of one supervisor (:meth:`SupervisorRef.statistics`).
+
+    ``children`` is how many children it holds, ``active`` how many of them
+    run now; ``restarts_in_period`` counts the restarts of its children within
+    the last ``period`` seconds (more than ``intensity`` and it fails);
+    ``restarts`` is how often the supervisor itself was restarted.
+    """
+
+    path: str
+    state: str
+    strategy: str
+    intensity: int
+    period: float
+    restarts: int
+    restarts_in_period: int
+    children: int
+    active: int
+    last_error: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "state": self.state,
+            "strategy": self.strategy,
+            "intensity": self.intensity,
+            "period": self.period,
+            "restarts": self.restarts,
+            "restarts_in_period": self.restarts_in_period,
+            "children": self.children,
+            "active": self.active,
+            "last_error": self.last_error,
+        }
 
 
 class _Status:
@@ -102,9 +149,6 @@ class SupervisorNode(Node):
     """Runtime of one supervisor (see the module docstring)."""
 
     kind = "supervisor"
-    # A supervisor takes no user messages: a ref to it dead-letters them.
-    capacity = 0
-    accepting = False
 
     def __init__(
         self,
@@ -118,8 +162,7 @@ class SupervisorNode(Node):
         super().__init__(runtime, path, parent)
         self.spec = spec
         self.terminate_requested = False
-        self.queue: deque[Any] = deque()
-        self.ref = SupervisorRef(cast("ActorCell", self))  # refs only use Node attributes here
+        self.ref: SupervisorRef | EntitiesRef = self._make_ref()
         self.intensity = RestartIntensity(spec.intensity, spec.period)
         self._register = register
         self._lock = trio.Lock()
@@ -132,6 +175,9 @@ class SupervisorNode(Node):
         for child_spec in spec.child_specs:
             self.children_[child_spec.id] = self._make_child(child_spec)
         self._incarnations = 0
+
+    def _make_ref(self) -> SupervisorRef | EntitiesRef:
+        return SupervisorRef(self)
 
     # ------------------------------------------------------------------ structure
 
@@ -185,13 +231,6 @@ class SupervisorNode(Node):
 
     def _has(self, child: _Child) -> bool:
         return self.children_.get(child.spec.id) is child
-
-    # ------------------------------------------------------------------ messages
-
-    def enqueue_full(self, item: Any, *, raise_on_block: bool) -> None:
-        self.runtime.dead_letters.post(
-            getattr(item, "message", item), self.path, DeadLetterReason.NO_RECIPIENT
-        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -440,7 +479,7 @@ class SupervisorNode(Node):
 
     # ------------------------------------------------------------------ dynamic children
 
-    async def start_child(self, spec: ChildSpec | SupervisorSpec) -> ActorRef:
+    async def start_child(self, spec: ChildSpec | SupervisorSpec) -> AnyRef:
         from ._spec import as_child_spec
 
         spec = as_child_spec(spec)
@@ -495,6 +534,21 @@ class SupervisorNode(Node):
             "workers": len(self.children_) - sups,
         }
 
+    def statistics(self) -> SupervisorStatistics:
+        spec, error = self.spec, self.last_error
+        return SupervisorStatistics(
+            path=self.path,
+            state=self.state.value,
+            strategy=spec.strategy.value,
+            intensity=spec.intensity,
+            period=spec.period,
+            restarts=self.restarts,
+            restarts_in_period=self.intensity.recent(trio.current_time()),
+            children=len(self.children_),
+            active=sum(1 for c in self.children_.values() if c.running),
+            last_error=None if error is None else f"{type(error).__name__}: {error}",
+        )
+
     def snapshot(self) -> dict[str, Any]:
         snap = super().snapshot()
         spec = self.spec
@@ -505,40 +559,114 @@ class SupervisorNode(Node):
         return snap
 
 
-class SupervisorRef(ActorRef):
-    """A reference to a supervisor: an :class:`ActorRef` plus child management."""
+class _NodeRef(Generic[_N]):
+    """What every ref to a supervisor-like node shares: identity, ``stop``, the children views.
+
+    Its subclasses differ in what they take: a :class:`SupervisorRef` no
+    messages (they are dead-lettered), an
+    :class:`~triotok.supervision.EntitiesRef` commands by entity key.
+    """
+
+    __slots__ = ("_node",)
+
+    def __init__(self, node: _N) -> None:
+        self._node = node
+
+    @property
+    def path(self) -> str:
+        return self._node.path
+
+    @property
+    def name(self) -> str:
+        return self._node.name
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._node.path}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _NodeRef) and other._node is self._node
+
+    def __hash__(self) -> int:
+        return hash(self._node.path)
+
+    async def stop(self) -> None:
+        """Stop the node and its subtree for good; wait until they stopped.
+
+        Stopping a stopped node, or one no supervisor holds (the root: use
+        ``system.stop()``), does nothing.
+        """
+        node = self._node
+        parent = node.parent
+        if not isinstance(parent, SupervisorNode) or node.closed:
+            await trio.lowlevel.checkpoint()
+            return
+        await parent.terminate_child(node.name)
+
+    def which_children(self) -> list[ChildInfo]:
+        """One :class:`ChildInfo` per child, in start order."""
+        return self._node.which_children()
+
+    def count_children(self) -> dict[str, int]:
+        """``specs``, ``active``, ``supervisors`` and ``workers`` (OTP ``count_children``)."""
+        return self._node.count_children()
+
+
+class SupervisorRef(_NodeRef["SupervisorNode"]):
+    """A stable reference to a supervisor: child management, not a mailbox.
+
+    A supervisor takes no messages of its own: :meth:`tell` and :meth:`send`
+    make the message a dead letter (reason ``no_recipient``) and :meth:`ask`
+    raises :class:`~triotok.actors.ActorError`, so code holding an actor's or
+    a supervisor's ref may call them without checking the kind first.
+    :meth:`statistics` returns a frozen :class:`SupervisorStatistics`.
+
+    ::
+
+        sup = await system.spawn_supervisor(SupervisorSpec("workers"))
+        worker = await sup.start_child(ChildSpec("w1", Worker))
+        assert sup.statistics().children == 1
+    """
 
     __slots__ = ()
 
-    @property
-    def _sup(self) -> SupervisorNode:
-        return cast(SupervisorNode, self._cell)
+    # ------------------------------------------------------------------ messages
 
-    async def start_child(self, spec: ChildSpec | SupervisorSpec) -> ActorRef:
+    def tell(self, message: Any) -> None:
+        """Dead-letter ``message`` (``no_recipient``): a supervisor takes no messages."""
+        self._node.runtime.dead_letters.post(message, self.path, DeadLetterReason.NO_RECIPIENT)
+
+    async def send(self, message: Any) -> None:
+        """Like :meth:`tell`: the message becomes a dead letter."""
+        self.tell(message)
+        await trio.lowlevel.checkpoint()
+
+    async def ask(self, message: Any, *, timeout: float = 5.0) -> Any:  # noqa: ASYNC109  # ActorRef.ask's signature
+        """Raise :class:`~triotok.actors.ActorError`: a supervisor has nothing to reply."""
+        await trio.lowlevel.checkpoint()
+        raise ActorError(f"{self.path} is a supervisor; it takes no messages")
+
+    def statistics(self) -> SupervisorStatistics:
+        """A frozen snapshot of the supervisor's state, restarts and children."""
+        return self._node.statistics()
+
+    # ------------------------------------------------------------------ children
+
+    async def start_child(self, spec: ChildSpec | SupervisorSpec) -> AnyRef:
         """Add and start a child (OTP ``start_child``); returns its ref once it is up.
 
         Raises :class:`ChildStartFailed` (nothing kept, nothing counted) when
         the child's factory or ``on_start`` raises.  The child lasts until it
         is removed or this supervisor restarts (which starts its spec only).
         """
-        return await self._sup.start_child(spec)
+        return await self._node.start_child(spec)
 
     async def restart_child(self, child_id: str) -> None:
         """Stop a child gracefully and start a new incarnation (keeps its mailbox)."""
-        await self._sup.restart_child(child_id)
+        await self._node.restart_child(child_id)
 
     async def terminate_child(self, child_id: str) -> None:
         """Stop a child and remove it (OTP ``terminate_child`` + ``delete_child``)."""
-        await self._sup.terminate_child(child_id)
-
-    def which_children(self) -> list[ChildInfo]:
-        return self._sup.which_children()
-
-    def count_children(self) -> dict[str, int]:
-        return self._sup.count_children()
-
-    def statistics(self) -> Any:
-        return self._sup.snapshot()
+        await self._node.terminate_child(child_id)
 
 
 def _unwrap(exc: Exception) -> Exception:

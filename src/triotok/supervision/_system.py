@@ -17,7 +17,7 @@ from ..actors.lowlevel import ActorCell, Node, Runtime
 from ._entities import EntitiesRef
 from ._entity_spec import Entities
 from ._spec import ChildSpec, Restart, Strategy, SupervisorSpec
-from ._supervisor import SupervisorNode, SupervisorRef
+from ._supervisor import AnyRef, SupervisorNode, SupervisorRef
 
 __all__ = ("ActorSystem", "open_system")
 
@@ -61,7 +61,13 @@ class ActorSystem:
         restart: Restart = Restart.PERMANENT,
         shutdown: float | None = 5.0,
     ) -> ActorRef:
-        """Start ``factory(*args)`` as a child of the root supervisor at ``/<system>/<name>``."""
+        """Start ``factory(*args)`` as a child of the root supervisor at ``/<system>/<name>``.
+
+        A :class:`SupervisorSpec` is refused (``InvalidConfig``): start it with
+        :meth:`spawn_supervisor` (an :class:`Entities` spec with
+        :meth:`spawn_entities`), which returns its ref.
+        """
+        _refuse_supervisor_spec(factory)
         spec = ChildSpec(
             name or self._auto_name(factory),
             factory,
@@ -70,14 +76,20 @@ class ActorSystem:
             shutdown=shutdown,
             mailbox=mailbox or Mailbox(),
         )
-        return await self.root.start_child(spec)
+        return _actor_ref(await self.root.start_child(spec))
 
     async def spawn_supervisor(
         self, spec: SupervisorSpec, *, restart: Restart = Restart.PERMANENT
     ) -> SupervisorRef:
-        """Start a supervisor (and its children) under the root; returns its ref."""
+        """Start a supervisor (and its children) under the root; returns its ref.
+
+        An :class:`Entities` spec is refused (``InvalidConfig``): start it with
+        :meth:`spawn_entities`, which returns an :class:`EntitiesRef`.
+        """
         if not isinstance(spec, SupervisorSpec):
             raise InvalidConfig("spec", f"expected a SupervisorSpec, got {spec!r}")
+        if isinstance(spec, Entities):
+            raise InvalidConfig("spec", "an Entities spec: start it with spawn_entities")
         ref = await self.root.start_child(
             ChildSpec(spec.name, spec, restart=restart, shutdown=None)
         )
@@ -111,6 +123,7 @@ class ActorSystem:
         options: dict[str, Any],
     ) -> ActorRef:
         """``ctx.spawn``: children of an actor live in a supervisor tied to its incarnation."""
+        _refuse_supervisor_spec(factory)
         sup = cell.child_supervisor
         if not isinstance(sup, SupervisorNode) or sup.state is not ActorState.RUNNING:
             # Not registered: it shares the actor's path; its children are registered.
@@ -124,15 +137,20 @@ class ActorSystem:
             mailbox=mailbox or Mailbox(),
             **options,
         )
-        return await sup.start_child(spec)
+        return _actor_ref(await sup.start_child(spec))
 
     # ------------------------------------------------------------------ lookup and views
 
-    def ref(self, path: str) -> ActorRef:
-        """The ref of the live node at ``path`` (raises :class:`ActorNotFound`)."""
+    def ref(self, path: str) -> ActorRef | SupervisorRef | EntitiesRef:
+        """The ref of the live node at ``path`` (raises :class:`ActorNotFound`).
+
+        An actor's (an entity's too) is an :class:`ActorRef`, a supervisor's a
+        :class:`SupervisorRef`, an entities region's an :class:`EntitiesRef`.
+        """
         node = self.runtime.lookup(path)
-        ref: ActorRef = node.ref  # type: ignore[attr-defined]  # every registered node has one
-        return ref
+        if isinstance(node, ActorCell | SupervisorNode):
+            return node.ref
+        raise ActorError(f"{path} is a {node.kind}, which has no ref")  # pragma: no cover
 
     async def restart(self, path: str) -> None:
         """Restart the actor or supervisor at ``path`` now (operators' action).
@@ -187,6 +205,17 @@ class ActorSystem:
     async def stop(self) -> None:
         """Stop the whole tree gracefully: children in reverse start order."""
         await self.root.shutdown()
+
+
+def _refuse_supervisor_spec(factory: object) -> None:
+    if isinstance(factory, SupervisorSpec):
+        start = "spawn_entities" if isinstance(factory, Entities) else "spawn_supervisor"
+        raise InvalidConfig("factory", f"a {type(factory).__name__}: start it with {start}")
+
+
+def _actor_ref(ref: AnyRef) -> ActorRef:
+    assert isinstance(ref, ActorRef)  # the factory was not a SupervisorSpec
+    return ref
 
 
 def _snapshot(node: Node, depth: int | None, state: str | None) -> dict[str, Any] | None:

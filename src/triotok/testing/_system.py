@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 import trio.testing
 
 from ..actors import ActorRef, ActorStatistics, DeadLetterOffice, Mailbox
+from ..actors.lowlevel import Node, Runtime
 from ..supervision import (
     ActorSystem,
     Entities,
@@ -33,6 +34,9 @@ from ..supervision import (
     SupervisorSpec,
     open_system,
 )
+
+if TYPE_CHECKING:
+    from ..supervision import System
 
 __all__ = ("TestSystem", "open_test_system")
 
@@ -45,9 +49,12 @@ MAX_ADVANCE_STEPS = 1_000_000
 class TestSystem:
     """A running :class:`~triotok.ActorSystem` plus deterministic test helpers.
 
-    Create it with :func:`open_test_system`.  The usual system API is
-    forwarded (``spawn``, ``spawn_supervisor``, ``ref``, ``tree``,
-    ``dead_letters``, ``stop``); the wrapped system is ``.system``.
+    Create it with :func:`open_test_system`.  It offers everything an
+    :class:`~triotok.ActorSystem` does (both are a
+    :class:`~triotok.supervision.System`, checked by mypy): ``spawn``,
+    ``spawn_supervisor``, ``spawn_entities``, ``ref``, ``restart``,
+    ``stop_actor``, ``tree``, ``dead_letters``, ``failure``, ``runtime``,
+    ``root``, ``stop``; the wrapped system is ``.system``.
 
     ::
 
@@ -82,6 +89,16 @@ class TestSystem:
         return self.system.dead_letters
 
     @property
+    def runtime(self) -> Runtime:
+        """The system's runtime (registry, dead letters, ``message_hook``)."""
+        return self.system.runtime
+
+    @property
+    def root(self) -> Node:
+        """The root supervisor's node; ``ref("/<name>")`` is its :class:`SupervisorRef`."""
+        return self.system.root
+
+    @property
     def failure(self) -> SupervisorFailed | None:
         """Set when the root supervisor failed (its restart intensity was exceeded)."""
         return self.system.failure
@@ -112,9 +129,17 @@ class TestSystem:
         """Start an entities region under the root; see :meth:`ActorSystem.spawn_entities`."""
         return await self.system.spawn_entities(spec, restart=restart)
 
-    def ref(self, path: str) -> ActorRef:
+    def ref(self, path: str) -> ActorRef | SupervisorRef | EntitiesRef:
         """The ref of the live node at ``path`` (raises ``ActorNotFound``)."""
         return self.system.ref(path)
+
+    async def restart(self, path: str) -> None:
+        """Restart the node at ``path`` now; see :meth:`ActorSystem.restart`."""
+        await self.system.restart(path)
+
+    async def stop_actor(self, path: str) -> None:
+        """Stop the node at ``path`` for good; see :meth:`ActorSystem.stop_actor`."""
+        await self.system.stop_actor(path)
 
     def tree(
         self, *, prefix: str | None = None, depth: int | None = None, state: str | None = None
@@ -150,11 +175,12 @@ class TestSystem:
 
     def actors(self) -> dict[str, ActorStatistics]:
         """Statistics of every live actor in the tree, by path."""
-        return {
-            node["path"]: self.system.ref(node["path"]).statistics()
-            for node in self.nodes()
-            if node["kind"] == "actor"
-        }
+        stats: dict[str, ActorStatistics] = {}
+        for node in self.nodes():
+            ref = self.system.ref(node["path"])
+            if isinstance(ref, ActorRef):
+                stats[ref.path] = ref.statistics()
+        return stats
 
     def busy(self) -> list[str]:
         """Paths of the actors that still have queued messages."""
@@ -217,6 +243,12 @@ class TestSystem:
             for node in self.nodes()
         ]
         return self.dead_letters.statistics().total, rows
+
+
+if TYPE_CHECKING:
+
+    def _conforms(system: TestSystem) -> System:
+        return system  # mypy checks that a TestSystem offers all an ActorSystem does
 
 
 def _mock_clock() -> trio.testing.MockClock:

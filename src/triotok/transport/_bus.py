@@ -31,7 +31,7 @@ from .._exceptions import ActorStopped, InvalidConfig, MailboxFull, SchemaError
 from .._util import validate_name
 from ..actors import ActorRef, DeadLetter, DeadLetterReason, Mailbox, Overflow
 from ..resilience import GiveUpReason, RetryPolicy, failure_cause
-from ..supervision import ChildSpec, Restart, SupervisorRef
+from ..supervision import ChildSpec, Restart
 from ._codec import DEFAULT_MAX_SIZE, decode, encode
 from ._dlq import DeadEvent, DeadLetterLog, InMemoryDeadLetterLog
 from ._dlq_queue import DeadLetterQueue
@@ -52,7 +52,6 @@ logger = logging.getLogger("triotok.bus")
 #: Default number of sequential lanes per subscription (see ``EventBus``).
 DEFAULT_LANES = 8
 _MAX_LANES = 1024
-RECONCILE = "reconcile"
 _DROPS = (DeadLetterReason.MAILBOX_FULL, DeadLetterReason.DROPPED_OLDEST)
 
 
@@ -247,7 +246,7 @@ class EventBus:
         once recorded: it is spawned when the bus starts).
         """
         validate_pattern(pattern)
-        if not isinstance(ref, ActorRef) or isinstance(ref, SupervisorRef):
+        if not isinstance(ref, ActorRef):  # a SupervisorRef takes no events
             raise InvalidConfig("ref", f"must be the ref of an actor, got {ref!r}")
         if group is not None:
             validate_name("group", group)
@@ -313,7 +312,9 @@ class EventBus:
         if ref is None:
             await trio.lowlevel.checkpoint()  # not started yet: on_start spawns the table
             return
-        await ref.ask(RECONCILE, timeout=self.retry.timeout)
+        from ._bus_actor import Reconcile  # the actor module builds on this one
+
+        await ref.ask(Reconcile(), timeout=self.retry.timeout)
 
     # ------------------------------------------------------------------ publishing
 

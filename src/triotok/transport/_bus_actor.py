@@ -10,20 +10,31 @@ from __future__ import annotations
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import trio
 
-from ..actors import Actor
+from ..actors import Actor, UnknownMessage
 from ..resilience import RetryPolicy
-from ._bus import DEFAULT_LANES, RECONCILE, EventBus
+from ..supervision import System
+from ._bus import DEFAULT_LANES, EventBus
 from ._dlq import DeadLetterLog, DeadLetterQueueStatistics
 from ._dlq_queue import DeadLetterQueue
 from ._registry import SchemaRegistry
 from ._subscription import SubscriptionActor
 from ._transport import Transport
 
-__all__ = ("BusActor", "open_event_bus")
+__all__ = ("BusActor", "Reconcile", "open_event_bus")
+
+
+@dataclass(frozen=True, slots=True)
+class Reconcile:
+    """Ask :class:`BusActor`: match its subscription actors to the table; replies ``None``.
+
+    The :class:`~triotok.transport.EventBus` asks it after every change of
+    its subscription table.
+    """
 
 
 class _TreeView:
@@ -58,10 +69,10 @@ class BusActor(Actor):
         bus._running(self)
 
     async def receive(self, message: Any) -> Any:
-        if message == RECONCILE:
+        if isinstance(message, Reconcile):
             await self._reconcile()
             return None
-        raise ValueError(f"unknown message {message!r}")
+        raise UnknownMessage(self.ctx.path, message, (Reconcile,))
 
     async def on_stop(self) -> None:
         self._bus._stopped(self)
@@ -94,7 +105,7 @@ class BusActor(Actor):
 
 @asynccontextmanager
 async def open_event_bus(
-    system: Any,
+    system: System,
     *,
     transport: Transport | None = None,
     retry: RetryPolicy | None = None,
