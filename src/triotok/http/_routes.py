@@ -62,6 +62,8 @@ class Call:
     tenant: Tenant | None
     request_id: str
     traceparent_header: str | None
+    #: The request's headers (conditional requests read ``If-Match``/``If-None-Match``).
+    headers: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def principal(self) -> str:

@@ -1,0 +1,39 @@
+"""What the content routes use: the entity region and the list reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..._exceptions import PreconditionRequired
+from ...store import StoreHandle
+from ...supervision import ActorSystem
+from ._model import ContentNode
+from ._repository import ContentRepository, NodePage
+
+__all__ = ("REGION_PATH", "ContentService", "PreconditionRequired")
+
+#: Where the content node entities live.
+REGION_PATH = "/app/modules/content/nodes"
+
+#: How long a request waits for its node's entity (activation plus the command).
+ASK_TIMEOUT = 10.0
+
+
+class ContentService:
+    """The module's services, provided to its routes through the module context."""
+
+    def __init__(self, system: ActorSystem, store: StoreHandle, repository: ContentRepository):
+        self._system = system
+        self._store = store
+        self.repository = repository
+
+    async def ask(self, tenant_id: str, node_id: str, command: Any) -> ContentNode | None:
+        """Hand ``command`` to the node's entity (activated if needed); its reply or error."""
+        region: Any = self._system.ref(REGION_PATH)
+        reply: ContentNode | None = await region.ask(
+            (tenant_id, node_id), command, timeout=ASK_TIMEOUT
+        )
+        return reply
+
+    async def list(self, tenant_id: str, **filters: Any) -> NodePage:
+        return await self.repository.list(self._store.store, tenant_id, **filters)
