@@ -19,7 +19,8 @@ every layer may use it.
     │   ├── ActorStopped                  the target is stopped or stopped meanwhile
     │   ├── ActorNotFound (LookupError)   no actor at that path
     │   ├── SupervisorFailed              restart intensity exceeded (escalation)
-    │   └── ChildStartFailed              a child's factory or on_start raised
+    │   ├── ChildStartFailed              a child's factory or on_start raised
+    │   └── EntityPoisoned                an entity crashed past its intensity; key refused
     ├── CircuitOpen                       breaker rejects the call; has retry_after
     ├── RateLimited                       limiter denies; has retry_after
     ├── SchemaError (ValueError)          bytes or payload do not match a schema
@@ -30,6 +31,7 @@ every layer may use it.
     │   ├── StoreUnavailable              database down / unreachable (retryable)
     │   ├── SchemaTooNew                  database migrated by newer code
     │   ├── ConflictError                 unique/optimistic-concurrency violation
+    │   │   └── EntityConflict            still conflicting after a reload and one retry
     │   └── NotFound (LookupError)        no such row
     ├── DomainError                       what a module refuses (http maps it)
     │   ├── Unauthenticated               no, an unknown or a revoked credential
@@ -58,6 +60,8 @@ __all__ = (
     "Conflict",
     "ConflictError",
     "DomainError",
+    "EntityConflict",
+    "EntityPoisoned",
     "EventError",
     "Forbidden",
     "InvalidConfig",
@@ -213,6 +217,25 @@ class ChildStartFailed(ActorError):
         self.__cause__ = cause
 
 
+class EntityPoisoned(ActorError):
+    """An entity crashed more than its region's intensity allows and was stopped.
+
+    Its key answers this error (without activating it) until an operator
+    restarts it (``region.restart(key)`` or ``system.restart(path)``).
+    ``cause`` is the last crash.
+    """
+
+    code = "entity_poisoned"
+
+    def __init__(self, path: str, key: object, crashes: int, cause: BaseException | None) -> None:
+        reason = f": {type(cause).__name__}: {cause}" if cause is not None else ""
+        super().__init__(f"entity {path} is poisoned after {crashes} crashes{reason}")
+        self.path = path
+        self.key = key
+        self.crashes = crashes
+        self.cause = cause
+
+
 # --------------------------------------------------------------------------- resilience
 
 
@@ -300,6 +323,24 @@ class ConflictError(StoreError):
 
     code = "conflict"
     severity = "warning"
+
+
+class EntityConflict(ConflictError):
+    """An entity's write still conflicted after its state was reloaded and the command retried.
+
+    Answered to the command's asker (not a dead letter: the caller decides
+    whether to try again).  ``cause`` is the second conflict.
+    """
+
+    code = "entity_conflict"
+    retryable = True
+
+    def __init__(self, path: str, key: object, cause: BaseException) -> None:
+        super().__init__(f"entity {path}: conflicting write after a reload and a retry: {cause}")
+        self.path = path
+        self.key = key
+        self.cause = cause
+        self.__cause__ = cause
 
 
 class NotFound(StoreError, LookupError):

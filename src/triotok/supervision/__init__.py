@@ -1,4 +1,4 @@
-"""Supervision: supervisors, restart policy, backoff, circuit breakers, rate limits.
+"""Supervision: supervisors, entities, restart policy, backoff, circuit breakers, rate limits.
 
 The policies are synchronous state machines with no trio import; thin async
 adapters drive them.
@@ -6,6 +6,9 @@ adapters drive them.
 
 from .._exceptions import ChildStartFailed as ChildStartFailed
 from .._exceptions import CircuitOpen as CircuitOpen
+from .._exceptions import ConflictError as ConflictError
+from .._exceptions import EntityConflict as EntityConflict
+from .._exceptions import EntityPoisoned as EntityPoisoned
 from .._exceptions import InvalidConfig as InvalidConfig
 from .._exceptions import RateLimited as RateLimited
 from .._exceptions import SupervisorFailed as SupervisorFailed
@@ -14,6 +17,12 @@ from ._breaker import BreakerState as BreakerState
 from ._breaker import BreakerStatistics as BreakerStatistics
 from ._breaker import BreakerTransition as BreakerTransition
 from ._breaker_trio import CircuitBreaker as CircuitBreaker
+from ._entities import EntitiesRef as EntitiesRef
+from ._entities import EntitiesStatistics as EntitiesStatistics
+from ._entity_spec import Entities as Entities
+from ._entity_spec import check_version as check_version
+from ._entity_spec import entity_name as entity_name
+from ._passivation import PassivationPolicy as PassivationPolicy
 from ._policy import BackoffState as BackoffState
 from ._policy import RestartIntensity as RestartIntensity
 from ._policy import backoff_delay as backoff_delay
@@ -44,7 +53,14 @@ __all__ = (
     "ChildStartFailed",
     "CircuitBreaker",
     "CircuitOpen",
+    "ConflictError",
+    "Entities",
+    "EntitiesRef",
+    "EntitiesStatistics",
+    "EntityConflict",
+    "EntityPoisoned",
     "InvalidConfig",
+    "PassivationPolicy",
     "RateDecision",
     "RateLimit",
     "RateLimited",
@@ -57,5 +73,7 @@ __all__ = (
     "SupervisorRef",
     "SupervisorSpec",
     "backoff_delay",
+    "check_version",
+    "entity_name",
     "open_system",
 )

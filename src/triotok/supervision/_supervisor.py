@@ -141,7 +141,12 @@ class SupervisorNode(Node):
         path = f"{self.path}/{spec.id}"
         node: ActorCell | SupervisorNode
         if isinstance(spec.factory, SupervisorSpec):
-            node = SupervisorNode(self.runtime, path, self, spec.factory)
+            # A spec may build its own kind of supervisor (an entities region).
+            make_node = getattr(spec.factory, "make_node", None)
+            if make_node is not None:
+                node = make_node(self.runtime, path, self)
+            else:
+                node = SupervisorNode(self.runtime, path, self, spec.factory)
         else:
             node = ActorCell(self.runtime, path, self, spec.mailbox)
         if self._register:

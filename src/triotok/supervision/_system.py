@@ -18,6 +18,8 @@ from ..actors._node import Node
 from ..actors._ref import ActorRef
 from ..actors._runtime import Runtime
 from ..actors._stats import ActorState
+from ._entities import EntitiesRef
+from ._entity_spec import Entities
 from ._spec import ChildSpec, Restart, Strategy, SupervisorSpec, validate_name
 from ._supervisor import SupervisorNode, SupervisorRef
 
@@ -84,6 +86,18 @@ class ActorSystem:
             ChildSpec(spec.name, spec, restart=restart, shutdown=None)
         )
         assert isinstance(ref, SupervisorRef)
+        return ref
+
+    async def spawn_entities(
+        self, spec: Entities, *, restart: Restart = Restart.PERMANENT
+    ) -> EntitiesRef:
+        """Start an entities region under the root at ``/<system>/<spec.name>``; returns its ref."""
+        if not isinstance(spec, Entities):
+            raise InvalidConfig("spec", f"expected an Entities spec, got {spec!r}")
+        ref = await self.root.start_child(
+            ChildSpec(spec.name, spec, restart=restart, shutdown=None)
+        )
+        assert isinstance(ref, EntitiesRef)
         return ref
 
     def _auto_name(self, factory: Callable[..., Any]) -> str:

@@ -25,6 +25,8 @@ import trio.testing
 from ..actors import ActorRef, ActorStatistics, DeadLetterOffice, Mailbox
 from ..supervision import (
     ActorSystem,
+    Entities,
+    EntitiesRef,
     Restart,
     SupervisorFailed,
     SupervisorRef,
@@ -103,6 +105,12 @@ class TestSystem:
     ) -> SupervisorRef:
         """Start a supervisor under the root; see :meth:`ActorSystem.spawn_supervisor`."""
         return await self.system.spawn_supervisor(spec, restart=restart)
+
+    async def spawn_entities(
+        self, spec: Entities, *, restart: Restart = Restart.PERMANENT
+    ) -> EntitiesRef:
+        """Start an entities region under the root; see :meth:`ActorSystem.spawn_entities`."""
+        return await self.system.spawn_entities(spec, restart=restart)
 
     def ref(self, path: str) -> ActorRef:
         """The ref of the live node at ``path`` (raises ``ActorNotFound``)."""
