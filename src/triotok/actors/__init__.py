@@ -12,6 +12,7 @@ from .._exceptions import InvalidConfig as InvalidConfig
 from .._exceptions import MailboxFull as MailboxFull
 from ._actor import Actor as Actor
 from ._actor import ActorContext as ActorContext
+from ._ask import Failure as Failure
 from ._cache import CacheStatistics as CacheStatistics
 from ._cache import LoadingCache as LoadingCache
 from ._cache import open_loading_cache as open_loading_cache
@@ -48,6 +49,7 @@ __all__ = (
     "DeadLetterOffice",
     "DeadLetterReason",
     "DeadLetterStatistics",
+    "Failure",
     "FlightResult",
     "InvalidConfig",
     "LoadingCache",

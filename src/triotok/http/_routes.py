@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .._json import dumps
 from ..modules import Permission
@@ -63,7 +63,7 @@ class Call:
     request_id: str
     traceparent_header: str | None
     #: The request's headers (conditional requests read ``If-Match``/``If-None-Match``).
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Headers = field(default_factory=lambda: _NO_HEADERS)
 
     @property
     def principal(self) -> str:
@@ -80,6 +80,14 @@ class Call:
             self.traceparent_header = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
         return self.traceparent_header
 
+
+class Headers(Protocol):
+    """What handlers read of the request's headers (case-insensitive names)."""
+
+    def get(self, key: str, /) -> str | None: ...
+
+
+_NO_HEADERS: dict[str, str] = {}
 
 Handler = Callable[[Call], Awaitable[Reply | dict[str, Any] | list[Any]]]
 

@@ -12,14 +12,7 @@ import httpx
 import pytest
 import trio
 
-from tests.http.conftest import (  # noqa: F401  # fixtures
-    Server,
-    make_server,
-    pg_cluster,
-    pg_url,
-    server,
-    store_url,
-)
+from tests.http.conftest import Server
 
 NODES = "/api/content/nodes"
 
@@ -178,7 +171,13 @@ async def test_slugs_are_unique_per_tenant_and_locale(server: Server) -> None:
         ({"kind": "page", "translations": {"en": {"title": "T", "slug": "Not A Slug"}}}, None),
         ({"kind": "page", "translations": {"en": {"title": "T\u202e", "slug": "t"}}}, None),
         ({"kind": "page", "translations": {}}, None),
-        ({"kind": "page", "translations": {"en": {"title": "T", "slug": "t", "body_format": "php"}}}, None),
+        (
+            {
+                "kind": "page",
+                "translations": {"en": {"title": "T", "slug": "t", "body_format": "php"}},
+            },
+            None,
+        ),
     ],
 )
 async def test_bad_input_is_a_problem_and_nothing_is_written(

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ..._exceptions import Conflict, NotFound, PreconditionFailed
-from ...actors import Actor
+from ..._exceptions import Conflict, DomainError, NotFound, PreconditionFailed
+from ...actors import Actor, Failure
 from ...store import StoreHandle
 from ...transport import Envelope
 from .._audit import AuditEntry, record
@@ -132,15 +132,20 @@ class NodeEntity(Actor):
     async def on_start(self) -> None:
         self.node = await self._repository.load(self._store.store, self.tenant_id, self.node_id)
 
-    async def receive(self, message: Any) -> ContentNode | None:
-        if isinstance(message, GetNode):
-            return self._current()
-        if isinstance(message, CreateNode):
-            return await self._create(message)
-        if isinstance(message, UpdateNode):
-            return await self._update(message)
-        if isinstance(message, TransitionNode):
-            return await self._transition(message)
+    async def receive(self, message: Any) -> ContentNode | Failure | None:
+        # A refused command is an answer, not a crash: the caller gets the
+        # domain error, the entity keeps its state and nothing is dead-lettered.
+        try:
+            if isinstance(message, GetNode):
+                return self._current()
+            if isinstance(message, CreateNode):
+                return await self._create(message)
+            if isinstance(message, UpdateNode):
+                return await self._update(message)
+            if isinstance(message, TransitionNode):
+                return await self._transition(message)
+        except (DomainError, NotFound) as refused:
+            return Failure(refused)
         raise TypeError(f"a content node takes its commands, not {type(message).__name__}")
 
     # ------------------------------------------------------------------ commands

@@ -130,6 +130,8 @@ _PAGE_SCHEMA: dict[str, Any] = {
 
 
 def _translations(raw: dict[str, Any]) -> tuple[Translation, ...]:
+    if not raw:
+        raise InvalidInput("a node needs at least one translation", field="translations")
     return tuple(
         Translation(
             locale=check_locale(locale, f"translations.{locale}"),
