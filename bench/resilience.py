@@ -19,8 +19,8 @@ from collections.abc import Awaitable, Callable
 import trio
 
 from bench._harness import Report, Row, best_of, progress
+from triotok.resilience import GcraTable
 from triotok.supervision import CircuitBreaker, CircuitOpen, RateLimit, RateLimiter
-from triotok.supervision._ratelimit import GcraTable
 
 REPEATS = 3
 

@@ -32,7 +32,8 @@ import trio
 from bench._harness import Report, Row, percentiles, progress
 from triotok import open_system
 from triotok.app import schemas_of
-from triotok.store import OutboxRelay, PostgresCluster, Store, open_store
+from triotok.store import OutboxRelay, Store, open_store
+from triotok.testing import PostgresCluster
 from triotok.transport import Envelope, event
 
 SCHEMAS = schemas_of()

@@ -1,10 +1,313 @@
-"""Pin the public contract (docs/explanation/architecture.md): these import paths must not move."""
+"""Pin the public API: every public package's ``__all__`` exactly, the contract, each name's home.
+
+``PUBLIC`` is the whole public surface, package by package (httpx's
+``tests/test_exported_members.py``): adding or removing a name is a
+deliberate change to this table. ``CONTRACT`` is the subset
+docs/explanation/architecture.md promises never to move.
+"""
 
 from __future__ import annotations
 
 import importlib
+import inspect
+import types
 
 import pytest
+
+from triotok._util import fixup_module_metadata, is_private_module
+
+PUBLIC: dict[str, set[str]] = {
+    "triotok": {
+        "Actor",
+        "ActorRef",
+        "ActorSystem",
+        "TriotokError",
+        "__version__",
+        "open_system",
+    },
+    "triotok.resilience": {
+        "Backoff",
+        "BackoffState",
+        "BreakerPolicy",
+        "BreakerState",
+        "BreakerStatistics",
+        "BreakerTransition",
+        "CacheStatistics",
+        "CircuitBreaker",
+        "CircuitOpen",
+        "FlightResult",
+        "GcraTable",
+        "GiveUpReason",
+        "LoadingCache",
+        "RateDecision",
+        "RateLimit",
+        "RateLimited",
+        "RateLimiter",
+        "RateLimiterStatistics",
+        "RetryDecision",
+        "RetryPolicy",
+        "SingleFlight",
+        "SingleFlightStatistics",
+        "backoff_delay",
+        "failure_cause",
+        "is_retryable",
+        "open_loading_cache",
+        "open_singleflight",
+    },
+    "triotok.actors": {
+        "Actor",
+        "ActorContext",
+        "Failure",
+        "ActorCrashed",
+        "ActorError",
+        "ActorNotFound",
+        "ActorRef",
+        "ActorState",
+        "ActorStatistics",
+        "ActorStopped",
+        "AskTimeout",
+        "BATCH",
+        "CacheStatistics",
+        "DeadLetter",
+        "DeadLetterOffice",
+        "DeadLetterReason",
+        "DeadLetterStatistics",
+        "FlightResult",
+        "InvalidConfig",
+        "LoadingCache",
+        "Mailbox",
+        "MailboxFull",
+        "MessageHook",
+        "Overflow",
+        "SingleFlight",
+        "SingleFlightStatistics",
+        "open_loading_cache",
+        "open_singleflight",
+    },
+    "triotok.actors.lowlevel": {
+        "ActorCell",
+        "AskRequest",
+        "Node",
+        "Runtime",
+        "percentile",
+    },
+    "triotok.supervision": {
+        "ActorSystem",
+        "entity_name",
+        "check_version",
+        "PassivationPolicy",
+        "EntityPoisoned",
+        "EntityConflict",
+        "EntitiesStatistics",
+        "EntitiesRef",
+        "Entities",
+        "ConflictError",
+        "Backoff",
+        "BackoffState",
+        "BreakerPolicy",
+        "BreakerState",
+        "BreakerStatistics",
+        "BreakerTransition",
+        "ChildInfo",
+        "ChildSpec",
+        "ChildStartFailed",
+        "CircuitBreaker",
+        "CircuitOpen",
+        "InvalidConfig",
+        "RateDecision",
+        "RateLimit",
+        "RateLimited",
+        "RateLimiter",
+        "RateLimiterStatistics",
+        "Restart",
+        "RestartIntensity",
+        "Strategy",
+        "SupervisorFailed",
+        "SupervisorRef",
+        "SupervisorSpec",
+        "backoff_delay",
+        "open_system",
+    },
+    "triotok.transport": {
+        "BusActor",
+        "BusStatistics",
+        "DEFAULT_MAX_SIZE",
+        "DeadEvent",
+        "DeadLetterFilter",
+        "DeadLetterLog",
+        "DeadLetterQueue",
+        "DeadLetterQueueStatistics",
+        "DeadLetterStore",
+        "Envelope",
+        "EventBus",
+        "EventSchema",
+        "EventSink",
+        "InMemoryDeadLetterLog",
+        "InMemoryDeadLetterStore",
+        "InMemoryTransport",
+        "InvalidConfig",
+        "PermanentError",
+        "RetryPolicy",
+        "SchemaError",
+        "SchemaRegistry",
+        "SubscriptionInfo",
+        "TransientError",
+        "Transport",
+        "TransportStatistics",
+        "Upcaster",
+        "WIRE_VERSION",
+        "decode",
+        "default_registry",
+        "encode",
+        "event",
+        "is_retryable",
+        "open_event_bus",
+        "ordering_key",
+        "upcaster",
+        "validate_traceparent",
+    },
+    "triotok.store": {
+        "Backend",
+        "ConflictError",
+        "DEFAULT_STORE_URL",
+        "DeadLetteredEvent",
+        "DurableDeadLetterLog",
+        "EventDeadLetters",
+        "InboxConsumer",
+        "InboxHandler",
+        "InboxStatistics",
+        "LATEST_VERSION",
+        "MIGRATIONS",
+        "Migration",
+        "NotFound",
+        "OUTBOX_CHANNEL",
+        "OutboxFeed",
+        "OutboxRelay",
+        "OutboxRetry",
+        "OutboxRow",
+        "OutboxTransport",
+        "OutboxTransportStatistics",
+        "PostgresConfig",
+        "RelayStatistics",
+        "RetryDecision",
+        "Row",
+        "SQLITE_NOW",
+        "STORE_SCHEMA",
+        "Schema",
+        "SchemaTooNew",
+        "SqliteConfig",
+        "Store",
+        "StoreError",
+        "StoreHandle",
+        "StoreLike",
+        "StoreOwner",
+        "StoreSource",
+        "StoreStatistics",
+        "StoreUnavailable",
+        "UnitOfWork",
+        "Wakeups",
+        "default_node_id",
+        "idempotent",
+        "open_store",
+        "parse_store_url",
+    },
+    "triotok.modules": {
+        "ACTIONS",
+        "CachedLookup",
+        "Directory",
+        "Grant",
+        "HealthCheck",
+        "HealthReport",
+        "Invalidate",
+        "Module",
+        "ModuleContext",
+        "Permission",
+        "RoleTable",
+        "SubscriberActor",
+        "Subscription",
+        "authorize",
+        "check_modules",
+    },
+    "triotok.modules.access": {
+        "ACCESS",
+        "ApiKey",
+        "ApiKeyRepository",
+        "ApiKeyRevoked",
+        "KeyDirectory",
+        "KeyResolver",
+        "Role",
+        "hash_key",
+        "parse_key",
+        "verify_key",
+    },
+    "triotok.modules.content": {
+        "CONTENT",
+        "Command",
+        "ContentNode",
+        "ContentRepository",
+        "ContentService",
+        "CreateNode",
+        "GetNode",
+        "InvalidTransition",
+        "NodeEntity",
+        "REGION_PATH",
+        "SlugTaken",
+        "StaleNode",
+        "Status",
+        "TRANSITIONS",
+        "TransitionNode",
+        "Translation",
+        "UpdateNode",
+        "VersionMismatch",
+        "Who",
+        "allowed",
+        "apply",
+    },
+    "triotok.modules.audit": {
+        "AUDIT",
+        "AuditEntry",
+        "AuditRecord",
+        "list_entries",
+        "record",
+    },
+    "triotok.modules.tenants": {
+        "TENANTS",
+        "TENANT_ID_PATTERN",
+        "Tenant",
+        "TenantCreated",
+        "TenantDeactivated",
+        "TenantDirectory",
+        "TenantRepository",
+        "TenantRepositoryStatistics",
+        "TenantResolver",
+        "TenantUpdated",
+        "validate_tenant_id",
+    },
+    "triotok.http": {
+        "Call",
+        "HttpOptions",
+        "HttpServer",
+        "PROBLEM_JSON",
+        "Reply",
+        "Route",
+        "SECURITY_HEADERS",
+        "SYSTEM",
+        "Services",
+        "all_routes",
+        "bind_socket",
+        "create_app",
+        "hypercorn_config",
+        "json_bytes",
+        "openapi_document",
+    },
+    "triotok.testing": {
+        "ActorStateMachine",
+        "PostgresCluster",
+        "PostgresNotInstalled",
+        "TestSystem",
+        "open_test_system",
+    },
+}
 
 CONTRACT = {
     "triotok": ["open_system", "Actor", "ActorRef", "ActorSystem"],
@@ -32,26 +335,101 @@ CONTRACT = {
     ],
     "triotok.transport": ["Envelope", "event", "upcaster", "encode", "decode", "SchemaError"],
     "triotok.testing": ["ActorStateMachine", "TestSystem", "open_test_system"],
+    "triotok.resilience": [
+        "CircuitBreaker",
+        "BreakerState",
+        "CircuitOpen",
+        "SingleFlight",
+        "LoadingCache",
+        "Backoff",
+        "RateLimiter",
+    ],
+    "triotok.modules": ["Module"],
 }
+
+
+def _ours(obj: object) -> bool:
+    return (inspect.isclass(obj) or inspect.isfunction(obj)) and getattr(
+        obj, "__module__", ""
+    ).startswith("triotok")
+
+
+@pytest.mark.parametrize("module", sorted(PUBLIC))
+def test_all_is_pinned_exactly(module: str) -> None:
+    mod = importlib.import_module(module)
+    assert isinstance(mod.__all__, tuple)
+    assert len(set(mod.__all__)) == len(mod.__all__), "a name listed twice"
+    assert set(mod.__all__) == PUBLIC[module]
+    assert [n for n in mod.__all__ if not hasattr(mod, n)] == []
+
+
+def test_every_public_package_is_pinned() -> None:
+    import pkgutil
+
+    import triotok
+
+    found = {"triotok", "triotok.actors.lowlevel"}
+    for info in pkgutil.walk_packages(triotok.__path__, "triotok."):
+        if info.ispkg and not is_private_module(info.name):
+            found.add(info.name)
+    assert found == set(PUBLIC)
 
 
 @pytest.mark.parametrize("module", sorted(CONTRACT))
 def test_contract_names_are_exported(module: str) -> None:
     mod = importlib.import_module(module)
-    missing = [name for name in CONTRACT[module] if not hasattr(mod, name)]
-    assert missing == []
+    assert [name for name in CONTRACT[module] if not hasattr(mod, name)] == []
     assert set(CONTRACT[module]) <= set(mod.__all__)
 
 
-@pytest.mark.parametrize("module", sorted(CONTRACT))
-def test_all_is_a_sorted_tuple_of_real_names(module: str) -> None:
+def test_the_old_paths_export_the_same_objects_as_the_new_home() -> None:
+    from triotok import actors, resilience, supervision, transport
+
+    for name in ("SingleFlight", "LoadingCache", "CacheStatistics", "open_singleflight"):
+        assert getattr(actors, name) is getattr(resilience, name)
+    for name in ("Backoff", "CircuitBreaker", "BreakerState", "CircuitOpen", "RateLimiter"):
+        assert getattr(supervision, name) is getattr(resilience, name)
+    assert transport.RetryPolicy is resilience.RetryPolicy
+    assert transport.is_retryable is resilience.is_retryable
+
+
+@pytest.mark.parametrize("module", sorted(PUBLIC))
+def test_public_names_report_their_public_module(module: str) -> None:
+    """``__module__`` is a public path that really exports the name (trio's rule)."""
     mod = importlib.import_module(module)
-    assert isinstance(mod.__all__, tuple)
-    assert [n for n in mod.__all__ if not hasattr(mod, n)] == []
+    wrong = []
+    for name in mod.__all__:
+        obj = getattr(mod, name)
+        if not _ours(obj):
+            continue
+        home = obj.__module__
+        exported = getattr(importlib.import_module(home), obj.__name__, None)  # aliases too
+        if is_private_module(home) or exported is not obj:
+            wrong.append(f"{name}: {home}")
+    assert wrong == []
+
+
+def test_the_home_is_the_lowest_package_exporting_a_name() -> None:
+    from triotok import TriotokError, actors, resilience, supervision
+
+    assert resilience.CircuitBreaker.__module__ == "triotok.resilience"
+    assert supervision.CircuitOpen.__module__ == "triotok.resilience"
+    assert actors.ActorRef.__module__ == "triotok.actors"
+    assert actors.ActorRef.tell.__module__ == "triotok.actors"
+    assert supervision.SupervisorSpec.__module__ == "triotok.supervision"
+    assert TriotokError.__module__ == "triotok"
+    assert repr(resilience.BreakerState.OPEN).startswith("<BreakerState.OPEN")
+
+
+@pytest.mark.parametrize("module", sorted(PUBLIC))
+def test_public_classes_and_functions_have_docstrings(module: str) -> None:
+    mod = importlib.import_module(module)
+    missing = [n for n in mod.__all__ if _ours(getattr(mod, n)) and not getattr(mod, n).__doc__]
+    assert missing == []
 
 
 def test_errors_share_one_root() -> None:
-    from triotok import TriotokError, actors, supervision, transport
+    from triotok import TriotokError, actors, resilience, supervision, transport
 
     for error in (
         actors.ActorError,
@@ -60,8 +438,44 @@ def test_errors_share_one_root() -> None:
         actors.ActorCrashed,
         actors.ActorStopped,
         supervision.CircuitOpen,
+        resilience.RateLimited,
         transport.SchemaError,
     ):
         assert issubclass(error, TriotokError)
         assert isinstance(error.code, str)
         assert error.code
+
+
+# ------------------------------------------------------------------ the helper itself
+
+
+def _fake_package(name: str, source: str) -> types.ModuleType:
+    module = types.ModuleType(name)
+    exec(compile(source, f"<{name}>", "exec"), module.__dict__)
+    return module
+
+
+def test_fixup_claims_only_names_that_still_report_a_private_module() -> None:
+    private = _fake_package(
+        "triotok.fake._impl",
+        "class Thing:\n    def run(self): pass\n    class Inner: pass\n"
+        "def helper(): pass\nclass Other: pass\nclass Hidden: pass\n",
+    )
+    Other = private.Other
+    Other.__module__ = "triotok.lower"  # already claimed by a lower package
+    namespace = {
+        "__all__": ("Thing", "helper", "Other", "int_"),
+        "Thing": private.Thing,
+        "helper": private.helper,
+        "Other": Other,
+        "int_": int,
+        "Hidden": private.Hidden,
+    }
+    fixup_module_metadata("triotok.fake", namespace)
+    assert private.Thing.__module__ == "triotok.fake"
+    assert private.Thing.run.__module__ == "triotok.fake"
+    assert private.Thing.Inner.__module__ == "triotok.fake"
+    assert private.helper.__module__ == "triotok.fake"
+    assert Other.__module__ == "triotok.lower"
+    assert int.__module__ == "builtins"
+    assert private.Hidden.__module__ == "triotok.fake._impl"  # not in __all__

@@ -16,7 +16,8 @@ from triotok.modules import RoleTable
 
 REFERENCE = DOCS / "reference" / "http-api.md"
 _ROUTES_START = (
-    "| Method | Path | Permission | Success | Errors | Summary |\n|---|---|---|---|---|---|\n"
+    "| Method | Path | Operation | Permission | Success | Errors | Summary |\n"
+    "|---|---|---|---|---|---|---|\n"
 )
 _ROLES_START = "| Role | Permissions |\n|---|---|\n"
 
@@ -29,7 +30,7 @@ def _permission(route: Route) -> str:
 
 def route_table() -> str:
     rows = [
-        f"| {r.method} | `{r.openapi_path}` | {_permission(r)} | {r.status} | "
+        f"| {r.method} | `{r.openapi_path}` | `{r.operation_id}` | {_permission(r)} | {r.status} | "
         f"{', '.join(map(str, r.all_errors()))} | {r.summary} |\n"
         for r in all_routes(MODULES)
     ]

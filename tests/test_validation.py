@@ -255,21 +255,3 @@ def test_rate_percentage_fraction() -> None:
         with pytest.raises(InvalidConfig) as info:
             call()
         assert str(info.value) == message
-
-
-def test_util_is_a_leaf() -> None:
-    """``_util`` imports only ``triotok._exceptions``, its own modules and the stdlib."""
-    import ast
-    import sys
-
-    import triotok._util
-
-    for source in Path(triotok._util.__file__).parent.glob("*.py"):
-        for node in ast.walk(ast.parse(source.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level:
-                assert node.level == 1 or (node.level, node.module) == (2, "_exceptions"), source
-            elif isinstance(node, ast.ImportFrom):
-                assert node.module in sys.stdlib_module_names or node.module == "__future__"
-            elif isinstance(node, ast.Import):
-                for alias in node.names:
-                    assert alias.name.split(".")[0] in sys.stdlib_module_names, source

@@ -21,4 +21,8 @@ from .supervision import open_system as open_system
 
 __version__ = "0.1.0"
 
+from ._util import fixup_module_metadata
+
 __all__ = ("Actor", "ActorRef", "ActorSystem", "TriotokError", "__version__", "open_system")
+
+fixup_module_metadata(__name__, globals())

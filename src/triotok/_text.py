@@ -19,7 +19,7 @@ import re
 import sys
 import unicodedata
 
-__all__ = ("NAME_PATTERN", "text_error", "without_surrogates")
+__all__ = ("NAME_PATTERN", "text_error", "whole_match", "without_surrogates")
 
 
 def _invisible_ranges() -> str:
@@ -43,8 +43,19 @@ def _range(first: int, last: int) -> str:
     return chr(first) if first == last else f"{chr(first)}-{chr(last)}"
 
 
+def whole_match(pattern: str) -> str:
+    """A ``pattern`` matching whole strings of ``pattern`` only, read alike by both dialects.
+
+    JSON Schema (ECMA-262) and msgspec (Python's ``re.search``) both search;
+    ``^...$`` anchors them, but Python's ``$`` also matches before a final
+    newline, so ``"abc\\n"`` would pass ``^[a-z]+$``. The lookahead refuses that
+    newline in Python and changes nothing in ECMA-262, where ``$`` is the end.
+    """
+    return f"^(?:{pattern})$(?!\\n)"
+
+
 #: JSON Schema ``pattern`` of a display name: no Cc/Cf character anywhere.
-NAME_PATTERN = f"^[^{_invisible_ranges()}]*$"
+NAME_PATTERN = whole_match(f"[^{_invisible_ranges()}]*")
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 

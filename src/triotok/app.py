@@ -51,8 +51,7 @@ from . import __version__
 from ._exceptions import Conflict, ConflictError, InvalidConfig
 from .config import Settings
 from .http import SYSTEM, HttpOptions, HttpServer, Services
-from .modules import Module, ModuleContext, RoleTable, check_modules
-from .modules._subscriber import SubscriberActor
+from .modules import Module, ModuleContext, RoleTable, SubscriberActor, check_modules
 from .modules.access import ACCESS, ApiKeyRepository, KeyDirectory, Role, hash_key, parse_key
 from .modules.audit import AUDIT
 from .modules.content import (
@@ -366,6 +365,8 @@ async def _demo_content(ctx: ModuleContext) -> None:
             await content.ask(DEMO_TENANT, node_id, command)
             if published:
                 await content.ask(DEMO_TENANT, node_id, TransitionNode(Command.PUBLISH, who))
+        # Seeded, not in use: start with no active entities (they come back on demand).
+        await content.passivate(DEMO_TENANT, node_id)
 
 
 async def _demo_key(ctx: ModuleContext, tenant_id: str, saved: str | None) -> str:

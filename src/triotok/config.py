@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from ._exceptions import InvalidConfig
+from ._util import DEFAULT_STORE_URL, TENANT_ID_PATTERN
 
 __all__ = ("ENV_PREFIX", "FIELDS", "Field", "Settings", "load_settings")
 
@@ -48,10 +49,7 @@ ENV_PREFIX = "TRIOTOK_"
 #: an operator's shell may export them, so the server skips them instead of refusing them.
 CLIENT_ENV = frozenset({"TRIOTOK_API_KEY", "TRIOTOK_URL"})
 
-#: The default store: an embedded SQLite file under the working directory.
-DEFAULT_STORE_URL = "sqlite:///triotok-data/triotok.db"
-
-_TENANT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_TENANT_ID = re.compile(TENANT_ID_PATTERN)
 _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import quote_from_bytes
 
 import httpx
+import msgspec
 import pytest
 import trio
 from hypothesis import HealthCheck, Phase, example, given, settings
@@ -146,7 +147,8 @@ def _body(draw: st.DrawFn, route: Route) -> str | None:
         return draw(_deep())
     if kind == "garbage":
         return draw(st.sampled_from(['{"a":1', "", "\ufeff{}", '{"a":1}{"b":2}', "nul\x00"]))
-    properties = [*(route.body or {}).get("properties", {"settings": {}}), "extra"]
+    fields = msgspec.structs.fields(route.body) if route.body is not None else ()
+    properties = [*([f.encode_name for f in fields] or ["settings"]), "extra"]
     members: list[tuple[str, str]] = []
     for name in properties:
         if draw(st.integers(0, 9)) >= _PRESENCE.get(name, 5):
@@ -169,7 +171,8 @@ def _escape(text: str) -> str:
 
 @st.composite
 def _query(draw: st.DrawFn, route: Route) -> str:
-    names = [*route.query, "unknown"]
+    fields = msgspec.structs.fields(route.query) if route.query is not None else ()
+    names = [*(f.encode_name for f in fields), "unknown"]
     pairs = draw(
         st.lists(
             st.tuples(
@@ -216,7 +219,11 @@ def _param(name: str, route: Route) -> st.SearchStrategy[str]:
     made = st.one_of(_TEXT.filter(bool), st.from_regex(r"\Afz[a-z0-9]{1,8}\Z"))
     if route.path.endswith("/deactivate"):
         return made  # the fuzzed tenant itself stays active: its reads are checked throughout
-    real = {"tenant_id": TENANT, "key_id": "0123456789abcdef"}[name]
+    real = {
+        "tenant_id": TENANT,
+        "key_id": "0123456789abcdef",
+        "node_id": "00000000-0000-4000-8000-000000000000",
+    }[name]
     return st.one_of(st.just(real), made)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import pytest
 import trio
 
@@ -31,9 +32,10 @@ def _url(route: Route) -> str:
 def _body(route: Route) -> Any:
     if route.body is None:
         return None
-    if "role" in route.body.get("properties", {}):
+    fields = msgspec.structs.fields(route.body)
+    if "role" in {f.name for f in fields}:
         return {"role": "viewer"}
-    if route.body.get("required") == ["id", "name"]:
+    if [f.name for f in fields if f.required] == ["id", "name"]:
         return {"id": "newco", "name": "NewCo"}
     return {"name": "Renamed"}
 

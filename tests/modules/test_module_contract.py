@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
+import msgspec
 import pytest
 import trio
 
@@ -23,7 +24,7 @@ from tests.http.conftest import Server, ServerFactory
 from triotok import Actor
 from triotok._exceptions import InvalidConfig
 from triotok.app import MODULES
-from triotok.http import Call, Reply, Route, list_of
+from triotok.http import Call, Reply, Route
 from triotok.modules import (
     Grant,
     HealthCheck,
@@ -80,12 +81,12 @@ async def create_note(call: Call) -> Reply:
             "INSERT INTO notes (id, tenant_id, body) VALUES ($1, $2, $3)",
             note_id,
             call.tenant.id,
-            call.body["body"],
+            call.body.body,
         )
         await tx.publish(
-            Envelope.new(NoteCreated(note_id, call.body["body"]), tenant_id=call.tenant.id)
+            Envelope.new(NoteCreated(note_id, call.body.body), tenant_id=call.tenant.id)
         )
-    return Reply({"id": note_id, "body": call.body["body"]}, 201)
+    return Reply(Note(id=note_id, body=call.body.body), 201)
 
 
 async def list_notes(call: Call) -> dict[str, Any]:
@@ -96,11 +97,23 @@ async def list_notes(call: Call) -> dict[str, Any]:
     return {"items": [{"id": r["id"], "body": r["body"]} for r in rows]}
 
 
-_NOTE = {
-    "type": "object",
-    "properties": {"id": {"type": "string"}, "body": {"type": "string"}},
-    "required": ["id", "body"],
-}
+class NoteRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    body: Annotated[str, msgspec.Meta(max_length=200)]
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {"body": "buy milk"}
+
+
+class Note(msgspec.Struct, frozen=True):
+    id: str
+    body: str
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {"id": "0123abcd", "body": "buy milk"}
+
+
+class NoteList(msgspec.Struct, frozen=True):
+    items: list[Note]
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {"items": [Note.EXAMPLE]}
 
 
 def _routes() -> tuple[Route, ...]:
@@ -112,14 +125,10 @@ def _routes() -> tuple[Route, ...]:
             "Write a note",
             "notes",
             Permission("notes", "create"),
+            operation_id="createNote",
             status=201,
-            body={
-                "type": "object",
-                "properties": {"body": {"type": "string", "maxLength": 200}},
-                "required": ["body"],
-                "additionalProperties": False,
-            },
-            response=_NOTE,
+            body=NoteRequest,
+            response=Note,
         ),
         Route(
             "GET",
@@ -128,7 +137,8 @@ def _routes() -> tuple[Route, ...]:
             "The caller's tenant's notes",
             "notes",
             Permission("notes", "read"),
-            response=list_of(_NOTE),
+            operation_id="listNotes",
+            response=NoteList,
         ),
     )
 

@@ -5,7 +5,7 @@ Reusable from other test folders::
     from tests.store.conftest import pg_cluster, pg_url, store, store_url  # noqa: F401
 
 ``pg_cluster`` starts one throwaway cluster per test session
-(``triotok.store.PostgresCluster``); ``pg_url`` creates a fresh database per
+(``triotok.testing.PostgresCluster``); ``pg_url`` creates a fresh database per
 test. Without PostgreSQL binaries the ``postgres`` tests skip loudly, or fail
 when ``TRIOTOK_REQUIRE_POSTGRES=1``.
 """
@@ -18,7 +18,8 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from triotok.app import schemas_of
-from triotok.store import PostgresCluster, Store, open_store
+from triotok.store import Store, open_store
+from triotok.testing import PostgresCluster
 
 #: The application's module schemas: store tests use its tables as sample data.
 SCHEMAS = schemas_of()

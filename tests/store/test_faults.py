@@ -26,7 +26,8 @@ import trio
 
 from tests.store._node import SCHEMA
 from tests.store.conftest import SCHEMAS
-from triotok.store import PostgresCluster, Store, open_store
+from triotok.store import Store, open_store
+from triotok.testing import PostgresCluster
 
 pytestmark = pytest.mark.slow
 

@@ -8,11 +8,11 @@ import trio
 from tests.store.conftest import SCHEMAS
 from triotok.store import (
     ConflictError,
-    PostgresCluster,
     StoreError,
     StoreUnavailable,
     open_store,
 )
+from triotok.testing import PostgresCluster
 
 pytestmark = pytest.mark.postgres
 

@@ -21,11 +21,15 @@ The messages are stable (tests and users match on them)::
 from __future__ import annotations
 
 import math
+import re
 from typing import Literal, overload
 
 from .._exceptions import InvalidConfig
+from ._constants import SEGMENT_PATTERN
 
-__all__ = ("fraction", "percentage", "positive_int", "rate", "seconds")
+__all__ = ("fraction", "percentage", "positive_int", "rate", "seconds", "validate_name")
+
+_NAME = re.compile(SEGMENT_PATTERN)
 
 
 def _real(field: str, value: object, what: str) -> float:
@@ -141,3 +145,12 @@ def fraction(field: str, value: object, *, maximum: float | None = 1.0) -> float
     if maximum is not None and not number < maximum:
         raise InvalidConfig(field, f"must be in [0, {maximum:g}), got {value!r}")
     return number
+
+
+def validate_name(field_name: str, name: object) -> str:
+    """Names become path segments: letters, digits, ``_ . -``; 1 to 128 long."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise InvalidConfig(
+            field_name, f"{name!r} is not a valid name ([A-Za-z0-9_.-]{{1,128}}, no '/')"
+        )
+    return name

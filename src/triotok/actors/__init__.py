@@ -1,6 +1,9 @@
-"""The actor core: actors, refs, mailboxes, dead letters, singleflight, caches.
+"""The actor core: actors, refs, mailboxes, dead letters.
 
 This layer imports nothing of TrioToK above it and no I/O library.
+``SingleFlight`` and ``LoadingCache`` live in :mod:`triotok.resilience` and
+are re-exported here (the public contract); what supervision borrows from the
+internals is in :mod:`triotok.actors.lowlevel`.
 """
 
 from .._exceptions import ActorCrashed as ActorCrashed
@@ -10,12 +13,17 @@ from .._exceptions import ActorStopped as ActorStopped
 from .._exceptions import AskTimeout as AskTimeout
 from .._exceptions import InvalidConfig as InvalidConfig
 from .._exceptions import MailboxFull as MailboxFull
+from .._util import fixup_module_metadata
+from ..resilience import CacheStatistics as CacheStatistics
+from ..resilience import FlightResult as FlightResult
+from ..resilience import LoadingCache as LoadingCache
+from ..resilience import SingleFlight as SingleFlight
+from ..resilience import SingleFlightStatistics as SingleFlightStatistics
+from ..resilience import open_loading_cache as open_loading_cache
+from ..resilience import open_singleflight as open_singleflight
 from ._actor import Actor as Actor
 from ._actor import ActorContext as ActorContext
 from ._ask import Failure as Failure
-from ._cache import CacheStatistics as CacheStatistics
-from ._cache import LoadingCache as LoadingCache
-from ._cache import open_loading_cache as open_loading_cache
 from ._cell import BATCH as BATCH
 from ._deadletters import DeadLetter as DeadLetter
 from ._deadletters import DeadLetterOffice as DeadLetterOffice
@@ -25,10 +33,6 @@ from ._mailbox import Mailbox as Mailbox
 from ._mailbox import Overflow as Overflow
 from ._ref import ActorRef as ActorRef
 from ._runtime import MessageHook as MessageHook
-from ._singleflight import FlightResult as FlightResult
-from ._singleflight import SingleFlight as SingleFlight
-from ._singleflight import SingleFlightStatistics as SingleFlightStatistics
-from ._singleflight import open_singleflight as open_singleflight
 from ._stats import ActorState as ActorState
 from ._stats import ActorStatistics as ActorStatistics
 
@@ -62,3 +66,5 @@ __all__ = (
     "open_loading_cache",
     "open_singleflight",
 )
+
+fixup_module_metadata(__name__, globals())

@@ -1,7 +1,7 @@
 """The HTTP layer: a Quart (quart-trio) app served by hypercorn as the ``/app/http`` actor.
 
 Every route is declared once, by a module (:class:`~triotok.modules.Module`)
-with the permission it needs and its schemas; the app, the URL map and
+with the permission it needs and its msgspec models; the app, the URL map and
 ``/openapi.json`` come from the modules' routes (this layer's own are the
 :data:`SYSTEM` module). Errors are ``application/problem+json`` with a
 stable ``code``.
@@ -12,6 +12,7 @@ stable ``code``.
     server = await system.spawn(HttpServer, services, name="http")
 """
 
+from .._util import fixup_module_metadata
 from ._app import create_app as create_app
 from ._middleware import SECURITY_HEADERS as SECURITY_HEADERS
 from ._openapi import openapi_document as openapi_document
@@ -20,7 +21,6 @@ from ._routes import Call as Call
 from ._routes import Reply as Reply
 from ._routes import Route as Route
 from ._routes import json_bytes as json_bytes
-from ._routes import list_of as list_of
 from ._server import HttpServer as HttpServer
 from ._server import bind_socket as bind_socket
 from ._server import hypercorn_config as hypercorn_config
@@ -44,6 +44,7 @@ __all__ = (
     "create_app",
     "hypercorn_config",
     "json_bytes",
-    "list_of",
     "openapi_document",
 )
+
+fixup_module_metadata(__name__, globals())

@@ -6,8 +6,9 @@ Pipeline of every request, in order (each step may answer a problem):
    ``traceparent``, per-IP rate limit (429), declared body size (413);
 2. the route's view: API key (401), per-key rate limit (429), tenant id
    (400), tenant/role authorisation (403), tenant resolution through the
-   cache (404, or 403 ``tenant_inactive``), body parsing and validation
-   (415/400/422), then the handler;
+   cache (404, or 403 ``tenant_inactive``), the query and the body: strict
+   JSON first, then converted into the route's msgspec Structs (415/400/422),
+   then the handler;
 3. on the way out (the gateway again, for every response including
    problems): security headers, ``X-Request-Id``, ``RateLimit`` headers.
 
@@ -29,10 +30,10 @@ from ..modules.access import parse_key, verify_key
 from ..modules.tenants import validate_tenant_id
 from ._json import decode_body
 from ._middleware import SCOPE_KEY, ClientLimits, Gateway, RequestState
+from ._models import convert
 from ._problems import PROBLEM_JSON, Problem, problem_body, problem_for
 from ._query import parse_query
 from ._routes import Call, Reply, Route, json_bytes
-from ._schema import schema_errors
 from ._services import Services
 
 __all__ = ("create_app",)
@@ -201,10 +202,10 @@ def _header(name: str) -> str | None:
         ) from None
 
 
-def _query(route: Route) -> dict[str, Any]:
-    if not route.query:
-        return {}  # without touching the query string: parsing it costs
-    return parse_query(request.query_string, route.query, route.query_required)
+def _query(route: Route) -> Any:
+    if route.query is None:
+        return None  # without touching the query string: parsing it costs
+    return parse_query(request.query_string, route.query)
 
 
 async def _body(route: Route) -> Any:
@@ -215,13 +216,6 @@ async def _body(route: Route) -> Any:
         raise RequestError(
             "send the body as application/json", status=415, code="unsupported_media_type"
         )
+    # The strict JSON rules first (depth, non-finite numbers, text), then the Struct.
     body = decode_body(await request.get_data(False, False, False))  # cache, as_text, form
-    errors = schema_errors(route.body, body)
-    if errors:
-        raise RequestError(
-            "the body does not match the schema",
-            status=422,
-            code="validation_failed",
-            errors=errors,
-        )
-    return body
+    return convert(route.body, body)

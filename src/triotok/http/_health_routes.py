@@ -9,6 +9,7 @@ from typing import Any
 import trio
 
 from .._exceptions import RequestError, TriotokError
+from . import _system_models as models
 from ._routes import Call, Reply, Route
 
 __all__ = ("ROUTES", "WRITE_FAILURES_DEGRADED", "readiness")
@@ -133,14 +134,18 @@ async def health(call: Call) -> Reply:
     return Reply(body, 200 if ok else 503)
 
 
-_STATUS = {
-    "type": "object",
-    "properties": {"status": {"type": "string"}},
-    "required": ["status"],
-}
-
 ROUTES = (
-    Route("GET", "/live", live, "The process answers", "health", None, response=_STATUS),
+    Route(
+        "GET",
+        "/live",
+        live,
+        "The process answers",
+        "health",
+        None,
+        operation_id="getLive",
+        response=models.Status,
+        example={"status": "live"},
+    ),
     Route(
         "GET",
         "/ready",
@@ -148,7 +153,8 @@ ROUTES = (
         "The tree is running and the store reachable (503 otherwise)",
         "health",
         None,
-        response=_STATUS,
+        operation_id="getReady",
+        response=models.Status,
         errors=(503,),
     ),
     Route(
@@ -158,17 +164,8 @@ ROUTES = (
         "Per-subsystem health (503 when degraded)",
         "health",
         None,
-        response={
-            "type": "object",
-            "properties": {
-                "status": {"type": "string", "enum": ["ok", "degraded"]},
-                "version": {"type": "string"},
-                "uptime_s": {"type": "number"},
-                "pid": {"type": "integer"},
-                "subsystems": {"type": "object"},
-            },
-            "required": ["status", "subsystems"],
-        },
+        operation_id="getHealth",
+        response=models.Health,
         errors=(503,),
     ),
 )

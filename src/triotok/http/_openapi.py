@@ -1,27 +1,28 @@
-"""``/openapi.json``: OpenAPI 3.1 generated from the route table (it cannot drift)."""
+"""``/openapi.json``: OpenAPI 3.1 generated from the route table (it cannot drift).
+
+Made for client generators as much as for people: every body schema is a
+named component (``Tenant``, ``ApiKey``, ``AuditEntry``, ``Problem``, ...)
+built by ``msgspec.json.schema_components`` from the routes' own models and
+referenced by ``$ref``; every operation has a readable ``operationId``
+(``getCurrentTenant``); every request and response body has an example.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+import msgspec
+
 from ..modules.tenants import TENANT_ID_PATTERN
+from ._models import Problem, example_of, query_spec
+from ._problems import PROBLEM_JSON
 from ._routes import Call, Route
+from ._system_models import OpenApiDocument
 
 __all__ = ("ROUTES", "openapi_document")
 
-_PROBLEM = {
-    "type": "object",
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "code": {"type": "string"},
-        "detail": {"type": "string"},
-        "instance": {"type": "string"},
-        "request_id": {"type": "string"},
-    },
-    "required": ["type", "title", "status", "code", "detail"],
-}
+REF = "#/components/schemas/{name}"
 _STRING = {"type": "string"}
 # Anchored: a JSON Schema pattern matches anywhere in the string, the server whole ids only.
 _PATH_PARAMS = {"tenant_id": {"type": "string", "pattern": f"^{TENANT_ID_PATTERN}$"}}
@@ -38,37 +39,96 @@ _DESCRIPTIONS = {
     500: "Bug (no details are ever disclosed)",
     503: "A required service is unavailable; retry",
 }
+# The example problem of each status: (title, code, detail).
+_PROBLEMS = {
+    400: ("Bad Request", "invalid_query", "query parameter 'limit' must be an integer (-?[0-9]+)"),
+    401: ("Unauthorized", "missing_api_key", "an API key is required"),
+    403: ("Forbidden", "forbidden", "this key's role may not do this"),
+    404: ("Not Found", "not_found", "no tenant 'acme'"),
+    409: ("Conflict", "conflict", "the tenant was changed meanwhile (version 2, expected 1)"),
+    413: ("Content Too Large", "payload_too_large", "the body is larger than 1048576 bytes"),
+    415: ("Unsupported Media Type", "unsupported_media_type", "send the body as application/json"),
+    422: ("Unprocessable Content", "validation_failed", "the body does not match the schema"),
+    429: ("Too Many Requests", "rate_limited", "too many requests with this key"),
+    500: ("Internal Server Error", "internal_error", "an internal error occurred"),
+    503: ("Service Unavailable", "unavailable", "a required service is unavailable; retry"),
+}
+
+
+def _models(routes: Iterable[Route]) -> list[Any]:
+    """Every model the routes publish, ``Problem`` first, each once, in order."""
+    found: dict[int, Any] = {id(Problem): Problem}
+    for route in routes:
+        for model in (route.body, route.response):
+            if model is not None:
+                found.setdefault(id(model), model)
+    return list(found.values())
 
 
 def openapi_document(routes: tuple[Route, ...], *, version: str) -> dict[str, Any]:
     """The OpenAPI 3.1 document of ``routes``."""
+    models = _models(routes)
+    refs, schemas = msgspec.json.schema_components(models, ref_template=REF)
+    schema_of = {id(model): ref for model, ref in zip(models, refs, strict=True)}
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
-        paths.setdefault(route.openapi_path, {})[route.method.lower()] = _operation(route)
+        paths.setdefault(route.openapi_path, {})[route.method.lower()] = _operation(
+            route, schema_of
+        )
     return {
         "openapi": "3.1.0",
         "info": {"title": "TrioToK", "version": version},
         "paths": paths,
         "components": {
-            "schemas": {"Problem": _PROBLEM},
+            "schemas": schemas,
             "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
         },
     }
 
 
-def _operation(route: Route) -> dict[str, Any]:
-    op: dict[str, Any] = {
-        "operationId": route.endpoint.replace(" ", "_").replace("/", "_").strip("_"),
-        "summary": route.summary,
-        "tags": [route.tag],
+def _media(schema: dict[str, Any], example: Any) -> dict[str, Any]:
+    media: dict[str, Any] = {"schema": schema}
+    if example is not None:
+        media["example"] = example
+    return media
+
+
+def _problem_example(route: Route, status: int) -> dict[str, Any]:
+    title, code, detail = _PROBLEMS.get(status, ("Error", "error", "the request failed"))
+    example: dict[str, Any] = {
+        "type": f"urn:triotok:problem:{code}",
+        "title": title,
+        "status": status,
+        "code": code,
+        "detail": detail,
+        "instance": route.openapi_path,
+        "request_id": "4bf92f3577b34da6a3ce929d0e0e4736",
     }
+    if status == 422:
+        example["errors"] = Problem.EXAMPLE["errors"]
+    return example
+
+
+def _parameters(route: Route) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": _PATH_PARAMS.get(name, _STRING)}
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": dict(route.path_schemas.get(name) or _PATH_PARAMS.get(name, _STRING)),
+        }
         for name in route.path_params
     ]
-    for name, schema in route.query.items():
-        required = name in route.query_required
-        params.append({"name": name, "in": "query", "required": required, "schema": schema})
+    if route.query is not None:
+        for param in query_spec(route.query).parameters.values():
+            params.append(
+                {
+                    "name": param.name,
+                    "in": "query",
+                    "required": param.required,
+                    "schema": param.schema,
+                }
+            )
     if route.tenant_scoped:
         params.append(
             {
@@ -79,6 +139,16 @@ def _operation(route: Route) -> dict[str, Any]:
                 "schema": _PATH_PARAMS["tenant_id"],
             }
         )
+    return params
+
+
+def _operation(route: Route, schema_of: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "operationId": route.operation_id,
+        "summary": route.summary,
+        "tags": [route.tag],
+    }
+    params = _parameters(route)
     if params:
         op["parameters"] = params
     if route.permission is None:
@@ -93,18 +163,20 @@ def _operation(route: Route) -> dict[str, Any]:
     if route.body is not None:
         op["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": route.body}},
+            "content": {
+                "application/json": _media(schema_of[id(route.body)], example_of(route.body))
+            },
         }
     success: dict[str, Any] = {"description": "Success"}
     if route.response is not None:
-        success["content"] = {route.content_type: {"schema": route.response}}
+        example = route.example if route.example is not None else example_of(route.response)
+        success["content"] = {route.content_type: _media(schema_of[id(route.response)], example)}
     responses: dict[str, Any] = {str(route.status): success}
     for status in route.all_errors():
+        problem = _media(schema_of[id(Problem)], _problem_example(route, status))
         responses[str(status)] = {
             "description": _DESCRIPTIONS.get(status, "Error"),
-            "content": {
-                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
-            },
+            "content": {PROBLEM_JSON: problem},
         }
     op["responses"] = responses
     return op
@@ -122,6 +194,7 @@ ROUTES = (
         "This API's OpenAPI 3.1 description",
         "meta",
         None,
-        response={"type": "object"},
+        operation_id="getOpenApi",
+        response=OpenApiDocument,
     ),
 )

@@ -1,9 +1,12 @@
 """Query strings: the declared parameters, parsed exactly as ``/openapi.json`` says.
 
+A route declares its parameters as a msgspec Struct (one field each, see
+``_models.query_spec``); the handler gets an instance of it as ``call.query``.
+
 * Every declared parameter is single-valued: given twice it is a 400
   ``invalid_query`` (never silently the first or the last).
 * Integers are ASCII ``-?[0-9]+`` (at most 19 digits), nothing ``int()``
-  would also take (``+5``, `` 5``, ``1_0``, Arabic-Indic digits); then the schema bounds apply.
+  would also take (``+5``, `` 5``, ``1_0``, Arabic-Indic digits); then the Struct's bounds apply.
 * Values are percent-decoded as strict UTF-8: bytes that are not UTF-8 are a
   422 ``validation_failed`` naming the parameter (``{"in": "query"}``),
   never replaced by U+FFFD behind the client's back.
@@ -14,12 +17,13 @@ Parameters a route does not declare are ignored.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from msgspec import Struct
+
 from .._exceptions import RequestError
-from ._schema import schema_errors
+from ._models import convert, query_spec
 
 __all__ = ("parse_query",)
 
@@ -37,10 +41,9 @@ def _decode(raw: bytes) -> str | None:
         return None
 
 
-def parse_query(
-    query_string: bytes, declared: Mapping[str, dict[str, Any]], required: tuple[str, ...]
-) -> dict[str, Any]:
-    """The declared parameters of ``query_string``, typed and validated."""
+def parse_query(query_string: bytes, model: type[Struct]) -> Any:
+    """The declared parameters of ``query_string`` as a ``model``, typed and validated."""
+    declared = query_spec(model).parameters
     raw: dict[str, str] = {}
     for piece in query_string.split(b"&"):
         if not piece:
@@ -62,14 +65,10 @@ def parse_query(
         raw[name] = value
     values: dict[str, Any] = {}
     for name, text in raw.items():
-        if declared[name].get("type") == "integer":
+        if declared[name].integer:
             if not _INTEGER.fullmatch(text):
                 raise _invalid(f"query parameter {name!r} must be an integer (-?[0-9]+)")
             values[name] = int(text)
         else:
             values[name] = text
-    schema = {"type": "object", "properties": dict(declared), "required": list(required)}
-    errors = schema_errors(schema, values)
-    if errors:
-        raise _invalid("invalid query parameters", errors=errors)
-    return values
+    return convert(model, values, status=400, code="invalid_query")

@@ -1,18 +1,22 @@
-"""The route table: every route declared once, with its permission and schemas.
+"""The route table: every route declared once, with its permission and models.
 
 A :class:`Route` says everything about one endpoint: method, path, handler,
-the permission it needs (``None``: public), the JSON Schemas of its body,
-query and response, and the errors it may answer. The Quart app registers
-exactly these routes and ``/openapi.json`` is generated from them, so the
+its ``operationId``, the permission it needs (``None``: public), the msgspec
+types of its body, query and response (see ``_models``), and the errors it
+may answer. The Quart app registers exactly these routes, validates with
+those types, and ``/openapi.json`` is generated from them, so the
 documentation, the enforcement and the URL map cannot drift apart.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
+
+import msgspec
 
 from .._json import dumps
 from ..modules import Permission
@@ -22,21 +26,25 @@ from ..modules.tenants import Tenant
 if TYPE_CHECKING:
     from ._services import Services
 
-__all__ = ("Call", "Handler", "Reply", "Route", "json_bytes", "list_of")
+__all__ = ("Call", "Handler", "Reply", "Route", "json_bytes")
+
+#: ``operationId`` style: lower camelCase (``getCurrentTenant``).
+OPERATION_ID = re.compile(r"[a-z][a-zA-Z0-9]*")
 
 
 def json_bytes(value: Any) -> bytes:
-    """A response body: strict JSON only (a non-finite number is a bug, never ``Infinity``)."""
+    """A response body: strict JSON only (a non-finite number is a bug, never ``Infinity``).
+
+    A msgspec Struct is sent as its JSON object, under the same rules.
+    """
+    if isinstance(value, msgspec.Struct):
+        value = msgspec.to_builtins(value)
     return dumps(value).encode()
 
 
-def list_of(item: dict[str, Any]) -> dict[str, Any]:
-    """The JSON Schema of ``{"items": [item, ...]}``."""
-    return {
-        "type": "object",
-        "properties": {"items": {"type": "array", "items": item}},
-        "required": ["items"],
-    }
+def _camel(name: str) -> str:
+    head, *rest = name.strip("_").split("_")
+    return head + "".join(part.capitalize() for part in rest)
 
 
 @dataclass(slots=True)
@@ -51,12 +59,16 @@ class Reply:
 
 @dataclass(slots=True)
 class Call:
-    """Everything a handler gets: who calls, for which tenant, with what input."""
+    """Everything a handler gets: who calls, for which tenant, with what input.
+
+    ``body`` and ``query`` are instances of the route's ``body`` and ``query``
+    Structs (``None`` when it declares none), already validated.
+    """
 
     services: Services
     route: Route
     params: dict[str, Any]
-    query: Mapping[str, Any]
+    query: Any
     body: Any
     key: ApiKey | None
     tenant: Tenant | None
@@ -96,7 +108,19 @@ Handler = Callable[[Call], Awaitable[Reply | dict[str, Any] | list[Any]]]
 class Route:
     """One endpoint. ``path`` uses Quart syntax (``/api/tenants/<tenant_id>``).
 
-    Query parameters are optional unless named in ``query_required``.
+    ``body`` and ``query`` are msgspec Structs (each field of ``query`` one
+    parameter, required unless it has a default); ``response`` is any type
+    msgspec describes (a Struct, ``str`` for text), used for ``/openapi.json``
+    (and checked against real answers by the tests). ``operation_id`` is the
+    OpenAPI ``operationId`` (lower camelCase, unique; default: the handler's
+    name in camelCase); ``example`` is the success body's example when the
+    ``response`` type carries no ``EXAMPLE`` of its own.
+
+    ::
+
+        Route("GET", "/api/tenants/current", current_tenant, "The caller's tenant",
+              "tenants", Permission("tenant", "read"), operation_id="getCurrentTenant",
+              response=models.Tenant, errors=(404,))
     """
 
     method: str
@@ -106,12 +130,21 @@ class Route:
     tag: str
     permission: Permission | None
     status: int = 200
-    body: dict[str, Any] | None = None
-    query: dict[str, dict[str, Any]] = field(default_factory=dict)
-    query_required: tuple[str, ...] = ()
-    response: dict[str, Any] | None = None
+    body: type[msgspec.Struct] | None = None
+    query: type[msgspec.Struct] | None = None
+    response: Any = None
     errors: tuple[int, ...] = ()
     content_type: str = "application/json"
+    operation_id: str = ""
+    example: Any = None
+    #: JSON Schemas of path parameters beyond the platform's own (``tenant_id``).
+    path_schemas: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.operation_id:
+            object.__setattr__(self, "operation_id", _camel(self.handler.__name__))
+        if not OPERATION_ID.fullmatch(self.operation_id):
+            raise ValueError(f"route {self.endpoint!r}: operation_id must be lower camelCase")
 
     @property
     def public(self) -> bool:
@@ -142,7 +175,7 @@ class Route:
             statuses.add(400)
         if self.body is not None:
             statuses |= {400, 413, 415, 422}
-        if self.query:
+        if self.query is not None:
             statuses.add(400)
         statuses.update(self.errors)
         return sorted(statuses)

@@ -56,8 +56,6 @@ async def stylesheet(call: Call) -> Reply:
     return _static("system.css", "text/css; charset=utf-8")
 
 
-_TEXT = {"type": "string"}
-
 ROUTES = (
     Route(
         "GET",
@@ -66,7 +64,9 @@ ROUTES = (
         "The operators' page: the live tree, refreshing itself (asks for an admin key)",
         "system",
         None,
-        response=_TEXT,
+        operation_id="getSystemPage",
+        response=str,
+        example='<!doctype html><html lang="en">…</html>',
         content_type="text/html",
     ),
     Route(
@@ -76,7 +76,9 @@ ROUTES = (
         "The operators' page script",
         "system",
         None,
-        response=_TEXT,
+        operation_id="getSystemScript",
+        response=str,
+        example='"use strict";…',
         content_type="text/javascript",
     ),
     Route(
@@ -86,7 +88,9 @@ ROUTES = (
         "The operators' page stylesheet",
         "system",
         None,
-        response=_TEXT,
+        operation_id="getSystemStylesheet",
+        response=str,
+        example=":root { color-scheme: light dark; }…",
         content_type="text/css",
     ),
 )

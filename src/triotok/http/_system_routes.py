@@ -20,45 +20,25 @@ from .._exceptions import ActorNotFound, RequestError
 from ..modules import Permission
 from ..modules.audit import AuditEntry, record
 from ..transport import DeadLetterStore
+from . import _system_models as models
 from ._routes import Call, Reply, Route
 
 __all__ = ("ROUTES",)
 
-_STATES = ["starting", "running", "backoff", "restarting", "stopping", "stopped", "failed"]
-# Anchored, as a JSON Schema pattern matches anywhere in the string.
-_PATH: dict[str, Any] = {"type": "string", "pattern": r"^(/[A-Za-z0-9_.\-]{1,128}){1,32}$"}
-
-NODE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "path": {"type": "string"},
-        "name": {"type": "string"},
-        "kind": {"type": "string", "enum": ["actor", "supervisor"]},
-        "state": {"type": "string", "enum": _STATES},
-        "restarts": {"type": "integer"},
-        "children": {"type": "array", "items": {"type": "object"}},
-    },
-    "required": ["path", "kind", "state", "children"],
-}
-
 
 async def tree(call: Call) -> dict[str, Any]:
-    query = call.query
+    query: models.TreeQuery = call.query
     try:
-        return call.services.system.tree(
-            prefix=query.get("prefix"),
-            depth=query.get("depth"),
-            state=query.get("state"),
-        )
+        return call.services.system.tree(prefix=query.prefix, depth=query.depth, state=query.state)
     except ActorNotFound:
         raise RequestError(
-            f"no actor at {query.get('prefix')!r}", status=404, code="actor_not_found"
+            f"no actor at {query.prefix!r}", status=404, code="actor_not_found"
         ) from None
 
 
 async def dead_letters(call: Call) -> dict[str, Any]:
     office = call.services.system.dead_letters
-    limit = int(call.query.get("limit", 100))
+    limit = call.query.limit
     stats = office.statistics()
     return {
         "total": stats.total,
@@ -77,11 +57,7 @@ def _letter(letter: Any) -> dict[str, Any]:
 
 
 def _target(call: Call) -> str:
-    path = str(call.query.get("path", ""))
-    if not path:
-        raise RequestError(
-            "the 'path' query parameter is required", status=400, code="invalid_query"
-        )
+    path = str(call.query.path)  # required, and a path: ActorQuery
     root = f"/{call.services.system.name}"
     if path.rstrip("/") == root:
         raise RequestError(
@@ -130,7 +106,7 @@ async def stop_actor(call: Call) -> Reply:
 
 
 def _dead_letter_store(call: Call) -> tuple[str, DeadLetterStore]:
-    source = str(call.query.get("source", "bus"))
+    source = str(call.query.source)
     store = call.services.event_dead_letters.get(source)
     if store is None:
         raise RequestError(
@@ -140,12 +116,13 @@ def _dead_letter_store(call: Call) -> tuple[str, DeadLetterStore]:
 
 
 def _dlq_filters(call: Call) -> dict[str, Any]:
-    return {k: call.query[k] for k in ("event_type", "subscriber") if call.query.get(k)}
+    query = call.query
+    return {k: getattr(query, k) for k in ("event_type", "subscriber") if getattr(query, k)}
 
 
 async def event_dead_letters(call: Call) -> dict[str, Any]:
     source, store = _dead_letter_store(call)
-    limit = int(call.query.get("limit", 100))
+    limit = call.query.limit
     entries = await store.list(limit=limit, **_dlq_filters(call))
     return {
         "source": source,
@@ -157,7 +134,7 @@ async def event_dead_letters(call: Call) -> dict[str, Any]:
 async def replay_event_dead_letters(call: Call) -> Reply:
     """Replay one entry (``id``), the entries matching the filters, or all of them."""
     source, store = _dead_letter_store(call)
-    entry_id = call.query.get("id")
+    entry_id = call.query.id
     await _audit(call, "event_dead_letters.replay", f"event-dead-letters/{source}")
     if entry_id is not None:
         await store.replay(int(entry_id))  # NotFound: 404, ConflictError: 409
@@ -169,7 +146,7 @@ async def replay_event_dead_letters(call: Call) -> Reply:
 async def purge_event_dead_letters(call: Call) -> Reply:
     """Drop one entry (``id``), the entries matching the filters, or all of them."""
     source, store = _dead_letter_store(call)
-    entry_id = call.query.get("id")
+    entry_id = call.query.id
     await _audit(call, "event_dead_letters.purge", f"event-dead-letters/{source}")
     if entry_id is not None:
         await store.purge(int(entry_id))  # NotFound: 404
@@ -177,38 +154,6 @@ async def purge_event_dead_letters(call: Call) -> Reply:
     purged = await store.purge_where(**_dlq_filters(call))
     return Reply({"source": source, "purged": purged}, 200)
 
-
-# Row ids are 64-bit in both stores: a larger number is a 400, not a 500.
-_ID: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
-_DLQ_QUERY: dict[str, dict[str, Any]] = {
-    "source": {"type": "string", "enum": ["bus", "outbox"]},
-    "event_type": {"type": "string", "pattern": r"^[A-Za-z0-9_.\-]{1,128}$"},
-    "subscriber": _PATH,
-}
-_DLQ_ACTION = {
-    "type": "object",
-    "properties": {
-        "source": {"type": "string"},
-        "replayed": {"type": "integer"},
-        "purged": {"type": "integer"},
-    },
-    "required": ["source"],
-}
-
-_TREE_QUERY: dict[str, dict[str, Any]] = {
-    "prefix": _PATH,
-    "depth": {"type": "integer", "minimum": 0, "maximum": 64},
-    "state": {"type": "string", "enum": _STATES},
-}
-_ACTION = {
-    "type": "object",
-    "properties": {
-        "path": {"type": "string"},
-        "requested": {"type": "string"},
-        "state": {"type": "string"},
-    },
-    "required": ["path"],
-}
 
 ROUTES = (
     Route(
@@ -218,8 +163,9 @@ ROUTES = (
         "The live supervision tree (filter by prefix, depth, state)",
         "system",
         Permission("system", "read", "platform"),
-        query=_TREE_QUERY,
-        response=NODE_SCHEMA,
+        operation_id="getTree",
+        query=models.TreeQuery,
+        response=models.ActorNode,
         errors=(404,),
     ),
     Route(
@@ -229,16 +175,9 @@ ROUTES = (
         "The most recent dead letters and their counts",
         "system",
         Permission("system", "read", "platform"),
-        query={"limit": {"type": "integer", "minimum": 1, "maximum": 1000}},
-        response={
-            "type": "object",
-            "properties": {
-                "total": {"type": "integer"},
-                "by_reason": {"type": "object"},
-                "items": {"type": "array", "items": {"type": "object"}},
-            },
-            "required": ["total", "items"],
-        },
+        operation_id="listDeadLetters",
+        query=models.DeadLettersQuery,
+        response=models.DeadLetters,
     ),
     Route(
         "GET",
@@ -247,16 +186,9 @@ ROUTES = (
         "Dead-lettered events: 'bus' (a subscriber failed) or 'outbox' (never handed over)",
         "system",
         Permission("system", "read", "platform"),
-        query={**_DLQ_QUERY, "limit": {"type": "integer", "minimum": 1, "maximum": 1000}},
-        response={
-            "type": "object",
-            "properties": {
-                "source": {"type": "string"},
-                "total": {"type": "integer"},
-                "items": {"type": "array", "items": {"type": "object"}},
-            },
-            "required": ["source", "total", "items"],
-        },
+        operation_id="listEventDeadLetters",
+        query=models.EventDeadLettersQuery,
+        response=models.EventDeadLetters,
         errors=(404,),
     ),
     Route(
@@ -266,8 +198,9 @@ ROUTES = (
         "Replay one dead-lettered event (id), those matching the filters, or all",
         "system",
         Permission("system", "admin", "platform"),
-        query={**_DLQ_QUERY, "id": _ID},
-        response=_DLQ_ACTION,
+        operation_id="replayEventDeadLetters",
+        query=models.DeadLetterActionQuery,
+        response=models.DeadLetterAction,
         errors=(404, 409),
     ),
     Route(
@@ -277,8 +210,9 @@ ROUTES = (
         "Drop one dead-lettered event (id), those matching the filters, or all",
         "system",
         Permission("system", "admin", "platform"),
-        query={**_DLQ_QUERY, "id": _ID},
-        response=_DLQ_ACTION,
+        operation_id="purgeEventDeadLetters",
+        query=models.DeadLetterActionQuery,
+        response=models.DeadLetterAction,
         errors=(404,),
     ),
     Route(
@@ -288,9 +222,9 @@ ROUTES = (
         "Restart an actor: its current incarnation stops, its supervisor starts a new one",
         "system",
         Permission("system", "admin", "platform"),
-        query={"path": _PATH},
-        query_required=("path",),
-        response=_ACTION,
+        operation_id="restartActor",
+        query=models.ActorQuery,
+        response=models.ActorAction,
         errors=(404, 409),
     ),
     Route(
@@ -300,9 +234,9 @@ ROUTES = (
         "Stop an actor for good (its supervisor removes it)",
         "system",
         Permission("system", "admin", "platform"),
-        query={"path": _PATH},
-        query_required=("path",),
-        response=_ACTION,
+        operation_id="stopActor",
+        query=models.ActorQuery,
+        response=models.ActorAction,
         errors=(404, 409),
     ),
 )

@@ -7,6 +7,7 @@ them (store, transport, supervision, actors), never each other, and never
 ``triotok.http`` except from their own routes file.
 """
 
+from .._util import fixup_module_metadata
 from ._context import ModuleContext as ModuleContext
 from ._lookup import CachedLookup as CachedLookup
 from ._lookup import Directory as Directory
@@ -21,6 +22,7 @@ from ._permissions import ACTIONS as ACTIONS
 from ._permissions import Permission as Permission
 from ._permissions import RoleTable as RoleTable
 from ._permissions import authorize as authorize
+from ._subscriber import SubscriberActor as SubscriberActor
 
 __all__ = (
     "ACTIONS",
@@ -34,7 +36,10 @@ __all__ = (
     "ModuleContext",
     "Permission",
     "RoleTable",
+    "SubscriberActor",
     "Subscription",
     "authorize",
     "check_modules",
 )
+
+fixup_module_metadata(__name__, globals())

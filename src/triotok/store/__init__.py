@@ -26,6 +26,7 @@ from .._exceptions import NotFound as NotFound
 from .._exceptions import SchemaTooNew as SchemaTooNew
 from .._exceptions import StoreError as StoreError
 from .._exceptions import StoreUnavailable as StoreUnavailable
+from .._util import fixup_module_metadata
 from ._config import DEFAULT_STORE_URL as DEFAULT_STORE_URL
 from ._config import PostgresConfig as PostgresConfig
 from ._config import SqliteConfig as SqliteConfig
@@ -49,8 +50,6 @@ from ._outbox_transport import OutboxTransportStatistics as OutboxTransportStati
 from ._owner import OutboxFeed as OutboxFeed
 from ._owner import StoreHandle as StoreHandle
 from ._owner import StoreOwner as StoreOwner
-from ._pgcluster import PostgresCluster as PostgresCluster
-from ._pgcluster import PostgresNotInstalled as PostgresNotInstalled
 from ._relay import OutboxRelay as OutboxRelay
 from ._relay import RelayStatistics as RelayStatistics
 from ._relay import default_node_id as default_node_id
@@ -90,9 +89,7 @@ __all__ = (
     "OutboxRow",
     "OutboxTransport",
     "OutboxTransportStatistics",
-    "PostgresCluster",
     "PostgresConfig",
-    "PostgresNotInstalled",
     "RelayStatistics",
     "RetryDecision",
     "Row",
@@ -114,3 +111,5 @@ __all__ = (
     "open_store",
     "parse_store_url",
 )
+
+fixup_module_metadata(__name__, globals())

@@ -12,12 +12,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .._exceptions import InvalidConfig
-from .._util import positive_int, seconds
+from .._util import DEFAULT_STORE_URL, positive_int, seconds
 
 __all__ = ("DEFAULT_STORE_URL", "PostgresConfig", "SqliteConfig", "parse_store_url")
-
-#: The embedded default: a SQLite file under the working directory.
-DEFAULT_STORE_URL = "sqlite:///triotok-data/triotok.db"
 
 
 @dataclass(frozen=True)

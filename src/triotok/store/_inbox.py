@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..supervision._spec import validate_name
+from .._util import validate_name
 from ..transport import Envelope
 from ._source import StoreLike, current_store
 from ._types import UnitOfWork

@@ -26,6 +26,7 @@ import trio
 import trio_asyncio
 
 from .._exceptions import ConflictError, StoreError, StoreUnavailable, TriotokError
+from .._util import single_leaf
 from ._config import PostgresConfig
 from ._migrations import (
     CREATE_LEGACY_TABLE,
@@ -604,14 +605,6 @@ def _cutoff(older_than: datetime | timedelta) -> datetime:
     return older_than
 
 
-def _single_leaf(exc: BaseException) -> BaseException | None:
-    while isinstance(exc, BaseExceptionGroup):
-        if len(exc.exceptions) != 1:
-            return None
-        exc = exc.exceptions[0]
-    return exc
-
-
 @asynccontextmanager
 async def open_postgres_store(
     config: PostgresConfig, schemas: Sequence[Schema] = ()
@@ -638,7 +631,7 @@ async def open_postgres_store(
                     nursery.cancel_scope.cancel()
                     await store._aclose()
     except BaseExceptionGroup as group:
-        leaf = _single_leaf(group)
+        leaf = single_leaf(group)
         if leaf is None:
             raise
         raise leaf from leaf.__cause__

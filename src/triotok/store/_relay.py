@@ -43,7 +43,7 @@ import trio
 from .._exceptions import InvalidConfig, SchemaError, StoreError, StoreUnavailable
 from .._util import positive_int, seconds
 from ..actors import Actor
-from ..supervision import Backoff, BackoffState
+from ..resilience import Backoff, BackoffState
 from ..transport import EventSink, SchemaRegistry, decode
 from ._deadletters import EventDeadLetters
 from ._retry import DeadLetterReason, OutboxRetry

@@ -1,21 +1,21 @@
 """Sans-I/O: what the relay does with an outbox row whose delivery failed.
 
-No trio and no store here: given how many times a row has been claimed
-(``OutboxRow.attempts``, kept in the database, so it survives relay restarts
-and is shared by every node) and the error, :meth:`RetryPolicy.decide` says
-"retry after this many seconds" or "dead-letter it now".
+The rule is the bus's (:class:`~triotok.resilience.RetryPolicy`); this thin
+layer adds what is specific to the outbox: the attempt count is
+``OutboxRow.attempts``, kept in the database (so it survives relay restarts
+and is shared by every node), the relay's own random source, and a third
+reason to dead-letter a row, ``"undecodable"``, which the relay decides before
+any delivery.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from typing import Literal
 
 from .._exceptions import InvalidConfig
 from .._util import positive_int
-from ..supervision import Backoff, backoff_delay
-from ..transport import is_retryable
+from ..resilience import Backoff, RetryDecision, RetryPolicy
 
 __all__ = ("DeadLetterReason", "OutboxRetry", "RetryDecision")
 
@@ -23,21 +23,12 @@ __all__ = ("DeadLetterReason", "OutboxRetry", "RetryDecision")
 DeadLetterReason = Literal["undecodable", "permanent", "max_attempts"]
 
 
-@dataclass(frozen=True, slots=True)
-class RetryDecision:
-    """``dead_letter`` is None to retry after ``delay`` seconds, else the reason to give up."""
-
-    delay: float
-    dead_letter: DeadLetterReason | None = None
-
-
 class OutboxRetry:
     """Exponential backoff per row, then the dead-letter table after ``max_attempts``.
 
     The n-th failed attempt (``attempts == n``) waits
-    :func:`~triotok.supervision.backoff_delay` ``(backoff, n - 1)`` seconds (the
-    supervisor's restart formula; ``reset_after`` does not apply to rows).  An
-    error the event bus would not retry either (:func:`~triotok.transport.is_retryable`:
+    :func:`~triotok.resilience.backoff_delay` ``(backoff, n - 1)`` seconds; an
+    error the event bus would not retry either (:func:`~triotok.resilience.is_retryable`:
     a :class:`~triotok.PermanentError`, a ``SchemaError``) dead-letters at once.
 
     >>> policy = OutboxRetry(Backoff(min=1, max=60, jitter=0), max_attempts=3)
@@ -50,19 +41,23 @@ class OutboxRetry:
     ) -> None:
         if not isinstance(backoff, Backoff):
             raise InvalidConfig("backoff", f"must be a Backoff, got {backoff!r}")
+        # Checked here too so that the error names the relay's option, not "attempts".
         positive_int("max_attempts", max_attempts)
-        self.backoff = backoff
-        self.max_attempts = max_attempts
+        self.rule = RetryPolicy(attempts=max_attempts, backoff=backoff)
         self._rng = rng or random.Random()
+
+    @property
+    def backoff(self) -> Backoff:
+        return self.rule.backoff
+
+    @property
+    def max_attempts(self) -> int:
+        return self.rule.attempts
 
     def delay(self, attempts: int) -> float:
         """Seconds to wait after the ``attempts``-th failed attempt (1-based)."""
-        return backoff_delay(self.backoff, attempts - 1, self._rng)
+        return self.rule.delay(attempts, self._rng)
 
     def decide(self, attempts: int, error: BaseException) -> RetryDecision:
         """What to do after attempt number ``attempts`` failed with ``error``."""
-        if not is_retryable(error):
-            return RetryDecision(0.0, "permanent")
-        if attempts >= self.max_attempts:
-            return RetryDecision(0.0, "max_attempts")
-        return RetryDecision(self.delay(attempts))
+        return self.rule.decide(attempts, error, self._rng)

@@ -1,36 +1,38 @@
-"""Supervision: supervisors, entities, restart policy, backoff, circuit breakers, rate limits.
+"""Supervision: supervisors, specs, restart intensity, entities, the actor system and its tree.
 
-The policies are synchronous state machines with no trio import; thin async
-adapters drive them.
+The restart policy is a synchronous state machine with no trio import; the
+supervisor drives it. Backoff, circuit breakers and rate limits live in
+:mod:`triotok.resilience` and are re-exported here (the public contract).
 """
 
 from .._exceptions import ChildStartFailed as ChildStartFailed
-from .._exceptions import CircuitOpen as CircuitOpen
 from .._exceptions import ConflictError as ConflictError
 from .._exceptions import EntityConflict as EntityConflict
 from .._exceptions import EntityPoisoned as EntityPoisoned
 from .._exceptions import InvalidConfig as InvalidConfig
-from .._exceptions import RateLimited as RateLimited
 from .._exceptions import SupervisorFailed as SupervisorFailed
-from ._breaker import BreakerPolicy as BreakerPolicy
-from ._breaker import BreakerState as BreakerState
-from ._breaker import BreakerStatistics as BreakerStatistics
-from ._breaker import BreakerTransition as BreakerTransition
-from ._breaker_trio import CircuitBreaker as CircuitBreaker
+from .._util import fixup_module_metadata
+from ..resilience import Backoff as Backoff
+from ..resilience import BackoffState as BackoffState
+from ..resilience import BreakerPolicy as BreakerPolicy
+from ..resilience import BreakerState as BreakerState
+from ..resilience import BreakerStatistics as BreakerStatistics
+from ..resilience import BreakerTransition as BreakerTransition
+from ..resilience import CircuitBreaker as CircuitBreaker
+from ..resilience import CircuitOpen as CircuitOpen
+from ..resilience import RateDecision as RateDecision
+from ..resilience import RateLimit as RateLimit
+from ..resilience import RateLimited as RateLimited
+from ..resilience import RateLimiter as RateLimiter
+from ..resilience import RateLimiterStatistics as RateLimiterStatistics
+from ..resilience import backoff_delay as backoff_delay
 from ._entities import EntitiesRef as EntitiesRef
 from ._entities import EntitiesStatistics as EntitiesStatistics
 from ._entity_spec import Entities as Entities
 from ._entity_spec import check_version as check_version
 from ._entity_spec import entity_name as entity_name
+from ._intensity import RestartIntensity as RestartIntensity
 from ._passivation import PassivationPolicy as PassivationPolicy
-from ._policy import BackoffState as BackoffState
-from ._policy import RestartIntensity as RestartIntensity
-from ._policy import backoff_delay as backoff_delay
-from ._ratelimit import RateDecision as RateDecision
-from ._ratelimit import RateLimit as RateLimit
-from ._ratelimit import RateLimiterStatistics as RateLimiterStatistics
-from ._ratelimit_trio import RateLimiter as RateLimiter
-from ._spec import Backoff as Backoff
 from ._spec import ChildSpec as ChildSpec
 from ._spec import Restart as Restart
 from ._spec import Strategy as Strategy
@@ -77,3 +79,5 @@ __all__ = (
     "entity_name",
     "open_system",
 )
+
+fixup_module_metadata(__name__, globals())

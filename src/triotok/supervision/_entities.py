@@ -50,18 +50,15 @@ from .._exceptions import (
     EntityPoisoned,
     InvalidConfig,
 )
-from ..actors._ask import AskRequest
-from ..actors._cell import ActorCell
-from ..actors._deadletters import DeadLetterReason
-from ..actors._node import Node
-from ..actors._stats import ActorState, ActorStatistics, percentile
+from ..actors import ActorState, ActorStatistics, DeadLetterReason
+from ..actors.lowlevel import ActorCell, AskRequest, Node, percentile
 from ._entity_spec import Entities, entity_name
+from ._intensity import RestartIntensity
 from ._passivation import PassivationPolicy
-from ._policy import RestartIntensity
 from ._supervisor import ChildInfo, SupervisorNode, SupervisorRef
 
 if TYPE_CHECKING:
-    from ..actors._runtime import Runtime
+    from ..actors.lowlevel import Runtime
 
 __all__ = ("EntitiesNode", "EntitiesRef", "EntitiesStatistics", "EntityCell")
 

@@ -12,14 +12,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import ConflictError, InvalidConfig
-from ..actors._mailbox import Mailbox
+from ..actors import Mailbox
 from ._passivation import PassivationPolicy
 from ._spec import Strategy, SupervisorSpec
 
 if TYPE_CHECKING:
-    from ..actors._actor import Actor
-    from ..actors._node import Node
-    from ..actors._runtime import Runtime
+    from ..actors import Actor
+    from ..actors.lowlevel import Node, Runtime
     from ._entities import EntitiesNode
 
 __all__ = ("Entities", "check_version", "entity_name")

@@ -7,27 +7,16 @@ the offending field at construction instead of at the first crash.
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .._exceptions import InvalidConfig
-from .._util import fraction, positive_int, seconds
+from .._util import positive_int, seconds, validate_name
 from ..actors import Mailbox
+from ..resilience import Backoff
 
-__all__ = ("Backoff", "ChildSpec", "Restart", "Strategy", "SupervisorSpec", "validate_name")
-
-_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
-
-
-def validate_name(field_name: str, name: object) -> str:
-    """Names become path segments: letters, digits, ``_ . -``; 1 to 128 long."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise InvalidConfig(
-            field_name, f"{name!r} is not a valid name ([A-Za-z0-9_.-]{{1,128}}, no '/')"
-        )
-    return name
+__all__ = ("ChildSpec", "Restart", "Strategy", "SupervisorSpec")
 
 
 class Strategy(enum.Enum):
@@ -44,30 +33,6 @@ class Restart(enum.Enum):
     PERMANENT = "permanent"  # always
     TRANSIENT = "transient"  # only after an exception
     TEMPORARY = "temporary"  # never
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Exponential restart delay with jitter (Akka's BackoffSupervisor).
-
-    The n-th consecutive restart of a child waits ``min * 2**n`` seconds,
-    capped at ``max``, then stretched by a random factor in ``[1, 1 + jitter]``.
-    The count resets once a child has run for ``reset_after`` seconds
-    (default: ``max``) without failing.
-    """
-
-    min: float = 0.1
-    max: float = 10.0
-    jitter: float = 0.2
-    reset_after: float | None = None
-
-    def __post_init__(self) -> None:
-        seconds("min", self.min)
-        seconds("max", self.max)
-        fraction("jitter", self.jitter, maximum=None)
-        seconds("reset_after", self.reset_after, allow_none=True)
-        if self.max < self.min:
-            raise InvalidConfig("max", f"must be >= min ({self.min}), got {self.max}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,13 +31,11 @@ from typing import Any, cast
 import trio
 
 from .._exceptions import ActorError, ChildStartFailed, InvalidConfig, SupervisorFailed
-from ..actors._cell import ActorCell
-from ..actors._deadletters import DeadLetterReason
-from ..actors._node import Node
-from ..actors._ref import ActorRef
-from ..actors._runtime import Runtime
-from ..actors._stats import ActorState
-from ._policy import BackoffState, RestartIntensity
+from .._util import single_leaf
+from ..actors import ActorRef, ActorState, DeadLetterReason
+from ..actors.lowlevel import ActorCell, Node, Runtime
+from ..resilience import BackoffState
+from ._intensity import RestartIntensity
 from ._spec import ChildSpec, Restart, Strategy, SupervisorSpec
 
 __all__ = ("ChildInfo", "SupervisorNode", "SupervisorRef")
@@ -545,9 +543,5 @@ class SupervisorRef(ActorRef):
 
 def _unwrap(exc: Exception) -> Exception:
     """A nursery wraps a single failure in an ExceptionGroup; report the failure itself."""
-    while isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
-        inner = exc.exceptions[0]
-        if not isinstance(inner, Exception):
-            break
-        exc = inner
-    return exc
+    leaf = single_leaf(exc)
+    return leaf if isinstance(leaf, Exception) else exc

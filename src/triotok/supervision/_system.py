@@ -11,16 +11,12 @@ from typing import Any
 import trio
 
 from .._exceptions import ActorError, InvalidConfig, SupervisorFailed
-from ..actors._cell import ActorCell
-from ..actors._deadletters import DeadLetterOffice
-from ..actors._mailbox import Mailbox
-from ..actors._node import Node
-from ..actors._ref import ActorRef
-from ..actors._runtime import Runtime
-from ..actors._stats import ActorState
+from .._util import validate_name
+from ..actors import ActorRef, ActorState, DeadLetterOffice, Mailbox
+from ..actors.lowlevel import ActorCell, Node, Runtime
 from ._entities import EntitiesRef
 from ._entity_spec import Entities
-from ._spec import ChildSpec, Restart, Strategy, SupervisorSpec, validate_name
+from ._spec import ChildSpec, Restart, Strategy, SupervisorSpec
 from ._supervisor import SupervisorNode, SupervisorRef
 
 __all__ = ("ActorSystem", "open_system")

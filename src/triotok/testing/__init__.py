@@ -9,12 +9,34 @@
   time passing) and ``advance(seconds)`` (move a ``MockClock`` timer by timer).
 - :class:`ActorStateMachine` is a hypothesis ``RuleBasedStateMachine`` whose
   rules and invariants may be ``async def``, run against a live system.
+- :class:`PostgresCluster` starts a throwaway PostgreSQL cluster (``initdb``,
+  ``pg_ctl``) for tests and benchmarks.
 
-See ``docs/tutorial/property-tests.md``.
+See ``docs/tutorial/property-tests.md``. The kit needs hypothesis, which the
+``testing`` extra brings: ``pip install 'triotok[testing]'``.
 """
 
+try:
+    import hypothesis  # noqa: F401  # checked here so the error names the extra
+except ImportError as exc:
+    raise ImportError(
+        "triotok.testing needs hypothesis, which is not installed: pip install 'triotok[testing]'",
+        name=exc.name,
+    ) from exc
+
+from .._util import fixup_module_metadata
+from ._pgcluster import PostgresCluster as PostgresCluster
+from ._pgcluster import PostgresNotInstalled as PostgresNotInstalled
 from ._stateful import ActorStateMachine as ActorStateMachine
 from ._system import TestSystem as TestSystem
 from ._system import open_test_system as open_test_system
 
-__all__ = ("ActorStateMachine", "TestSystem", "open_test_system")
+__all__ = (
+    "ActorStateMachine",
+    "PostgresCluster",
+    "PostgresNotInstalled",
+    "TestSystem",
+    "open_test_system",
+)
+
+fixup_module_metadata(__name__, globals())

@@ -23,6 +23,9 @@ from .._exceptions import InvalidConfig as InvalidConfig
 from .._exceptions import PermanentError as PermanentError
 from .._exceptions import SchemaError as SchemaError
 from .._exceptions import TransientError as TransientError
+from .._util import fixup_module_metadata
+from ..resilience import RetryPolicy as RetryPolicy
+from ..resilience import is_retryable as is_retryable
 from ._bus import BusStatistics as BusStatistics
 from ._bus import EventBus as EventBus
 from ._bus import SubscriptionInfo as SubscriptionInfo
@@ -50,8 +53,6 @@ from ._registry import Upcaster as Upcaster
 from ._registry import default_registry as default_registry
 from ._registry import event as event
 from ._registry import upcaster as upcaster
-from ._retry import RetryPolicy as RetryPolicy
-from ._retry import is_retryable as is_retryable
 from ._routing import ordering_key as ordering_key
 from ._transport import EventSink as EventSink
 from ._transport import Transport as Transport
@@ -94,3 +95,5 @@ __all__ = (
     "upcaster",
     "validate_traceparent",
 )
+
+fixup_module_metadata(__name__, globals())

@@ -28,16 +28,16 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from .._exceptions import ActorStopped, InvalidConfig, MailboxFull, SchemaError
+from .._util import validate_name
 from ..actors import ActorRef, DeadLetter, DeadLetterReason, Mailbox, Overflow
+from ..resilience import GiveUpReason, RetryPolicy, failure_cause
 from ..supervision import ChildSpec, Restart, SupervisorRef
-from ..supervision._spec import validate_name
 from ._codec import DEFAULT_MAX_SIZE, decode, encode
 from ._dlq import DeadEvent, DeadLetterLog, InMemoryDeadLetterLog
 from ._dlq_queue import DeadLetterQueue
 from ._envelope import Envelope
 from ._memory import InMemoryTransport
 from ._registry import SchemaRegistry
-from ._retry import RetryPolicy, failure_cause, is_retryable
 from ._routing import key_hash, matches, validate_pattern
 from ._subscription import Delivery, Outcome, Subscription, Ticket
 from ._transport import Transport
@@ -118,7 +118,7 @@ class EventBus:
       order their ``deliver`` calls returned, retries included;
     - a failure is retried per ``retry`` (exponential backoff with jitter,
       ``retry_count`` one higher each time) or dead-lettered at once when
-      final (:func:`~._retry.is_retryable`); exhausted attempts dead-letter
+      final (:func:`~triotok.resilience.is_retryable`); exhausted attempts dead-letter
       too. :attr:`dead_letters` lists and replays them.
 
     ``lanes`` is how many keys a subscription works on concurrently (a key
@@ -432,6 +432,7 @@ class EventBus:
         subscriber: str,
         attempts: int,
         error: BaseException,
+        reason: GiveUpReason,
     ) -> None:
         sub = delivery.subscription
         cause = failure_cause(error)
@@ -443,7 +444,7 @@ class EventBus:
                 subscriber=subscriber,
                 attempts=attempts,
                 error=cause,
-                reason="max_attempts" if is_retryable(error) else "permanent",
+                reason=reason,
             )
             if not isinstance(self.dead_letters.log, InMemoryDeadLetterLog):
                 await self.dead_letters.statistics()  # the tree's view of a durable log

@@ -15,11 +15,11 @@ from typing import Any
 import trio
 
 from ..actors import Actor
+from ..resilience import RetryPolicy
 from ._bus import DEFAULT_LANES, RECONCILE, EventBus
 from ._dlq import DeadLetterLog, DeadLetterQueueStatistics
 from ._dlq_queue import DeadLetterQueue
 from ._registry import SchemaRegistry
-from ._retry import RetryPolicy
 from ._subscription import SubscriptionActor
 from ._transport import Transport
 

@@ -25,9 +25,8 @@ import trio
 
 from .._exceptions import ActorStopped
 from ..actors import Actor, ActorRef, Mailbox
-from ..supervision import BackoffState
+from ..resilience import failure_cause
 from ._envelope import Envelope
-from ._retry import failure_cause, is_retryable
 from ._routing import pick_member
 
 if TYPE_CHECKING:
@@ -193,7 +192,6 @@ class SubscriptionActor(Actor):
         bus, sub = self._bus, self._sub
         policy = bus.retry
         envelope = delivery.envelope
-        backoff: BackoffState | None = None
         attempt = 0
         while True:
             attempt += 1
@@ -204,11 +202,12 @@ class SubscriptionActor(Actor):
             try:
                 await target.ask(envelope, timeout=policy.timeout)
             except Exception as exc:
-                if attempt >= policy.attempts or not is_retryable(exc):
-                    await bus._dead_letter(delivery, envelope, target.path, attempt, exc)
+                decision = policy.decide(attempt, exc, bus._rng)
+                if decision.dead_letter is not None:
+                    await bus._dead_letter(
+                        delivery, envelope, target.path, attempt, exc, decision.dead_letter
+                    )
                     return
-                if backoff is None:
-                    backoff = BackoffState(policy.backoff, bus._rng)
                 sub.retries += 1
                 bus._retries += 1
                 logger.debug(
@@ -219,7 +218,7 @@ class SubscriptionActor(Actor):
                     target.path,
                     type(failure_cause(exc)).__name__,
                 )
-                await trio.sleep(backoff.next_delay(trio.current_time()))
+                await trio.sleep(decision.delay)
                 envelope = envelope.with_retry()
                 continue
             delivery.settle(Outcome.HANDLED)

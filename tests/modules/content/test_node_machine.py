@@ -132,9 +132,12 @@ class NodeMachine(ActorStateMachine):
             raise AssertionError("a deleted node accepted a command")
         status, version, tags = known
         legal = (status, command) in TRANSITIONS
+        refused: InvalidTransition | None = None
         try:
             node = await self._ask(node_id, TransitionNode(command, WHO, version))
-        except InvalidTransition as refused:
+        except InvalidTransition as error:
+            refused = error
+        if refused is not None:
             assert not legal, f"{command} refused in {status}"
             assert refused.extra["current"] == status.value
             return
@@ -177,9 +180,7 @@ class NodeMachine(ActorStateMachine):
 
     @invariant()
     async def one_event_per_accepted_command(self) -> None:
-        rows = await self.handle.store.fetch(
-            "SELECT event_type, payload FROM outbox ORDER BY id"
-        )
+        rows = await self.handle.store.fetch("SELECT event_type, payload FROM outbox ORDER BY id")
         from triotok.transport import decode
 
         seen: dict[str, list[str]] = {}

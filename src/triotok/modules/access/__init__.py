@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..._util import fixup_module_metadata
 from ...supervision import ChildSpec
 from .._context import ModuleContext
 from .._module import Grant, HealthCheck, HealthReport, Module
@@ -85,3 +86,5 @@ ACCESS = Module(
     health=(HealthCheck("access", _cache),),
     description="API keys: hashed, cached, revocable; the roles they carry",
 )
+
+fixup_module_metadata(__name__, globals())

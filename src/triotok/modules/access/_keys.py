@@ -73,6 +73,7 @@ class ApiKey:
 
 
 def hash_key(key: str) -> str:
+    """The SHA-256 hex digest under which a key is stored (the plaintext never is)."""
     return hashlib.sha256(key.encode()).hexdigest()
 
 

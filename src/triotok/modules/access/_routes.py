@@ -7,41 +7,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...http import Call, Reply, Route, list_of
+from ...http import Call, Reply, Route
 from .._permissions import Permission
+from . import _models as models
 from ._keys import ApiKeyRepository
-from ._roles import Role
 
 __all__ = ("ROUTES",)
 
 
-KEY_REQUEST: dict[str, Any] = {
-    "type": "object",
-    "properties": {"role": {"type": "string", "enum": [r.value for r in Role]}},
-    "required": ["role"],
-    "additionalProperties": False,
-}
-KEY_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "id": {"type": "string"},
-        "tenant_id": {"type": "string"},
-        "role": {"type": "string", "enum": [r.value for r in Role]},
-        "created_at": {"type": "string", "format": "date-time"},
-        "revoked_at": {"type": ["string", "null"], "format": "date-time"},
-    },
-    "required": ["id", "tenant_id", "role", "created_at"],
-}
-NEW_KEY_SCHEMA: dict[str, Any] = {
-    **KEY_SCHEMA,
-    "properties": {**KEY_SCHEMA["properties"], "key": {"type": "string"}},
-    "required": [*KEY_SCHEMA["required"], "key"],
-}
-
-
 async def _new_key(call: Call, tenant_id: str) -> Reply:
+    body: models.KeyRequest = call.body
     key, plaintext = await call.services.context.get(ApiKeyRepository).create(
-        tenant_id, Role(call.body["role"]), actor=call.principal
+        tenant_id, body.role, actor=call.principal
     )
     return Reply({**key.as_dict(), "key": plaintext}, 201)
 
@@ -79,9 +56,10 @@ ROUTES = (
         "Create an API key for a tenant (the key is shown once)",
         "keys",
         Permission("keys", "admin", "platform"),
+        operation_id="createTenantKey",
         status=201,
-        body=KEY_REQUEST,
-        response=NEW_KEY_SCHEMA,
+        body=models.KeyRequest,
+        response=models.NewApiKey,
         errors=(404,),
     ),
     Route(
@@ -91,9 +69,10 @@ ROUTES = (
         "Create an API key for the caller's tenant (shown once)",
         "keys",
         Permission("keys", "create"),
+        operation_id="createKey",
         status=201,
-        body=KEY_REQUEST,
-        response=NEW_KEY_SCHEMA,
+        body=models.KeyRequest,
+        response=models.NewApiKey,
     ),
     Route(
         "GET",
@@ -102,7 +81,8 @@ ROUTES = (
         "List the caller's tenant's API keys (never the secrets)",
         "keys",
         Permission("keys", "read"),
-        response=list_of(KEY_SCHEMA),
+        operation_id="listKeys",
+        response=models.ApiKeyList,
     ),
     Route(
         "DELETE",
@@ -111,7 +91,8 @@ ROUTES = (
         "Revoke an API key of the caller's tenant",
         "keys",
         Permission("keys", "delete"),
-        response=KEY_SCHEMA,
+        operation_id="revokeKey",
+        response=models.ApiKey,
         errors=(404,),
     ),
 )

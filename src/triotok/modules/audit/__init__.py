@@ -11,6 +11,7 @@ audit row, or the reverse, cannot exist)::
 
 from __future__ import annotations
 
+from ..._util import fixup_module_metadata
 from .._audit import AuditEntry as AuditEntry
 from .._audit import AuditRecord as AuditRecord
 from .._audit import list_entries as list_entries
@@ -36,3 +37,5 @@ AUDIT = Module(
     routes=_routes,
     description="who did what to which resource, written in the same unit of work",
 )
+
+fixup_module_metadata(__name__, globals())

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..._util import fixup_module_metadata
 from ...supervision import ChildSpec, Entities
 from .._context import ModuleContext
 from .._module import Grant, Module
@@ -47,7 +48,6 @@ from ._lifecycle import Status as Status
 from ._lifecycle import allowed as allowed
 from ._lifecycle import apply as apply
 from ._model import ContentNode as ContentNode
-from ._model import NodeSnapshot as NodeSnapshot
 from ._model import Translation as Translation
 from ._repository import ContentRepository as ContentRepository
 from ._repository import SlugTaken as SlugTaken
@@ -68,7 +68,6 @@ __all__ = (
     "GetNode",
     "InvalidTransition",
     "NodeEntity",
-    "NodeSnapshot",
     "SlugTaken",
     "StaleNode",
     "Status",
@@ -125,3 +124,5 @@ CONTENT = Module(
     setup=_setup,
     description="content nodes of the headless CMS: one entity actor per node",
 )
+
+fixup_module_metadata(__name__, globals())

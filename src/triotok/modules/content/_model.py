@@ -205,6 +205,9 @@ class TranslationSnapshot:
     body_format: str
 
 
+# Event payload types stay out of the package's public names: the schema
+# registry resolves their annotations in the module that defines them, which
+# ``fixup_module_metadata`` would rename.
 @dataclass(frozen=True, slots=True)
 class NodeSnapshot:
     """The node after the change that an event announces."""

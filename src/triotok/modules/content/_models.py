@@ -17,8 +17,8 @@ from ..._text import NAME_PATTERN, whole_match
 from ._model import KIND_PATTERN, LOCALE_PATTERN, SLUG_PATTERN, TAG_PATTERN
 
 __all__ = (
-    "ContentNodeCreate",
     "ContentNode",
+    "ContentNodeCreate",
     "ContentNodePage",
     "ContentNodeQuery",
     "ContentNodeUpdate",
@@ -26,10 +26,17 @@ __all__ = (
 )
 
 Kind = Annotated[
-    str, Meta(pattern=whole_match(KIND_PATTERN), examples=["page"], description="post, page or a tenant-defined kind")
+    str,
+    Meta(
+        pattern=whole_match(KIND_PATTERN),
+        examples=["page"],
+        description="post, page or a tenant-defined kind",
+    ),
 ]
 Locale = Annotated[str, Meta(pattern=whole_match(LOCALE_PATTERN), examples=["en"])]
-Slug = Annotated[str, Meta(pattern=whole_match(SLUG_PATTERN), max_length=200, examples=["about-us"])]
+Slug = Annotated[
+    str, Meta(pattern=whole_match(SLUG_PATTERN), max_length=200, examples=["about-us"])
+]
 Tag = Annotated[str, Meta(pattern=whole_match(TAG_PATTERN), examples=["news"])]
 Title = Annotated[
     str,
@@ -42,7 +49,13 @@ Title = Annotated[
 ]
 Status = Literal["draft", "published", "archived"]
 BodyFormat = Literal["markdown", "html"]
-NodeId = Annotated[str, Meta(format="uuid", examples=["0b7e4a5e-4a1c-4a43-9a35-1f7f4ec7f0a1"])]
+NodeId = Annotated[
+    str,
+    Meta(
+        extra_json_schema={"format": "uuid"},
+        examples=["0b7e4a5e-4a1c-4a43-9a35-1f7f4ec7f0a1"],
+    ),
+]
 Position = Annotated[int, Meta(ge=0, le=1_000_000)]
 Version = Annotated[int, Meta(ge=1, le=2**31 - 1)]
 Translations = Annotated[
@@ -133,8 +146,8 @@ class ContentNodeUpdate(Struct, frozen=True, forbid_unknown_fields=True):
 
     kind: Kind | UnsetType = UNSET
     translations: Translations | UnsetType = UNSET
-    parent_id: NodeId | None | UnsetType = UNSET
-    position: Position | None | UnsetType = UNSET
+    parent_id: NodeId | UnsetType | None = UNSET
+    position: Position | UnsetType | None = UNSET
     tags: Tags | UnsetType = UNSET
     version: Version | UnsetType = UNSET
 
@@ -149,4 +162,4 @@ class ContentNodeQuery(Struct, frozen=True):
     locale: Locale | None = None
     tag: Tag | None = None
     limit: Annotated[int, Meta(ge=1, le=100)] = 50
-    cursor: Annotated[str, Meta(max_length=100)] | None = None
+    cursor: Annotated[str, Meta(pattern="^[0-9a-f]{32}$")] | None = None

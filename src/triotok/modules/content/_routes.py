@@ -12,134 +12,36 @@ in the body: 428 without, 412 when it is stale); ``GET`` honours
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from typing import Any
 
+from msgspec import UNSET
+
 from ..._exceptions import InvalidInput
-from ...http import Call, Reply, Route, list_of
+from ...http import Call, Reply, Route
 from .._permissions import Permission
+from . import _models as models
 from ._entity import CreateNode, GetNode, TransitionNode, UpdateNode, Who
 from ._lifecycle import Command
-from ._model import (
-    BODY_FORMATS,
-    KIND_PATTERN,
-    LOCALE_PATTERN,
-    SLUG_PATTERN,
-    TAG_PATTERN,
-    ContentNode,
-    Translation,
-    check_kind,
-    check_locale,
-    check_tag,
-    parse_node_id,
-)
+from ._model import ContentNode, Translation, check_kind, check_locale, check_tag, parse_node_id
 from ._service import ContentService, PreconditionRequired
 
 __all__ = ("ROUTES",)
 
-_TRANSLATION: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "title": {"type": "string", "minLength": 1, "maxLength": 300},
-        "slug": {"type": "string", "pattern": f"^{SLUG_PATTERN}$", "maxLength": 200},
-        "excerpt": {"type": "string", "maxLength": 2000},
-        "body": {"type": "string", "maxLength": 500_000},
-        "body_format": {"type": "string", "enum": list(BODY_FORMATS)},
-    },
-    "required": ["title", "slug"],
-    "additionalProperties": False,
-}
-_TRANSLATIONS: dict[str, Any] = {
-    "type": "object",
-    "minProperties": 1,
-    "maxProperties": 50,
-    "propertyNames": {"pattern": f"^{LOCALE_PATTERN}$"},
-    "additionalProperties": _TRANSLATION,
-}
-_TAGS: dict[str, Any] = {
-    "type": "array",
-    "items": {"type": "string", "pattern": f"^{TAG_PATTERN}$"},
-    "maxItems": 50,
-    "uniqueItems": True,
-}
-_UUID = {"type": "string", "format": "uuid"}
-_NULLABLE_UUID = {"type": ["string", "null"], "format": "uuid"}
-_POSITION = {"type": ["integer", "null"], "minimum": 0, "maximum": 1_000_000}
-
-NODE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "id": _UUID,
-        "kind": {"type": "string"},
-        "status": {"type": "string", "enum": ["draft", "published", "archived"]},
-        "translations": {"type": "object", "additionalProperties": _TRANSLATION},
-        "parent_id": _NULLABLE_UUID,
-        "position": {"type": ["integer", "null"]},
-        "tags": {"type": "array", "items": {"type": "string"}},
-        "created_at": {"type": "string", "format": "date-time"},
-        "updated_at": {"type": "string", "format": "date-time"},
-        "published_at": {"type": ["string", "null"], "format": "date-time"},
-        "version": {"type": "integer"},
-    },
-    "required": ["id", "kind", "status", "translations", "tags", "version"],
-}
-CREATE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "kind": {"type": "string", "pattern": f"^{KIND_PATTERN}$"},
-        "translations": _TRANSLATIONS,
-        "parent_id": _NULLABLE_UUID,
-        "position": _POSITION,
-        "tags": _TAGS,
-    },
-    "required": ["kind", "translations"],
-    "additionalProperties": False,
-}
-UPDATE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "kind": {"type": "string", "pattern": f"^{KIND_PATTERN}$"},
-        "translations": _TRANSLATIONS,
-        "parent_id": _NULLABLE_UUID,
-        "position": _POSITION,
-        "tags": _TAGS,
-        "version": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
-    },
-    "additionalProperties": False,
-}
-_LIST_QUERY: dict[str, dict[str, Any]] = {
-    "status": {"type": "string", "enum": ["draft", "published", "archived"]},
-    "kind": {"type": "string", "pattern": f"^{KIND_PATTERN}$"},
-    "locale": {"type": "string", "pattern": f"^{LOCALE_PATTERN}$"},
-    "tag": {"type": "string", "pattern": f"^{TAG_PATTERN}$"},
-    "limit": {"type": "integer", "minimum": 1, "maximum": 100},
-    "cursor": {"type": "string", "maxLength": 100},
-}
-_PAGE_SCHEMA: dict[str, Any] = {
-    **list_of(NODE_SCHEMA),
-    "properties": {
-        **list_of(NODE_SCHEMA)["properties"],
-        "next_cursor": {"type": ["string", "null"]},
-    },
-}
-
-
 # ---------------------------------------------------------------- input
 
 
-def _translations(raw: dict[str, Any]) -> tuple[Translation, ...]:
+def _translations(raw: dict[str, models.ContentTranslation]) -> tuple[Translation, ...]:
     if not raw:
         raise InvalidInput("a node needs at least one translation", field="translations")
     return tuple(
         Translation(
             locale=check_locale(locale, f"translations.{locale}"),
-            title=text["title"],
-            slug=text["slug"],
-            excerpt=text.get("excerpt", ""),
-            body=text.get("body", ""),
-            body_format=text.get("body_format", "markdown"),
+            title=text.title,
+            slug=text.slug,
+            excerpt=text.excerpt,
+            body=text.body,
+            body_format=text.body_format,
         )
         for locale, text in sorted(raw.items())
     )
@@ -175,17 +77,16 @@ def _reply(node: ContentNode, status: int = 200, **headers: str) -> Reply:
     return Reply(node.as_dict(), status, {"ETag": node.etag, **headers})
 
 
+# The cursor is opaque to clients: today the last id of the page, as 32 hex
+# digits. Any such value is a valid position (keyset: "ids after this one").
 def _encode_cursor(after: str | None) -> str | None:
-    if after is None:
-        return None
-    return base64.urlsafe_b64encode(after.encode()).decode().rstrip("=")
+    return None if after is None else uuid.UUID(after).hex
 
 
 def _decode_cursor(cursor: str) -> str:
     try:
-        decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        return str(uuid.UUID(decoded))
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return str(uuid.UUID(hex=cursor))
+    except ValueError:
         raise InvalidInput("cursor is not one this API handed out", field="cursor") from None
 
 
@@ -193,15 +94,15 @@ def _decode_cursor(cursor: str) -> str:
 
 
 async def create_node(call: Call) -> Reply:
-    body = call.body
+    body: models.ContentNodeCreate = call.body
     node_id = str(uuid.uuid4())
     command = CreateNode(
-        kind=check_kind(body["kind"]),
-        translations=_translations(body["translations"]),
+        kind=check_kind(body.kind),
+        translations=_translations(body.translations),
         who=_who(call),
-        parent_id=_parent(body.get("parent_id")),
-        position=body.get("position"),
-        tags=_tags(body.get("tags", [])),
+        parent_id=_parent(body.parent_id),
+        position=body.position,
+        tags=_tags(body.tags),
     )
     node = await _service(call).ask(_tenant(call), node_id, command)
     assert node is not None
@@ -209,16 +110,16 @@ async def create_node(call: Call) -> Reply:
 
 
 async def list_nodes(call: Call) -> dict[str, Any]:
-    query = call.query
-    after = _decode_cursor(query["cursor"]) if "cursor" in query else ""
+    query: models.ContentNodeQuery = call.query
+    after = _decode_cursor(query.cursor) if query.cursor is not None else ""
     page = await _service(call).list(
         _tenant(call),
-        status=query.get("status"),
-        kind=query.get("kind"),
-        locale=query.get("locale"),
-        tag=query.get("tag"),
+        status=query.status,
+        kind=query.kind,
+        locale=query.locale,
+        tag=query.tag,
         after=after,
-        limit=int(query.get("limit", 50)),
+        limit=query.limit,
     )
     return {"items": [n.as_dict() for n in page.nodes], "next_cursor": _encode_cursor(page.after)}
 
@@ -232,20 +133,20 @@ async def get_node(call: Call) -> Reply:
 
 
 async def update_node(call: Call) -> Reply:
-    body = dict(call.body)
+    body: models.ContentNodeUpdate = call.body
     node_id = parse_node_id(call.params["node_id"])
-    expected = _expected_version(call, body.pop("version", None))
+    expected = _expected_version(call, None if body.version is UNSET else body.version)
     changes: dict[str, Any] = {}
-    if "kind" in body:
-        changes["kind"] = check_kind(body["kind"])
-    if "translations" in body:
-        changes["translations"] = _translations(body["translations"])
-    if "parent_id" in body:
-        changes["parent_id"] = _parent(body["parent_id"], node_id)
-    if "position" in body:
-        changes["position"] = body["position"]
-    if "tags" in body:
-        changes["tags"] = _tags(body["tags"])
+    if body.kind is not UNSET:
+        changes["kind"] = check_kind(body.kind)
+    if body.translations is not UNSET:
+        changes["translations"] = _translations(body.translations)
+    if body.parent_id is not UNSET:
+        changes["parent_id"] = _parent(body.parent_id, node_id)
+    if body.position is not UNSET:
+        changes["position"] = body.position
+    if body.tags is not UNSET:
+        changes["tags"] = _tags(body.tags)
     command = UpdateNode(changes, _who(call), expected)
     node = await _service(call).ask(_tenant(call), node_id, command)
     assert node is not None
@@ -318,6 +219,13 @@ def _p(action: str) -> Permission:
 
 
 _NODE_PATH = "/api/content/nodes/<node_id>"
+_NODE_ID = {
+    "node_id": {
+        "type": "string",
+        "format": "uuid",
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+    }
+}
 _ERRORS = (404, 409, 412)
 
 ROUTES: tuple[Route, ...] = (
@@ -328,9 +236,10 @@ ROUTES: tuple[Route, ...] = (
         "Create a content node (a draft)",
         "content",
         _p("create"),
+        operation_id="createContentNode",
         status=201,
-        body=CREATE_SCHEMA,
-        response=NODE_SCHEMA,
+        body=models.ContentNodeCreate,
+        response=models.ContentNode,
         errors=(409,),
     ),
     Route(
@@ -340,8 +249,9 @@ ROUTES: tuple[Route, ...] = (
         "List content nodes (filters; keyset pagination with an opaque cursor)",
         "content",
         _p("read"),
-        query=_LIST_QUERY,
-        response=_PAGE_SCHEMA,
+        operation_id="listContentNodes",
+        query=models.ContentNodeQuery,
+        response=models.ContentNodePage,
     ),
     Route(
         "GET",
@@ -350,8 +260,10 @@ ROUTES: tuple[Route, ...] = (
         "Read a content node (ETag; If-None-Match answers 304)",
         "content",
         _p("read"),
-        response=NODE_SCHEMA,
-        errors=(304, 404),
+        operation_id="getContentNode",
+        path_schemas=_NODE_ID,
+        response=models.ContentNode,
+        errors=(404,),
     ),
     Route(
         "PATCH",
@@ -360,8 +272,10 @@ ROUTES: tuple[Route, ...] = (
         "Change a node's content (If-Match or version required)",
         "content",
         _p("update"),
-        body=UPDATE_SCHEMA,
-        response=NODE_SCHEMA,
+        operation_id="updateContentNode",
+        path_schemas=_NODE_ID,
+        body=models.ContentNodeUpdate,
+        response=models.ContentNode,
         errors=(*_ERRORS, 428),
     ),
     Route(
@@ -371,6 +285,8 @@ ROUTES: tuple[Route, ...] = (
         "Delete a draft or archived node (If-Match required)",
         "content",
         _p("delete"),
+        operation_id="deleteContentNode",
+        path_schemas=_NODE_ID,
         status=204,
         errors=(*_ERRORS, 428),
     ),
@@ -383,7 +299,9 @@ ROUTES: tuple[Route, ...] = (
             "content",
             # What changes the live site (publish, unpublish, archive) is content:admin.
             _p("update" if command is Command.RESTORE else "admin"),
-            response=NODE_SCHEMA,
+            operation_id=f"{command.value}ContentNode",
+            path_schemas=_NODE_ID,
+            response=models.ContentNode,
             errors=_ERRORS,
         )
         for command, summary in (

@@ -35,5 +35,10 @@ class ContentService:
         )
         return reply
 
+    async def passivate(self, tenant_id: str, node_id: str) -> None:
+        """Passivate the node's entity if it is active (its state stays in the store)."""
+        region: Any = self._system.ref(REGION_PATH)
+        await region.passivate((tenant_id, node_id))
+
     async def list(self, tenant_id: str, **filters: Any) -> NodePage:
         return await self.repository.list(self._store.store, tenant_id, **filters)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..._util import fixup_module_metadata
 from ...supervision import ChildSpec
 from .._context import ModuleContext
 from .._module import Grant, HealthCheck, HealthReport, Module
@@ -98,3 +99,5 @@ TENANTS = Module(
     health=(HealthCheck("tenants", _cache),),
     description="tenants, their settings, and the cached resolver every request uses",
 )
+
+fixup_module_metadata(__name__, globals())

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..._exceptions import InvalidInput
 from ..._json import InvalidJson, InvalidText, check, loads
+from ..._util import TENANT_ID_PATTERN
 from ...store import Row
 from ...transport import event
 
@@ -23,9 +24,6 @@ __all__ = (
 )
 
 logger = logging.getLogger("triotok.tenants")
-
-#: Tenant ids: no path separators, dots, spaces or quotes (no traversal, no injection).
-TENANT_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
 _TENANT_ID = re.compile(TENANT_ID_PATTERN)
 
 

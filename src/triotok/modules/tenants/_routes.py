@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from msgspec import UNSET
+
 from ..._exceptions import ConflictError, InvalidInput, NotFound
-from ..._text import NAME_PATTERN
-from ...http import Call, Reply, Route, json_bytes, list_of
+from ...http import Call, Reply, Route, json_bytes
 from .._permissions import Permission
-from ._model import TENANT_ID_PATTERN, Tenant
+from . import _models as models
+from ._model import Tenant
 from ._repository import TenantRepository
 
 __all__ = ("ROUTES",)
@@ -22,62 +24,22 @@ __all__ = ("ROUTES",)
 #: Path segments that cannot be tenant ids because they name routes.
 RESERVED_IDS = frozenset({"current"})
 
-#: Anchored: a JSON Schema ``pattern`` matches anywhere in the string (ECMA-262 search),
-#: while the server accepts only whole ids.
-TENANT_ID_SCHEMA_PATTERN = f"^{TENANT_ID_PATTERN}$"
 
-TENANT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "id": {"type": "string", "pattern": TENANT_ID_SCHEMA_PATTERN},
-        "name": {"type": "string"},
-        "active": {"type": "boolean"},
-        "settings": {"type": "object"},
-        "created_at": {"type": "string", "format": "date-time"},
-        "updated_at": {"type": "string", "format": "date-time"},
-        "version": {"type": "integer"},
-    },
-    "required": ["id", "name", "active", "settings", "created_at", "updated_at", "version"],
-}
-# No control or format characters (bidi overrides, zero-width spaces): see triotok._text.
-_NAME = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": NAME_PATTERN}
-_SETTINGS = {"type": "object", "maxProperties": 100}
-CREATE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "id": {"type": "string", "pattern": TENANT_ID_SCHEMA_PATTERN},
-        "name": _NAME,
-        "settings": _SETTINGS,
-    },
-    "required": ["id", "name"],
-    "additionalProperties": False,
-}
-UPDATE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "name": _NAME,
-        "settings": _SETTINGS,
-        "version": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
-    },
-    "additionalProperties": False,
-}
-_PAGE: dict[str, dict[str, Any]] = {
-    "after": {"type": "string", "pattern": TENANT_ID_SCHEMA_PATTERN},
-    "limit": {"type": "integer", "minimum": 1, "maximum": 500},
-}
+def _given(value: Any) -> Any:
+    return None if value is UNSET else value
 
 
 # ---------------------------------------------------------------- platform (operator admins)
 
 
 async def create_tenant(call: Call) -> Reply:
-    body = call.body
-    if body["id"] in RESERVED_IDS:
-        raise InvalidInput(f"{body['id']!r} is reserved", code="invalid_tenant_id", field="id")
+    body: models.TenantCreate = call.body
+    if body.id in RESERVED_IDS:
+        raise InvalidInput(f"{body.id!r} is reserved", code="invalid_tenant_id", field="id")
     tenant = await call.services.context.get(TenantRepository).create(
-        body["id"],
-        body["name"],
-        body.get("settings"),
+        body.id,
+        body.name,
+        _given(body.settings),
         actor=call.principal,
         trace_id=call.traceparent,
     )
@@ -87,8 +49,9 @@ async def create_tenant(call: Call) -> Reply:
 
 
 async def list_tenants(call: Call) -> dict[str, Any]:
+    query: models.TenantPage = call.query
     tenants = await call.services.context.get(TenantRepository).list(
-        after=call.query.get("after", ""), limit=int(call.query.get("limit", 100))
+        after=query.after or "", limit=query.limit
     )
     return {"items": [t.as_dict() for t in tenants]}
 
@@ -101,12 +64,12 @@ async def get_tenant(call: Call) -> dict[str, Any]:
 
 
 async def _update(call: Call, tenant_id: str) -> dict[str, Any]:
-    body = call.body
+    body: models.TenantUpdate = call.body
     tenant = await call.services.context.get(TenantRepository).update(
         tenant_id,
-        name=body.get("name"),
-        settings=body.get("settings"),
-        expected_version=body.get("version"),
+        name=_given(body.name),
+        settings=_given(body.settings),
+        expected_version=_given(body.version),
         actor=call.principal,
         trace_id=call.traceparent,
     )
@@ -168,9 +131,10 @@ ROUTES = (
         "Create a tenant",
         "tenants",
         _platform("create"),
+        operation_id="createTenant",
         status=201,
-        body=CREATE_SCHEMA,
-        response=TENANT_SCHEMA,
+        body=models.TenantCreate,
+        response=models.Tenant,
         errors=(409,),
     ),
     Route(
@@ -180,8 +144,9 @@ ROUTES = (
         "List tenants (keyset pagination by id)",
         "tenants",
         _platform("read"),
-        query=_PAGE,
-        response=list_of(TENANT_SCHEMA),
+        operation_id="listTenants",
+        query=models.TenantPage,
+        response=models.TenantList,
     ),
     Route(
         "GET",
@@ -190,7 +155,8 @@ ROUTES = (
         "The caller's tenant",
         "tenants",
         Permission("tenant", "read"),
-        response=TENANT_SCHEMA,
+        operation_id="getCurrentTenant",
+        response=models.Tenant,
         errors=(404,),
     ),
     Route(
@@ -200,8 +166,9 @@ ROUTES = (
         "Rename the caller's tenant or change its settings",
         "tenants",
         Permission("tenant", "update"),
-        body=UPDATE_SCHEMA,
-        response=TENANT_SCHEMA,
+        operation_id="updateCurrentTenant",
+        body=models.TenantUpdate,
+        response=models.Tenant,
         errors=(404, 409),
     ),
     Route(
@@ -211,7 +178,8 @@ ROUTES = (
         "Read a tenant",
         "tenants",
         _platform("read"),
-        response=TENANT_SCHEMA,
+        operation_id="getTenant",
+        response=models.Tenant,
         errors=(404,),
     ),
     Route(
@@ -221,8 +189,9 @@ ROUTES = (
         "Update a tenant (optimistic concurrency with 'version')",
         "tenants",
         _platform("update"),
-        body=UPDATE_SCHEMA,
-        response=TENANT_SCHEMA,
+        operation_id="updateTenant",
+        body=models.TenantUpdate,
+        response=models.Tenant,
         errors=(404, 409),
     ),
     Route(
@@ -232,7 +201,8 @@ ROUTES = (
         "Deactivate a tenant: its keys stop working",
         "tenants",
         _platform("delete"),
-        response=TENANT_SCHEMA,
+        operation_id="deactivateTenant",
+        response=models.Tenant,
         errors=(404, 409),
     ),
 )

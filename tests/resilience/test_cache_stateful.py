@@ -20,9 +20,9 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from triotok._exceptions import NotFound
-from triotok.actors import ActorStopped, LoadingCache
-from triotok.actors._cache import _Entry
+from triotok._exceptions import ActorStopped, NotFound
+from triotok.resilience import LoadingCache
+from triotok.resilience._cache import _Entry
 from triotok.testing._loop import LoopThread
 
 TTL, NEGATIVE_TTL, GRACE = 10.0, 3.0, 5.0

@@ -1,17 +1,43 @@
-"""Sans-I/O restart policies: restart intensity and backoff delays.
+"""Sans-I/O exponential backoff: the policy, the one delay formula, a failure counter.
 
-Plain synchronous state machines with time passed in, so they can be tested
-exhaustively; the supervisor feeds them ``trio.current_time()``.
+Plain synchronous code with time passed in, so it can be tested exhaustively;
+the supervisor (restart delays), the event bus and the outbox relay (retry
+delays) feed it ``trio.current_time()``.
 """
 
 from __future__ import annotations
 
 import random
-from collections import deque
+from dataclasses import dataclass
 
-from ._spec import Backoff
+from .._exceptions import InvalidConfig
+from .._util import fraction, seconds
 
-__all__ = ("BackoffState", "RestartIntensity", "backoff_delay")
+__all__ = ("Backoff", "BackoffState", "backoff_delay")
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Exponential delay with jitter (Akka's BackoffSupervisor), for restarts and retries.
+
+    The n-th consecutive restart of a child waits ``min * 2**n`` seconds,
+    capped at ``max``, then stretched by a random factor in ``[1, 1 + jitter]``.
+    The count resets once a child has run for ``reset_after`` seconds
+    (default: ``max``) without failing.
+    """
+
+    min: float = 0.1
+    max: float = 10.0
+    jitter: float = 0.2
+    reset_after: float | None = None
+
+    def __post_init__(self) -> None:
+        seconds("min", self.min)
+        seconds("max", self.max)
+        fraction("jitter", self.jitter, maximum=None)
+        seconds("reset_after", self.reset_after, allow_none=True)
+        if self.max < self.min:
+            raise InvalidConfig("max", f"must be >= min ({self.min}), got {self.max}")
 
 
 def backoff_delay(policy: Backoff, failures: int, rng: random.Random) -> float:
@@ -26,34 +52,6 @@ def backoff_delay(policy: Backoff, failures: int, rng: random.Random) -> float:
     if policy.jitter:
         delay *= 1 + rng.uniform(0, policy.jitter)
     return delay
-
-
-class RestartIntensity:
-    """OTP restart intensity: at most ``intensity`` restarts in any ``period``.
-
-    ``allow(now)`` records a restart at ``now`` and says whether it is within
-    the limit; the first restart beyond it returns ``False`` (the supervisor
-    then gives up).
-    """
-
-    def __init__(self, intensity: int, period: float) -> None:
-        self.intensity = intensity
-        self.period = period
-        self._restarts: deque[float] = deque()
-
-    def allow(self, now: float) -> bool:
-        restarts = self._restarts
-        while restarts and restarts[0] <= now - self.period:
-            restarts.popleft()
-        restarts.append(now)
-        return len(restarts) <= self.intensity
-
-    def recent(self, now: float) -> int:
-        """Restarts counted in the window ending at ``now``."""
-        return sum(1 for t in self._restarts if t > now - self.period)
-
-    def reset(self) -> None:
-        self._restarts.clear()
 
 
 class BackoffState:

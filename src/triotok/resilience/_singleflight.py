@@ -23,6 +23,7 @@ from typing import Generic, NamedTuple, TypeVar, TypeVarTuple, Unpack
 import trio
 
 from .._exceptions import ActorStopped
+from .._util import single_leaf
 
 __all__ = (
     "FlightResult",
@@ -273,9 +274,9 @@ async def owned_nursery() -> AsyncIterator[trio.Nursery]:
             finally:
                 nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
-        if len(group.exceptions) != 1:
+        single = single_leaf(group)
+        if single is None:
             raise
-        single = group.exceptions[0]
     if single is not None:
         # Raised outside the except block so the group is not chained as context.
         raise single

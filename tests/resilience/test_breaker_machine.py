@@ -19,8 +19,8 @@ from hypothesis.stateful import (
     rule,
 )
 
-from triotok.supervision import CircuitOpen
-from triotok.supervision._breaker import (
+from triotok.resilience import CircuitOpen
+from triotok.resilience._breaker import (
     LEGAL_TRANSITIONS,
     BreakerPermit,
     BreakerPolicy,

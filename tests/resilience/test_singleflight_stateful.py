@@ -19,7 +19,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from triotok.actors import ActorStopped, SingleFlight
+from triotok._exceptions import ActorStopped
+from triotok.resilience import SingleFlight
 from triotok.testing._loop import LoopThread
 
 

@@ -1,19 +1,36 @@
-"""Sans-I/O retry rules of the event bus: the policy and the classification of failures.
+"""Sans-I/O retry rule shared by the event bus and the outbox relay.
 
-The bus drives them: it asks :func:`is_retryable` about each failed hand-over
-and sleeps :meth:`~triotok.supervision.BackoffState.next_delay` seconds
-between attempts (the supervisor's backoff state machine, reused).
+One rule: attempt ``n`` (1-based) failed with ``error``; if the error is final
+(:func:`is_retryable`) or ``n`` reached ``attempts``, give up (dead-letter),
+else wait :func:`~triotok.resilience.backoff_delay` ``(backoff, n - 1)``
+seconds and try again. :meth:`RetryPolicy.decide` says which. The bus calls it
+after each failed hand-over to a subscriber; the relay after each failed
+delivery of an outbox row (whose attempt count lives in the database, see
+:class:`~triotok.store.OutboxRetry`). No trio here: the random source is passed in.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
+from typing import Literal
 
 from .._exceptions import ActorCrashed, InvalidConfig, PermanentError, SchemaError, TriotokError
 from .._util import positive_int, seconds
-from ..supervision import Backoff
+from ._backoff import Backoff, backoff_delay
 
-__all__ = ("RetryPolicy", "failure_cause", "is_retryable")
+__all__ = ("GiveUpReason", "RetryDecision", "RetryPolicy", "failure_cause", "is_retryable")
+
+#: Why a retried operation was given up: a final error, or every attempt used.
+GiveUpReason = Literal["permanent", "max_attempts"]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryDecision:
+    """``dead_letter`` is None to retry after ``delay`` seconds, else the reason to give up."""
+
+    delay: float
+    dead_letter: GiveUpReason | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +56,30 @@ class RetryPolicy:
         if not isinstance(self.backoff, Backoff):
             raise InvalidConfig("backoff", f"must be a Backoff, got {self.backoff!r}")
         seconds("timeout", self.timeout, allow_zero=False)
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        """Seconds to wait after the ``attempt``-th failed attempt (1-based).
+
+        ``backoff.reset_after`` does not apply: the count is of one operation's
+        attempts, not of a long-running child's restarts.
+        """
+        return backoff_delay(self.backoff, attempt - 1, rng)
+
+    def decide(self, attempt: int, error: BaseException, rng: random.Random) -> RetryDecision:
+        """What to do after attempt number ``attempt`` failed with ``error``.
+
+        >>> policy = RetryPolicy(attempts=3, backoff=Backoff(min=1, max=60, jitter=0))
+        >>> rng = random.Random()
+        >>> policy.decide(1, RuntimeError(), rng)
+        RetryDecision(delay=1.0, dead_letter=None)
+        >>> policy.decide(3, RuntimeError(), rng).dead_letter
+        'max_attempts'
+        """
+        if not is_retryable(error):
+            return RetryDecision(0.0, "permanent")
+        if attempt >= self.attempts:
+            return RetryDecision(0.0, "max_attempts")
+        return RetryDecision(self.delay(attempt, rng))
 
 
 def failure_cause(error: BaseException) -> BaseException:

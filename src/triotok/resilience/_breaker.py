@@ -43,7 +43,7 @@ __all__ = (
     "TransitionListener",
 )
 
-_log = logging.getLogger("triotok.supervision.breaker")
+_log = logging.getLogger("triotok.resilience.breaker")
 
 
 class BreakerState(enum.StrEnum):

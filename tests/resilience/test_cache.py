@@ -9,8 +9,8 @@ import pytest
 import trio
 import trio.testing
 
-from triotok._exceptions import InvalidConfig, NotFound
-from triotok.actors import ActorStopped, CacheStatistics, LoadingCache, open_loading_cache
+from triotok._exceptions import ActorStopped, InvalidConfig, NotFound
+from triotok.resilience import CacheStatistics, LoadingCache, open_loading_cache
 
 
 class Source:

@@ -11,13 +11,8 @@ import pytest
 import trio
 import trio.testing
 
-from triotok.supervision import (
-    BreakerState,
-    BreakerTransition,
-    CircuitBreaker,
-    CircuitOpen,
-    InvalidConfig,
-)
+from triotok._exceptions import InvalidConfig
+from triotok.resilience import BreakerState, BreakerTransition, CircuitBreaker, CircuitOpen
 
 CLOSED, OPEN, HALF_OPEN = BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN
 
@@ -470,7 +465,7 @@ async def test_a_failing_listener_is_logged_and_does_not_break_the_call(
         raise RuntimeError("listener bug")
 
     b = breaker(on_transition=bad)
-    with caplog.at_level(logging.ERROR, logger="triotok.supervision.breaker"):
+    with caplog.at_level(logging.ERROR, logger="triotok.resilience.breaker"):
         await run(b, "ffff")
     assert b.state is OPEN
     assert "transition listener failed" in caplog.text

@@ -9,8 +9,8 @@ import pytest
 import trio
 import trio.testing
 
-from triotok.actors import (
-    ActorStopped,
+from triotok._exceptions import ActorStopped
+from triotok.resilience import (
     FlightResult,
     SingleFlight,
     SingleFlightStatistics,

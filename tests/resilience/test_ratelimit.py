@@ -16,8 +16,9 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from triotok.supervision import InvalidConfig, RateDecision, RateLimit, RateLimited, RateLimiter
-from triotok.supervision._ratelimit import REASON_TOO_COSTLY, GcraTable
+from triotok._exceptions import InvalidConfig
+from triotok.resilience import GcraTable, RateDecision, RateLimit, RateLimited, RateLimiter
+from triotok.resilience._ratelimit import REASON_TOO_COSTLY
 
 # Float rounding allowance, in tokens (the implementation's _EPS is 1e-6).
 TOLERANCE = 2e-6
