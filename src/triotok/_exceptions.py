@@ -37,7 +37,10 @@ every layer may use it.
     ├── DomainError                       what a module refuses (http maps it)
     │   ├── Unauthenticated               no, an unknown or a revoked credential
     │   ├── Forbidden                     the caller may not do this
-    │   └── InvalidInput (ValueError)     a value out of its domain; names the field
+    │   ├── InvalidInput (ValueError)     a value out of its domain; names the field
+    │   ├── Conflict                      the command conflicts with the current state
+    │   ├── PreconditionFailed            the caller's expected version is not current
+    │   └── PreconditionRequired          a write that needs an expected version got none
     └── RequestError                      HTTP-facing errors (see triotok.http)
 """
 
@@ -55,6 +58,7 @@ __all__ = (
     "AskTimeout",
     "ChildStartFailed",
     "CircuitOpen",
+    "Conflict",
     "ConflictError",
     "DomainError",
     "EntityConflict",
@@ -66,6 +70,8 @@ __all__ = (
     "MailboxFull",
     "NotFound",
     "PermanentError",
+    "PreconditionFailed",
+    "PreconditionRequired",
     "RateLimited",
     "RequestError",
     "SchemaError",
@@ -404,6 +410,24 @@ class InvalidInput(DomainError, ValueError):
     """A value is out of its domain; ``extra["field"]`` names it when known."""
 
     code = "invalid_input"
+
+
+class Conflict(DomainError):
+    """The command conflicts with the current state (an illegal transition, a taken slug)."""
+
+    code = "conflict"
+
+
+class PreconditionFailed(DomainError):
+    """The version the caller based its command on is not the current one."""
+
+    code = "precondition_failed"
+
+
+class PreconditionRequired(DomainError):
+    """A command that must name the version it is based on did not."""
+
+    code = "precondition_required"
 
 
 # --------------------------------------------------------------------------- http

@@ -223,7 +223,14 @@ def render_tree(tree: Mapping[str, Any], *, color: bool = False) -> str:
             _paint(f"{state:<10}", _STATE_COLOURS.get(state), color),
         ]
         stats = node.get("statistics")
-        if isinstance(stats, Mapping):
+        if isinstance(node.get("entities"), Mapping) and isinstance(stats, Mapping):
+            # An entities region: how many are active, out of how many activations.
+            cells.append(
+                f"entities {stats.get('active', 0)}/{stats.get('max_active', '?')}"
+                f"  activations {stats.get('activations', 0)}"
+                f"  passivations {stats.get('passivations', 0)}"
+            )
+        elif isinstance(stats, Mapping):
             cells.append(
                 f"mailbox {stats.get('mailbox_depth', '?')}/{stats.get('capacity', '?')}"
                 f"  processed {stats.get('processed', 0)}  failed {stats.get('failed', 0)}"

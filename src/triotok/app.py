@@ -38,6 +38,7 @@ import contextlib
 import json
 import logging
 import os
+import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -47,13 +48,22 @@ from typing import Any
 import trio
 
 from . import __version__
-from ._exceptions import ConflictError, InvalidConfig
+from ._exceptions import Conflict, ConflictError, InvalidConfig
 from .actors import ActorRef
 from .config import Settings
 from .http import SYSTEM, HttpOptions, HttpServer, Services
 from .modules import Module, ModuleContext, RoleTable, SubscriberActor, check_modules
 from .modules.access import ACCESS, ApiKeyRepository, KeyDirectory, Role, hash_key, parse_key
 from .modules.audit import AUDIT
+from .modules.content import (
+    CONTENT,
+    Command,
+    ContentService,
+    CreateNode,
+    TransitionNode,
+    Translation,
+    Who,
+)
 from .modules.tenants import TENANTS, TenantDirectory, TenantRepository
 from .store import (
     DurableDeadLetterLog,
@@ -80,7 +90,7 @@ __all__ = (
 logger = logging.getLogger("triotok.app")
 
 #: The composition: every module of the application, in start order.
-MODULES: tuple[Module, ...] = (SYSTEM, TENANTS, ACCESS, AUDIT)
+MODULES: tuple[Module, ...] = (SYSTEM, TENANTS, ACCESS, AUDIT, CONTENT)
 
 #: The platform's own actors that must run for ``/ready`` (modules add theirs).
 PLATFORM_REQUIRED = ("/app/store", "/app/transport")
@@ -329,7 +339,36 @@ async def ensure_demo(app: Application, *, keys_file: Path | None = None) -> Dem
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=2))
         os.chmod(path, 0o600)
+    if any(module.name == "content" for module in app.modules):
+        await _demo_content(ctx)
     return DemoKeys(operator, result[operator], DEMO_TENANT, result[DEMO_TENANT])
+
+
+#: The demo tenant's content: (kind, slug, title, body, published).
+_DEMO_NODES = (
+    ("page", "welcome", "Welcome", "# Welcome\n\nThis page was published by `--demo`.", True),
+    ("page", "about", "About us", "A draft: publish it with the command below.", False),
+    ("post", "hello-world", "Hello, world", "The first post of the demo blog.", True),
+)
+
+
+async def _demo_content(ctx: ModuleContext) -> None:
+    """Create the demo tenant's pages and post once (a store that has any keeps them)."""
+    store = ctx.store.store
+    if await store.fetchval("SELECT 1 FROM content_nodes WHERE tenant_id = $1", DEMO_TENANT):
+        return
+    content = ctx.get(ContentService)
+    who = Who("system")
+    for kind, slug, title, body, published in _DEMO_NODES:
+        node_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"triotok-demo/{slug}"))
+        translation = Translation("en", title, slug, body=body)
+        command = CreateNode(kind, (translation,), who, tags=("demo",))
+        with contextlib.suppress(Conflict):  # another worker created it meanwhile
+            await content.ask(DEMO_TENANT, node_id, command)
+            if published:
+                await content.ask(DEMO_TENANT, node_id, TransitionNode(Command.PUBLISH, who))
+        # Seeded, not in use: start with no active entities (they come back on demand).
+        await content.passivate(DEMO_TENANT, node_id)
 
 
 async def _demo_key(ctx: ModuleContext, tenant_id: str, saved: str | None) -> str:
@@ -368,6 +407,14 @@ def demo_banner(app: Application) -> str:
             f'  curl -s -X PATCH -H "Authorization: Bearer $KEY" -H "{json_type}"'
             f' -d \'{{"name": "Demo Inc."}}\' {url}/api/tenants/current',
             f'  curl -s -H "Authorization: Bearer $KEY" {url}/api/audit',
+            "",
+            "Content (the headless CMS; the demo tenant has two pages and a post):",
+            f'  curl -s -H "Authorization: Bearer $KEY" "{url}/api/content/nodes?status=published"',
+            f'  curl -s -X POST -H "Authorization: Bearer $KEY" -H "{json_type}"'
+            f' -d \'{{"kind": "post", "translations": {{"en": {{"title": "My post",'
+            f' "slug": "my-post", "body": "Hello"}}}}}}\' {url}/api/content/nodes',
+            f'  curl -s -X POST -H "Authorization: Bearer $KEY" {url}/api/content/nodes/ID/publish',
+            "    (ID: the id the create answered; publishing needs an admin key)",
             f'  curl -s -X POST -H "Authorization: Bearer $OPS" -H "{json_type}"'
             f' -d \'{{"id": "acme", "name": "Acme"}}\' {url}/api/tenants',
             f'  curl -s -H "Authorization: Bearer $OPS" "{url}/system/tree?depth=1"',

@@ -219,7 +219,11 @@ def _param(name: str, route: Route) -> st.SearchStrategy[str]:
     made = st.one_of(_TEXT.filter(bool), st.from_regex(r"\Afz[a-z0-9]{1,8}\Z"))
     if route.path.endswith("/deactivate"):
         return made  # the fuzzed tenant itself stays active: its reads are checked throughout
-    real = {"tenant_id": TENANT, "key_id": "0123456789abcdef"}[name]
+    real = {
+        "tenant_id": TENANT,
+        "key_id": "0123456789abcdef",
+        "node_id": "00000000-0000-4000-8000-000000000000",
+    }[name]
     return st.one_of(st.just(real), made)
 
 

@@ -2,7 +2,7 @@
 
 Every operation of the published document is fuzzed with an operator admin
 key: schema-valid requests (which must also be accepted, unless the answer
-is a documented refusal such as 403/404/409) and schema-violating ones
+is a documented refusal such as 403/404/409/412/428) and schema-violating ones
 (which must never cause a 5xx or an undocumented answer). Hypothesis runs
 in a worker thread, the server in the test's trio loop.
 """
@@ -48,7 +48,15 @@ def fuzz(base_url: str, key: str) -> list[str]:
 
     session = requests.Session()
     session.trust_env = False  # 127.0.0.1 only, whatever proxies the environment names
-    schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json", timeout=10)
+    from schemathesis.config import SchemathesisConfig
+
+    # Documented refusals of valid data: besides 401/403/404/409, a conditional
+    # write without its version (428) or with a stale one (412).
+    accepted = ["2xx", "3xx", "401", "403", "404", "409", "412", "428", "429", "5xx"]
+    config = SchemathesisConfig.from_dict(
+        {"checks": {"positive_data_acceptance": {"expected-statuses": accepted}}}
+    )
+    schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json", config=config, timeout=10)
     headers = {"Authorization": f"Bearer {key}"}
     response_checks = [getattr(st_checks, name) for name in RESPONSE_CHECKS]
     modes = (

@@ -22,11 +22,18 @@ async def test_tree_and_its_filters(server: Server) -> None:
         bad = await client.get("/system/tree?state=sleepy", headers=ops)
     paths = [c["path"] for c in whole["children"]]
     # Modules start before the event plumbing, so their subscriptions exist before the relay.
-    assert paths == ["/app/store", "/app/tenants", "/app/access", "/app/transport", "/app/http"]
+    assert paths == [
+        "/app/store",
+        "/app/tenants",
+        "/app/access",
+        "/app/modules",
+        "/app/transport",
+        "/app/http",
+    ]
     assert shallow["children"] == []
     assert sub["path"] == "/app/tenants"
     assert "cache" in sub["components"]
-    assert len(running["children"]) == 5
+    assert len(running["children"]) == 6
     assert failed["children"] == []
     assert missing.status_code == 404
     assert missing.json()["code"] == "actor_not_found"

@@ -20,14 +20,7 @@ import msgspec
 import pytest
 import trio
 
-from tests.http.conftest import (  # noqa: F401  # fixtures
-    Server,
-    ServerFactory,
-    make_server,
-    pg_cluster,
-    pg_url,
-    store_url,
-)
+from tests.http.conftest import Server, ServerFactory
 from triotok import Actor
 from triotok._exceptions import InvalidConfig
 from triotok.app import MODULES
@@ -191,7 +184,7 @@ async def _count(server: Server) -> int:
     return count
 
 
-async def test_an_extra_module_works_end_to_end(make_server: ServerFactory) -> None:  # noqa: F811  # the fixture imported above
+async def test_an_extra_module_works_end_to_end(make_server: ServerFactory) -> None:
     with trio.fail_after(30):
         async with make_server(modules=(*MODULES, NOTES)) as server:
             editor = await server.key("alpha", "editor")

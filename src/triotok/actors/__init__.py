@@ -24,6 +24,7 @@ from ..resilience import open_loading_cache as open_loading_cache
 from ..resilience import open_singleflight as open_singleflight
 from ._actor import Actor as Actor
 from ._actor import ActorContext as ActorContext
+from ._ask import Failure as Failure
 from ._cell import BATCH as BATCH
 from ._deadletters import DeadLetter as DeadLetter
 from ._deadletters import DeadLetterOffice as DeadLetterOffice
@@ -53,6 +54,7 @@ __all__ = (
     "DeadLetterOffice",
     "DeadLetterReason",
     "DeadLetterStatistics",
+    "Failure",
     "FlightResult",
     "InvalidConfig",
     "LoadingCache",

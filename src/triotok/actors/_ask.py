@@ -21,7 +21,26 @@ from trio.lowlevel import Abort, Task, reschedule
 
 from .._exceptions import AskTimeout
 
-__all__ = ("AskRequest", "AskTimer")
+__all__ = ("AskRequest", "AskTimer", "Failure")
+
+
+class Failure:
+    """A handler's answer that is an error, without the handler crashing.
+
+    ``return Failure(NotFound("no such order"))`` from ``receive`` makes the
+    asker's ``ask`` raise that error, as Akka's ``Status.Failure`` does: the
+    actor keeps running, nothing is dead-lettered, and no restart is counted.
+    Raising it instead is a crash (the asker gets :class:`ActorCrashed`).
+    A ``Failure`` sent with ``tell`` has nobody to reach and is dropped.
+    """
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def __repr__(self) -> str:
+        return f"Failure({self.error!r})"
 
 
 class AskRequest:
@@ -44,7 +63,10 @@ class AskRequest:
         task = self.task
         if task is not None:
             self.task = None
-            reschedule(task, outcome.Value(value))
+            if type(value) is Failure:
+                reschedule(task, outcome.Error(value.error))
+            else:
+                reschedule(task, outcome.Value(value))
 
     def fail(self, error: BaseException) -> None:
         task = self.task

@@ -149,6 +149,7 @@ def _view(route: Route, services: Services, limits: ClientLimits) -> Any:
             tenant=tenant,
             request_id=state.request_id,
             traceparent_header=state.traceparent,
+            headers=request.headers,
         )
         result = await route.handler(call)
         reply = result if isinstance(result, Reply) else Reply(result, route.status)

@@ -111,7 +111,12 @@ def _problem_example(route: Route, status: int) -> dict[str, Any]:
 
 def _parameters(route: Route) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": _PATH_PARAMS.get(name, _STRING)}
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": dict(route.path_schemas.get(name) or _PATH_PARAMS.get(name, _STRING)),
+        }
         for name in route.path_params
     ]
     if route.query is not None:

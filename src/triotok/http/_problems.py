@@ -20,6 +20,7 @@ from .._exceptions import (
     ActorNotFound,
     AskTimeout,
     CircuitOpen,
+    Conflict,
     ConflictError,
     DomainError,
     Forbidden,
@@ -27,6 +28,8 @@ from .._exceptions import (
     InvalidInput,
     MailboxFull,
     NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
     RateLimited,
     RequestError,
     SchemaError,
@@ -53,9 +56,11 @@ _TITLES = {
     409: "Conflict",
     410: "Gone",
     411: "Length Required",
+    412: "Precondition Failed",
     413: "Content Too Large",
     415: "Unsupported Media Type",
     422: "Unprocessable Content",
+    428: "Precondition Required",
     429: "Too Many Requests",
     431: "Request Header Fields Too Large",
     500: "Internal Server Error",
@@ -84,6 +89,9 @@ _DOMAIN_STATUS: tuple[tuple[type[DomainError], int], ...] = (
     (Unauthenticated, 401),
     (Forbidden, 403),
     (InvalidInput, 400),
+    (Conflict, 409),
+    (PreconditionFailed, 412),
+    (PreconditionRequired, 428),
 )
 
 _STATUS: tuple[tuple[type[TriotokError], int], ...] = (

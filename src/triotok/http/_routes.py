@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
@@ -74,6 +74,8 @@ class Call:
     tenant: Tenant | None
     request_id: str
     traceparent_header: str | None
+    #: The request's headers (conditional requests read ``If-Match``/``If-None-Match``).
+    headers: Headers = field(default_factory=lambda: _NO_HEADERS)
 
     @property
     def principal(self) -> str:
@@ -90,6 +92,14 @@ class Call:
             self.traceparent_header = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
         return self.traceparent_header
 
+
+class Headers(Protocol):
+    """What handlers read of the request's headers (case-insensitive names)."""
+
+    def get(self, key: str, /) -> str | None: ...
+
+
+_NO_HEADERS: dict[str, str] = {}
 
 Handler = Callable[[Call], Awaitable[Reply | dict[str, Any] | list[Any]]]
 
@@ -127,6 +137,8 @@ class Route:
     content_type: str = "application/json"
     operation_id: str = ""
     example: Any = None
+    #: JSON Schemas of path parameters beyond the platform's own (``tenant_id``).
+    path_schemas: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.operation_id:

@@ -50,10 +50,12 @@ class LoopThread:
         options: dict[str, Any] | None = None,
         step_limit: float = 3600.0,
         step_limit_real: float = 60.0,
+        autojump_threshold: float = 0.0,
     ) -> None:
         self.clock = trio.testing.MockClock(autojump_threshold=math.inf)
         self.step_limit = step_limit
         self.step_limit_real = step_limit_real
+        self.autojump_threshold = autojump_threshold
         self._name = name
         self._options = dict(options or {})
         self._ready = threading.Event()
@@ -134,7 +136,7 @@ class LoopThread:
     async def _invoke(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], context: object
     ) -> Any:
-        self.clock.autojump_threshold = 0
+        self.clock.autojump_threshold = self.autojump_threshold
         try:
             with _hypothesis_context(context), trio.move_on_after(self.step_limit) as guard:
                 result = fn(*args, **kwargs)

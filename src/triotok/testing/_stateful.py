@@ -87,6 +87,11 @@ class ActorStateMachine(RuleBasedStateMachine):
     step_limit: ClassVar[float] = 3600.0
     #: Wall-clock seconds one step may take (a guard against real blocking).
     step_limit_real: ClassVar[float] = 60.0
+    #: Real seconds every task must have been waiting before the clock jumps
+    #: during a step. ``0`` jumps at once; a machine whose actors wait for
+    #: worker threads (a real SQLite store) sets a few milliseconds, since trio
+    #: counts a task waiting for a thread as blocked and would jump past it.
+    autojump_threshold: ClassVar[float] = 0.0
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -99,6 +104,7 @@ class ActorStateMachine(RuleBasedStateMachine):
             options=dict(self.system_options),
             step_limit=self.step_limit,
             step_limit_real=self.step_limit_real,
+            autojump_threshold=self.autojump_threshold,
         )
         self._closed = False
 

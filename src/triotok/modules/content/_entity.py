@@ -1,0 +1,246 @@
+"""The content node entity: one actor per ``(tenant_id, node_id)``, its commands in order.
+
+Invariants:
+
+* The entity's state is the stored row as of its last load or write
+  (``on_start`` loads it; a region restart after a crash or a stale write
+  reloads it), or ``None`` while the node does not exist.
+* Every accepted command writes the row, exactly one event and one audit
+  entry in one unit of work, then replaces the state; a refused command
+  (invalid input, an illegal transition, a version that does not match)
+  writes nothing and leaves the state as it was.
+* A write is guarded by ``version``: if another activation (on another node)
+  wrote first, the write raises ``StaleNode``; the region reloads the state
+  and retries the command once, where the caller's ``expected_version``
+  (``If-Match``) then decides.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ..._exceptions import Conflict, DomainError, NotFound, PreconditionFailed
+from ...actors import Actor, Failure, UnknownMessage
+from ...store import StoreHandle
+from ...transport import Envelope
+from .._audit import AuditEntry, record
+from ._lifecycle import Command, Status, apply
+from ._model import (
+    ContentNode,
+    NodeArchived,
+    NodeCreated,
+    NodeDeleted,
+    NodePublished,
+    NodeRestored,
+    NodeUnpublished,
+    NodeUpdated,
+    Translation,
+)
+from ._repository import ContentRepository
+
+__all__ = (
+    "CreateNode",
+    "GetNode",
+    "NodeEntity",
+    "NodeExists",
+    "TransitionNode",
+    "UpdateNode",
+    "VersionMismatch",
+    "Who",
+)
+
+
+class VersionMismatch(PreconditionFailed):
+    """The caller's expected version is not the node's current one."""
+
+    code = "version_mismatch"
+
+
+class NodeExists(Conflict):
+    """A node with this id exists already."""
+
+    code = "node_exists"
+
+
+@dataclass(frozen=True, slots=True)
+class Who:
+    """Who sent a command and the request it belongs to (carried into the event)."""
+
+    actor: str
+    trace_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GetNode:
+    """Answer the current node (``NotFound`` if there is none)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CreateNode:
+    """Create the node as a draft."""
+
+    kind: str
+    translations: tuple[Translation, ...]
+    who: Who
+    parent_id: str | None = None
+    position: int | None = None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateNode:
+    """Change content fields; ``changes`` holds only what the caller sent."""
+
+    changes: Mapping[str, Any]
+    who: Who
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionNode:
+    """Run a lifecycle command (publish, unpublish, archive, restore, delete)."""
+
+    command: Command
+    who: Who
+    expected_version: int | None = None
+
+
+#: The event each lifecycle command writes (delete has its own, without a snapshot).
+_TRANSITION_EVENTS: Mapping[Command, type] = {
+    Command.PUBLISH: NodePublished,
+    Command.UNPUBLISH: NodeUnpublished,
+    Command.ARCHIVE: NodeArchived,
+    Command.RESTORE: NodeRestored,
+}
+
+#: The messages a node entity takes; anything else is refused with ``UnknownMessage``.
+_COMMANDS = (GetNode, CreateNode, UpdateNode, TransitionNode)
+
+
+class NodeEntity(Actor):
+    """The entity of one content node (see the module docstring)."""
+
+    def __init__(
+        self, key: tuple[str, str], store: StoreHandle, repository: ContentRepository
+    ) -> None:
+        self.tenant_id, self.node_id = key
+        self._store = store
+        self._repository = repository
+        self.node: ContentNode | None = None
+
+    async def on_start(self) -> None:
+        self.node = await self._repository.load(self._store.store, self.tenant_id, self.node_id)
+
+    async def receive(self, message: Any) -> ContentNode | Failure | None:
+        # A refused command is an answer, not a crash: the caller gets the
+        # domain error, the entity keeps its state and nothing is dead-lettered.
+        try:
+            if isinstance(message, GetNode):
+                return self._current()
+            if isinstance(message, CreateNode):
+                return await self._create(message)
+            if isinstance(message, UpdateNode):
+                return await self._update(message)
+            if isinstance(message, TransitionNode):
+                return await self._transition(message)
+        except (DomainError, NotFound) as refused:
+            return Failure(refused)
+        raise UnknownMessage(self.ctx.path, message, _COMMANDS)
+
+    # ------------------------------------------------------------------ commands
+
+    def _current(self) -> ContentNode:
+        if self.node is None:
+            raise NotFound(f"no content node {self.node_id}")
+        return self.node
+
+    def _expect(self, node: ContentNode, expected: int | None) -> None:
+        if expected is not None and expected != node.version:
+            raise VersionMismatch(
+                f"node {node.id} is at version {node.version}, not {expected}",
+                current_version=node.version,
+            )
+
+    async def _create(self, command: CreateNode) -> ContentNode:
+        if self.node is not None:
+            raise NodeExists(f"content node {self.node_id} exists already")
+        now = datetime.now(UTC)
+        node = ContentNode(
+            tenant_id=self.tenant_id,
+            id=self.node_id,
+            kind=command.kind,
+            status=Status.DRAFT,
+            translations=command.translations,
+            parent_id=command.parent_id,
+            position=command.position,
+            tags=command.tags,
+            created_at=now,
+            updated_at=now,
+            version=1,
+        )
+        async with self._store.store.transaction() as tx:
+            await self._repository.insert(tx, node)
+            await self._publish(tx, NodeCreated(node.snapshot()), command.who)
+            await self._audit(tx, "content.node.create", command.who, node)
+        self.node = node
+        return node
+
+    async def _update(self, command: UpdateNode) -> ContentNode:
+        current = self._current()
+        self._expect(current, command.expected_version)
+        node = current.with_changes(
+            **command.changes, updated_at=datetime.now(UTC), version=current.version + 1
+        )
+        async with self._store.store.transaction() as tx:
+            await self._repository.save(tx, node, current.version)
+            fields = tuple(sorted(command.changes))
+            await self._publish(tx, NodeUpdated(node.snapshot(), fields), command.who)
+            await self._audit(tx, "content.node.update", command.who, node, fields=list(fields))
+        self.node = node
+        return node
+
+    async def _transition(self, command: TransitionNode) -> ContentNode | None:
+        current = self._current()
+        self._expect(current, command.expected_version)
+        status = apply(current.status, command.command)
+        now = datetime.now(UTC)
+        if status is Status.DELETED:
+            async with self._store.store.transaction() as tx:
+                await self._repository.delete(tx, current)
+                deleted = NodeDeleted(uuid.UUID(current.id), current.version + 1)
+                await self._publish(tx, deleted, command.who)
+                await self._audit(tx, "content.node.delete", command.who, current)
+            self.node = None
+            return None
+        published_at = current.published_at
+        if command.command is Command.PUBLISH:
+            published_at = now
+        node = current.with_changes(
+            status=status, updated_at=now, published_at=published_at, version=current.version + 1
+        )
+        async with self._store.store.transaction() as tx:
+            await self._repository.save(tx, node, current.version)
+            event_type = _TRANSITION_EVENTS[command.command]
+            await self._publish(tx, event_type(node.snapshot()), command.who)
+            await self._audit(tx, f"content.node.{command.command.value}", command.who, node)
+        self.node = node
+        return node
+
+    # ------------------------------------------------------------------ plumbing
+
+    async def _publish(self, tx: Any, payload: object, who: Who) -> None:
+        await tx.publish(
+            Envelope.new(
+                payload, tenant_id=self.tenant_id, trace_id=who.trace_id, actor_id=who.actor
+            )
+        )
+
+    async def _audit(
+        self, tx: Any, action: str, who: Who, node: ContentNode, **detail: Any
+    ) -> None:
+        entry = AuditEntry(who.actor, action, f"content/{node.id}", self.tenant_id, detail)
+        await record(tx, entry)
