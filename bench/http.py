@@ -9,8 +9,8 @@ Side by side in one run, on the same hypercorn settings
   key and tenant from their caches, authorisation, security headers);
 * **bare**: a quart-trio app whose only handler returns the same JSON body.
 
-Load comes from a separate process: a minimal HTTP/1.1 keep-alive client on
-raw trio sockets (httpx would be the bottleneck), ``CONNECTIONS`` concurrent
+Load comes from a separate process: the minimal HTTP/1.1 keep-alive client on
+raw trio sockets of ``bench._httpload`` (httpx would be the bottleneck), ``CONNECTIONS`` concurrent
 connections for ``SECONDS`` per round, only to 127.0.0.1. Rounds alternate
 between the servers; the best round of each is kept. Budget: triotok >= 85 %
 of bare requests/s.
@@ -31,12 +31,12 @@ import tempfile
 import time
 from typing import Any
 
-from bench._harness import Report, Row, percentiles, progress
+from bench._harness import Report, Row, progress
+from bench._httpload import HOST, Plan, first_line, load_round, python, stop
 
 CONNECTIONS = 16
 SECONDS = 3.0
 ROUNDS = 3
-HOST = "127.0.0.1"
 
 
 # ------------------------------------------------------------------ the two servers (subprocesses)
@@ -106,133 +106,42 @@ def _serve_bare(body: str) -> None:
     trio.run(run)
 
 
-# ------------------------------------------------------------------ the load generator
-
-
-def _load(port: int, request: bytes, connections: int, seconds: float) -> None:
-    """Hammer 127.0.0.1:port with keep-alive requests; print count and latencies as JSON."""
-    import trio
-
-    latencies: list[float] = []
-    errors = 0
-
-    async def one_connection(deadline: float) -> None:
-        nonlocal errors
-        stream = await trio.open_tcp_stream(HOST, port)
-        buffer = b""
-        async with stream:
-            while time.perf_counter() < deadline:
-                started = time.perf_counter()
-                await stream.send_all(request)
-                while True:
-                    head_end = buffer.find(b"\r\n\r\n")
-                    if head_end >= 0:
-                        head = buffer[:head_end].lower()
-                        start = head.find(b"content-length:") + len(b"content-length:")
-                        length = int(head[start : head.find(b"\r\n", start)].strip() or b"0")
-                        total = head_end + 4 + length
-                        if len(buffer) >= total:
-                            if not buffer.startswith(b"HTTP/1.1 200"):
-                                errors += 1
-                            buffer = buffer[total:]
-                            break
-                    chunk = await stream.receive_some(65536)
-                    if not chunk:
-                        raise ConnectionError("server closed the connection")
-                    buffer += chunk
-                latencies.append(time.perf_counter() - started)
-
-    async def run() -> None:
-        deadline = time.perf_counter() + seconds
-        async with trio.open_nursery() as nursery:
-            for _ in range(connections):
-                nursery.start_soon(one_connection, deadline)
-
-    started = time.perf_counter()
-    trio.run(run)
-    elapsed = time.perf_counter() - started
-    p50, p99 = percentiles(latencies, 50, 99)
-    print(
-        json.dumps(
-            {"count": len(latencies), "elapsed": elapsed, "p50": p50, "p99": p99, "errors": errors}
-        )
-    )
-
-
 # ------------------------------------------------------------------ orchestration
 
 
-def _python(code: str, *args: str, **kwargs: Any) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-c", code, *args],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-        **kwargs,
-    )
-
-
-def _first_line(proc: subprocess.Popen[str]) -> dict[str, Any]:
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line:
-        raise RuntimeError("a benchmark server exited before it was ready")
-    result: dict[str, Any] = json.loads(line)
-    return result
-
-
-def _round(port: int, request: bytes, seconds: float) -> dict[str, Any]:
-    code = (
-        "import sys, bench.http as b; b._load(int(sys.argv[1]), sys.argv[2].encode(), "
-        "int(sys.argv[3]), float(sys.argv[4]))"
-    )
-    proc = _python(code, str(port), request.decode(), str(CONNECTIONS), str(seconds))
-    out, _ = proc.communicate(timeout=seconds + 60)
-    result: dict[str, Any] = json.loads(out)
-    return result
-
-
-def _request(port: int, headers: dict[str, str]) -> bytes:
-    lines = ["GET /api/tenants/current HTTP/1.1", f"Host: {HOST}:{port}"]
-    lines += [f"{k}: {v}" for k, v in headers.items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+def _plan(headers: dict[str, str]) -> Plan:
+    return Plan("GET", "/api/tenants/current", headers)
 
 
 def _throughput(report: Report, seconds: float, rounds: int) -> None:
     with tempfile.TemporaryDirectory(prefix="triotok-bench-http-") as tmp:
-        ours = _python("import sys, bench.http as b; b._serve_triotok(sys.argv[1])", tmp)
+        ours = python("import sys, bench.http as b; b._serve_triotok(sys.argv[1])", tmp)
         bare = None
         try:
-            info = _first_line(ours)
-            bare = _python("import sys, bench.http as b; b._serve_bare(sys.argv[1])", info["body"])
-            bare_port = _first_line(bare)["port"]
-            requests = {
+            info = first_line(ours)
+            bare = python("import sys, bench.http as b; b._serve_bare(sys.argv[1])", info["body"])
+            bare_port = first_line(bare)["port"]
+            plans = {
                 "triotok": (
                     info["port"],
-                    _request(
-                        info["port"],
-                        {"Authorization": f"Bearer {info['key']}", "X-Tenant": "bench"},
-                    ),
+                    _plan({"Authorization": f"Bearer {info['key']}", "X-Tenant": "bench"}),
                 ),
-                "bare": (bare_port, _request(bare_port, {})),
+                "bare": (bare_port, _plan({})),
             }
-            for port, request in requests.values():  # warm-up (caches, imports)
-                _round(port, request, 0.5)
+            for port, plan in plans.values():  # warm-up (caches, imports)
+                load_round(port, plan, CONNECTIONS, 0.5)
             best: dict[str, dict[str, Any]] = {}
             for i in range(rounds):
-                for name, (port, request) in requests.items():
+                for name, (port, plan) in plans.items():
                     progress(f"round {i + 1}/{rounds}: {name}")
-                    result = _round(port, request, seconds)
+                    result = load_round(port, plan, CONNECTIONS, seconds)
                     if result["errors"]:
                         raise RuntimeError(f"{name}: {result['errors']} non-200 answers")
                     rate = result["count"] / result["elapsed"]
                     if name not in best or rate > best[name]["rate"]:
                         best[name] = {**result, "rate": rate}
         finally:
-            for proc in (ours, bare):
-                if proc is not None:
-                    proc.kill()
-                    proc.wait()
+            stop(ours, bare)
     for name in ("bare", "triotok"):
         r = best[name]
         report.add(
