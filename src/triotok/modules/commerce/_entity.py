@@ -167,12 +167,21 @@ class ProductEntity(Actor):
             raise NotFound(f"no product {self.product_id}")
         return self.product
 
-    def _expect(self, product: Product, expected: int | None) -> None:
-        if expected is not None and expected != product.version:
+    async def _expect(self, expected: int | None) -> Product:
+        """The current product, at ``expected`` if the caller named a version."""
+        current = self._current()
+        if expected is None or expected == current.version:
+            return current
+        # Reservations and other nodes write without this entity: its state may be
+        # behind the version the caller read elsewhere. Only the stored row decides.
+        self.product = await self._load(self._store.store)
+        current = self._current()
+        if expected != current.version:
             raise VersionMismatch(
-                f"product {product.id} is at version {product.version}, not {expected}",
-                current_version=product.version,
+                f"product {current.id} is at version {current.version}, not {expected}",
+                current_version=current.version,
             )
+        return current
 
     async def _create(self, command: CreateProduct) -> Product:
         if self.product is not None:
@@ -199,8 +208,7 @@ class ProductEntity(Actor):
         return product
 
     async def _update(self, command: UpdateProduct) -> Product:
-        current = self._current()
-        self._expect(current, command.expected_version)
+        current = await self._expect(command.expected_version)
         changes = dict(command.changes)
         status = changes.pop("status", current.status)
         lifecycle = command_to(current.status, status)
@@ -222,8 +230,7 @@ class ProductEntity(Actor):
         return product
 
     async def _archive(self, command: ArchiveProduct) -> Product:
-        current = self._current()
-        self._expect(current, command.expected_version)
+        current = await self._expect(command.expected_version)
         status = apply(current.status, Command.ARCHIVE)
         product = current.with_changes(
             status=status, updated_at=datetime.now(UTC), version=current.version + 1
