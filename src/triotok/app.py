@@ -55,6 +55,15 @@ from .http import SYSTEM, HttpOptions, HttpServer, Services
 from .modules import Module, ModuleContext, RoleTable, SubscriberActor, check_modules
 from .modules.access import ACCESS, ApiKeyRepository, KeyDirectory, Role, hash_key, parse_key
 from .modules.audit import AUDIT
+from .modules.commerce import (
+    COMMERCE,
+    AdjustInventory,
+    CreateProduct,
+    ProductService,
+    UpdateProduct,
+)
+from .modules.commerce import Status as ProductStatus
+from .modules.commerce import Who as ProductWho
 from .modules.content import (
     CONTENT,
     Command,
@@ -90,7 +99,7 @@ __all__ = (
 logger = logging.getLogger("triotok.app")
 
 #: The composition: every module of the application, in start order.
-MODULES: tuple[Module, ...] = (SYSTEM, TENANTS, ACCESS, AUDIT, CONTENT)
+MODULES: tuple[Module, ...] = (SYSTEM, TENANTS, ACCESS, AUDIT, CONTENT, COMMERCE)
 
 #: The platform's own actors that must run for ``/ready`` (modules add theirs).
 PLATFORM_REQUIRED = ("/app/store", "/app/transport")
@@ -341,6 +350,8 @@ async def ensure_demo(app: Application, *, keys_file: Path | None = None) -> Dem
         os.chmod(path, 0o600)
     if any(module.name == "content" for module in app.modules):
         await _demo_content(ctx)
+    if any(module.name == "commerce" for module in app.modules):
+        await _demo_products(ctx)
     return DemoKeys(operator, result[operator], DEMO_TENANT, result[DEMO_TENANT])
 
 
@@ -369,6 +380,32 @@ async def _demo_content(ctx: ModuleContext) -> None:
                 await content.ask(DEMO_TENANT, node_id, TransitionNode(Command.PUBLISH, who))
         # Seeded, not in use: start with no active entities (they come back on demand).
         await content.passivate(DEMO_TENANT, node_id)
+
+
+#: The demo tenant's products: (sku, title, price in cents, attributes, units on hand).
+_DEMO_PRODUCTS: tuple[tuple[str, str, int, dict[str, str | int | bool], int], ...] = (
+    ("MUG-BLUE", "Blue mug, 350 ml", 1290, {"color": "blue", "volume_ml": 350}, 40),
+    ("TEE-BLACK-M", "Black T-shirt, M", 2490, {"color": "black", "size": "M"}, 25),
+    ("POSTER-A2", "Poster, A2", 1500, {"format": "A2", "framed": False}, 10),
+)
+
+
+async def _demo_products(ctx: ModuleContext) -> None:
+    """Create the demo tenant's three active, stocked products once."""
+    store = ctx.store.store
+    if await store.fetchval("SELECT 1 FROM commerce_products WHERE tenant_id = $1", DEMO_TENANT):
+        return
+    products = ctx.get(ProductService)
+    who = ProductWho("system")
+    for sku, title, price, attributes, on_hand in _DEMO_PRODUCTS:
+        product_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"triotok-demo/products/{sku}"))
+        create = CreateProduct(sku, title, price, "EUR", who, attributes=attributes)
+        with contextlib.suppress(Conflict):  # another worker created it meanwhile
+            await products.ask(DEMO_TENANT, product_id, create)
+            activate = UpdateProduct({"status": ProductStatus.ACTIVE}, who, expected_version=1)
+            await products.ask(DEMO_TENANT, product_id, activate)
+            await products.ask(DEMO_TENANT, product_id, AdjustInventory(on_hand, "demo stock", who))
+        await products.passivate(DEMO_TENANT, product_id)
 
 
 async def _demo_key(ctx: ModuleContext, tenant_id: str, saved: str | None) -> str:
@@ -415,6 +452,12 @@ def demo_banner(app: Application) -> str:
             f' "slug": "my-post", "body": "Hello"}}}}}}\' {url}/api/content/nodes',
             f'  curl -s -X POST -H "Authorization: Bearer $KEY" {url}/api/content/nodes/ID/publish',
             "    (ID: the id the create answered; publishing needs an admin key)",
+            "",
+            "Products (three active, stocked products; ID: a product's id):",
+            f'  curl -s -H "Authorization: Bearer $KEY" "{url}/api/products?status=active"',
+            f'  curl -s -X POST -H "Authorization: Bearer $KEY" -H "{json_type}"'
+            f' -d \'{{"delta": 5, "reason": "delivery"}}\' {url}/api/products/ID/inventory',
+            "",
             f'  curl -s -X POST -H "Authorization: Bearer $OPS" -H "{json_type}"'
             f' -d \'{{"id": "acme", "name": "Acme"}}\' {url}/api/tenants',
             f'  curl -s -H "Authorization: Bearer $OPS" "{url}/system/tree?depth=1"',

@@ -68,7 +68,16 @@ async def test_responses_match_their_declared_schema(server: Server) -> None:
             json={"kind": "page", "translations": {"en": {"title": "T", "slug": "t"}}},
             headers=ops,
         )
-        params = {"tenant_id": "ops", "node_id": node.json()["id"]}
+        product = await server.client.post(
+            "/api/products",
+            json={"sku": "S-1", "title": "T", "price": 1, "currency": "EUR"},
+            headers=ops,
+        )
+        params = {
+            "tenant_id": "ops",
+            "node_id": node.json()["id"],
+            "product_id": product.json()["id"],
+        }
         for route in all_routes(MODULES):
             if route.method != "GET" or route.response is None:
                 continue

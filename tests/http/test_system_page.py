@@ -112,6 +112,8 @@ async def test_the_page_draws_the_live_tree(server: Server, tmp_path: Path) -> N
         "/app/modules": "running",
         "/app/modules/content": "running",
         "/app/modules/content/nodes": "running",
+        "/app/modules/commerce": "running",
+        "/app/modules/commerce/products": "running",
         "/app/http": "running",
         "/app/payments": "running",
         "/app/crasher": "running",
