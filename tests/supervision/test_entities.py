@@ -541,3 +541,47 @@ async def test_a_region_ref_is_not_a_supervisor_ref(autojump_clock: trio.testing
         await region.stop()
         with pytest.raises(ActorNotFound):
             system.ref(region.path)
+
+
+class Ticker(Actor):
+    """Starts a background task in ``on_start`` when its key says so."""
+
+    stopped: list[Hashable] = []  # per-test record, reset by the test
+
+    def __init__(self, key: Hashable) -> None:
+        self.key = key
+
+    async def on_start(self) -> None:
+        if self.key == "ticks":
+            self.ctx.start_soon(self._tick)
+
+    async def _tick(self) -> None:
+        try:
+            await trio.sleep_forever()
+        finally:
+            Ticker.stopped.append(self.key)
+
+    async def receive(self, message: Any) -> Any:
+        if message == "nursery":
+            return self.ctx.nursery is not None
+        return message
+
+
+async def test_an_entity_keeps_its_nursery_only_when_on_start_used_it(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    Ticker.stopped = []
+    async with open_test_system() as system:
+        region = await system.spawn_entities(Entities("tickers", factory=Ticker))
+        # on_start used it: background tasks run and stop with the incarnation.
+        assert await region.ask("ticks", "nursery") is True
+        assert await region.passivate("ticks")
+        assert Ticker.stopped == ["ticks"]
+        # on_start did not: the incarnation serves without one, and says so.
+        with pytest.raises(ActorCrashed) as info:
+            await region.ask("plain", "nursery")
+        assert isinstance(info.value.cause, ActorError)
+        assert "serves without a nursery" in str(info.value.cause)
+        # The region learned: later incarnations keep theirs.
+        assert await region.ask("plain", "nursery") is True
+        assert await region.ask("other", "nursery") is True

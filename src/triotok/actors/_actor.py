@@ -54,13 +54,32 @@ class Actor:
 class ActorContext:
     """What an actor knows about its place in the system (``self.ctx``)."""
 
-    __slots__ = ("_cell", "nursery")
+    __slots__ = ("_cell", "_nursery", "nursery_used")
 
     def __init__(self, cell: ActorCell, nursery: trio.Nursery) -> None:
         self._cell = cell
-        #: A nursery living as long as this incarnation: background tasks that
-        #: fail crash the actor; they are cancelled when it stops.
-        self.nursery = nursery
+        self._nursery: trio.Nursery | None = nursery
+        #: ``nursery`` was asked for (directly, by ``start_soon`` or by ``spawn``).
+        self.nursery_used = False
+
+    @property
+    def nursery(self) -> trio.Nursery:
+        """A nursery living as long as this incarnation.
+
+        Background tasks that fail crash the actor; they are cancelled when it
+        stops.  An entity whose ``on_start`` does not use it serves without
+        one (a nursery costs more than a kilobyte per entity): it raises
+        :class:`ActorError` there, and the region's later entities keep it.
+        """
+        nursery = self._nursery
+        if nursery is None:
+            raise self._cell.missing_nursery()
+        self.nursery_used = True
+        return nursery
+
+    def release_nursery(self) -> None:
+        """The incarnation closes its unused nursery (see :meth:`ActorCell.serves_bare`)."""
+        self._nursery = None
 
     @property
     def ref(self) -> ActorRef:

@@ -6,6 +6,11 @@ in batches of up to ``BATCH`` messages with no trio checkpoint between them
 batch it checkpoints so other tasks run and cancellation is seen.  A control
 signal (stop) is checked between messages and never waits behind user
 messages.
+
+Each incarnation opens a nursery for ``on_start`` (``ctx.nursery``).  A plain
+cell serves inside it; a cell whose :meth:`ActorCell.serves_bare` says so
+(an entity cell) closes it again when ``on_start`` did not touch it and
+serves without one, since a parked nursery costs more than a kilobyte.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_rescheduled
 
-from .._exceptions import ActorStopped, MailboxFull
+from .._exceptions import ActorError, ActorStopped, MailboxFull
 from ._ask import AskRequest
 from ._deadletters import DeadLetterReason
 from ._mailbox import Mailbox, Overflow
@@ -48,6 +53,27 @@ class ActorCell(Node):
 
     kind = "actor"
 
+    __slots__ = (
+        "_room",
+        "accepting",
+        "actor",
+        "blocked",
+        "capacity",
+        "child_supervisor",
+        "control",
+        "dropped",
+        "failed",
+        "high_water_mark",
+        "latencies",
+        "overflow",
+        "processed",
+        "queue",
+        "ref",
+        "task",
+        "terminate_requested",
+        "waiter",
+    )
+
     def __init__(self, runtime: Runtime, path: str, parent: Node | None, mailbox: Mailbox) -> None:
         super().__init__(runtime, path, parent)
         from ._ref import ActorRef  # the ref and the cell refer to each other
@@ -59,7 +85,7 @@ class ActorCell(Node):
         self.control: deque[str] = deque()
         self.waiter: Task | None = None
         self.blocked = 0
-        self.room = trio.lowlevel.ParkingLot()
+        self._room: trio.lowlevel.ParkingLot | None = None
         self.high_water_mark = 0
         self.processed = 0
         self.failed = 0
@@ -73,6 +99,25 @@ class ActorCell(Node):
         self.terminate_requested = False
         #: Supervisor of children spawned with ``ctx.spawn`` (from the layer above).
         self.child_supervisor: Any = None
+
+    @property
+    def room(self) -> trio.lowlevel.ParkingLot:
+        """Where senders wait for room in a full ``BLOCK`` mailbox (made on first use)."""
+        room = self._room
+        if room is None:
+            room = self._room = trio.lowlevel.ParkingLot()
+        return room
+
+    def serves_bare(self) -> bool:
+        """Whether an incarnation serves without a nursery when ``on_start`` left it unused."""
+        return False
+
+    def missing_nursery(self) -> Exception:
+        """The error for ``ctx.nursery`` used by an incarnation serving without one."""
+        return ActorError(
+            f"{self.path}: this incarnation serves without a nursery (on_start did not use "
+            "ctx.nursery); use it from on_start"
+        )
 
     # ------------------------------------------------------------------ enqueue
 
@@ -121,7 +166,8 @@ class ActorCell(Node):
         queue, self.queue = self.queue, deque()
         for item in queue:
             self._reject_stopped(item)
-        self.room.unpark_all()
+        if self._room is not None:
+            self._room.unpark_all()
         self.set_state(ActorState.STOPPED)
         self.stopped_at = trio.current_time()
 
@@ -153,14 +199,15 @@ class ActorCell(Node):
         self.task = current_task()
         self.set_state(ActorState.STARTING)
         error: Exception | None = None
+        actor: Actor | None = None
+        started = False
+        bare = False  # on_start left the nursery unused: serve after closing it
         async with trio.open_nursery() as nursery:
-            actor: Actor | None = None
-            started = False
             try:
                 actor = factory(*args, **kwargs)
                 if not isinstance(actor, Actor):
                     raise TypeError(f"{factory!r} returned {actor!r}, not an Actor")
-                actor.ctx = ActorContext(self, nursery)
+                ctx = actor.ctx = ActorContext(self, nursery)
                 self.actor = actor
                 await actor.on_start()
                 started = True
@@ -169,13 +216,26 @@ class ActorCell(Node):
                     self.started_at = now
                 self.set_state(ActorState.RUNNING)
                 task_status.started()
-                await self._serve(actor)
+                if ctx.nursery_used or not self.serves_bare():
+                    await self._serve(actor)
+                else:
+                    ctx.release_nursery()
+                    bare = True
             except Exception as exc:
                 error = exc
-            if started and actor is not None:
+            if started and actor is not None and not bare:
                 await self._stop_children()
                 await self._stop_actor(actor, error)
             nursery.cancel_scope.cancel()
+        if bare and actor is not None:
+            # Nothing ran in the nursery and nothing can start in it now, so
+            # serving outside it changes no cancellation or failure path.
+            del nursery  # with its cancel scope: what serving bare saves
+            try:
+                await self._serve(actor)
+            except Exception as exc:
+                error = exc
+            await self._stop_actor(actor, error)
         self.actor = None
         self.task = None
         if error is not None:
@@ -253,6 +313,7 @@ class ActorCell(Node):
                 self._reject_stopped(item)
                 raise
             self.processed += handled
+            item = None  # a parked cell keeps no reference to its last request
             if handled >= BATCH:
                 await trio.lowlevel.checkpoint()
 

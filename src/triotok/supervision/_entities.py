@@ -28,7 +28,11 @@ Invariants:
   restarts it); the region itself does not go down because of one entity;
 - a :class:`ConflictError` raised by a handler (a stale ``version``) is not a
   crash: the state is reloaded and that command retried once, first in the
-  queue; a second conflict answers :class:`EntityConflict`.
+  queue; a second conflict answers :class:`EntityConflict`;
+- an entity incarnation whose ``on_start`` did not use ``ctx.nursery`` (nor
+  ``ctx.start_soon`` / ``ctx.spawn``) serves without a nursery, which keeps a
+  parked entity under 5 KB.  Using it later raises :class:`ActorError` in that
+  handler and marks the region, whose later incarnations all keep theirs.
 """
 
 from __future__ import annotations
@@ -112,9 +116,21 @@ class EntitiesStatistics:
 class EntityCell(ActorCell):
     """The cell of one active entity: an actor cell that knows its key and region.
 
-    Lighter than a plain cell: the control lane is a list and the latency
-    samples go to the region's shared ring (per-entity latency is not kept).
+    Lighter than a plain cell: slots, the control lane is a list, the latency
+    samples go to the region's shared ring (per-entity latency is not kept)
+    and an incarnation serves without a nursery unless ``on_start`` used it.
     """
+
+    __slots__ = (
+        "crashes",
+        "done",
+        "key",
+        "passivating",
+        "region",
+        "reload",
+        "restart_requested",
+        "retried",
+    )
 
     def __init__(self, region: EntitiesNode, key: Hashable, path: str) -> None:
         super().__init__(region.runtime, path, region, region.entities_spec.mailbox)
@@ -132,6 +148,13 @@ class EntityCell(ActorCell):
         self.crashes: RestartIntensity | None = None
         #: Set (and dropped) when the current incarnation ends; made on demand.
         self.done: trio.Event | None = None
+
+    def serves_bare(self) -> bool:
+        return not self.region.nursery_needed
+
+    def missing_nursery(self) -> Exception:
+        self.region.nursery_needed = True
+        return super().missing_nursery()
 
     def _crashed(self, item: Any, error: Exception) -> None:
         if not isinstance(error, ConflictError) or isinstance(error, EntityConflict):
@@ -189,6 +212,8 @@ class EntitiesNode(SupervisorNode):
         super().__init__(runtime, path, parent, spec)
         self.entities_spec = spec
         self.latencies: deque[float] = deque(maxlen=1024)
+        #: An entity used ``ctx.nursery`` after ``on_start``: incarnations keep theirs.
+        self.nursery_needed = False
         self._entities: dict[Hashable, EntityCell] = {}
         self._poisoned: dict[Hashable, EntityCell] = {}
         self._policy: PassivationPolicy[Hashable] = PassivationPolicy(
@@ -311,7 +336,7 @@ class EntitiesNode(SupervisorNode):
         self.runtime.register(cell)
         self._entities[key] = cell
         self._activated(cell)
-        nursery.start_soon(self._run_entity, cell)
+        nursery.start_soon(self._run_entity, cell, name=path)  # else a new name string each
         return cell
 
     def _activated(self, cell: EntityCell) -> None:
