@@ -246,3 +246,20 @@ async def test_dead_letters_of_version_2_upgrade_in_place(tmp_path: Path) -> Non
         [row] = await store.claim_outbox("n1")
         assert await dead.add(row, "undecodable", "SchemaError: no")
         assert [d.id for d in await dead.list()] == [1, 3]
+
+
+async def test_many_processes_opening_a_fresh_file_at_once(tmp_path: Path) -> None:
+    """Eight starters on a new SQLite file, ten times: switching it to WAL races, never fails."""
+    with trio.fail_after(60):
+        for round_ in range(10):
+            url = f"sqlite:///{tmp_path}/fresh-{round_}.db"
+            versions: list[int] = []
+
+            async def start(url: str = url, versions: list[int] = versions) -> None:
+                async with open_store(url, schemas=SCHEMAS) as store:
+                    versions.append(store.schema_version)
+
+            async with trio.open_nursery() as nursery:
+                for _ in range(8):
+                    nursery.start_soon(start)
+            assert versions == [LATEST_VERSION] * 8

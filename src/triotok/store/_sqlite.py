@@ -16,6 +16,7 @@ Invariants:
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -192,7 +193,7 @@ class SqliteStore:
         )
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self._config.busy_timeout * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            _set_wal(conn, self._config.busy_timeout)
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
             if query_only:
@@ -467,6 +468,26 @@ class SqliteStore:
             listeners=self._hub.subscriber_count,
             consecutive_write_failures=self._counters.write_failures,
         )
+
+
+def _set_wal(conn: sqlite3.Connection, busy_timeout: float) -> None:
+    """``PRAGMA journal_mode = WAL``, retried within ``busy_timeout``.
+
+    Switching a new database file to WAL takes an exclusive lock, and SQLite
+    answers "database is locked" at once (without its busy handler) when
+    another connection switches or writes at that moment, as when several
+    processes open a fresh database together. This runs on the connection's
+    own thread, so waiting here blocks nothing else.
+    """
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.005)
 
 
 def _rollback_if_open(conn: sqlite3.Connection) -> None:
