@@ -14,6 +14,12 @@ stable ``code``.
 
 from .._util import fixup_module_metadata
 from ._app import create_app as create_app
+from ._conditional import UUID_PATH_SCHEMA as UUID_PATH_SCHEMA
+from ._conditional import decode_cursor as decode_cursor
+from ._conditional import encode_cursor as encode_cursor
+from ._conditional import expected_version as expected_version
+from ._conditional import if_match as if_match
+from ._conditional import not_modified as not_modified
 from ._middleware import SECURITY_HEADERS as SECURITY_HEADERS
 from ._openapi import openapi_document as openapi_document
 from ._problems import PROBLEM_JSON as PROBLEM_JSON
@@ -34,6 +40,7 @@ __all__ = (
     "PROBLEM_JSON",
     "SECURITY_HEADERS",
     "SYSTEM",
+    "UUID_PATH_SCHEMA",
     "Call",
     "GetPort",
     "HttpOptions",
@@ -44,8 +51,13 @@ __all__ = (
     "all_routes",
     "bind_socket",
     "create_app",
+    "decode_cursor",
+    "encode_cursor",
+    "expected_version",
     "hypercorn_config",
+    "if_match",
     "json_bytes",
+    "not_modified",
     "openapi_document",
 )
 

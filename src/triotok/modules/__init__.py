@@ -8,6 +8,8 @@ them (store, transport, supervision, actors), never each other, and never
 """
 
 from .._util import fixup_module_metadata
+from ._commands import Who as Who
+from ._commands import record_change as record_change
 from ._context import ModuleContext as ModuleContext
 from ._lookup import CachedLookup as CachedLookup
 from ._lookup import Directory as Directory
@@ -38,8 +40,10 @@ __all__ = (
     "RoleTable",
     "SubscriberActor",
     "Subscription",
+    "Who",
     "authorize",
     "check_modules",
+    "record_change",
 )
 
 fixup_module_metadata(__name__, globals())

@@ -61,6 +61,8 @@ from ._retry import OutboxRetry as OutboxRetry
 from ._retry import RetryDecision as RetryDecision
 from ._source import StoreLike as StoreLike
 from ._source import StoreSource as StoreSource
+from ._sql import parse_timestamp as parse_timestamp
+from ._sql import row_timestamp as row_timestamp
 from ._types import OUTBOX_CHANNEL as OUTBOX_CHANNEL
 from ._types import Backend as Backend
 from ._types import OutboxRow as OutboxRow
@@ -118,6 +120,8 @@ __all__ = (
     "idempotent",
     "open_store",
     "parse_store_url",
+    "parse_timestamp",
+    "row_timestamp",
 )
 
 fixup_module_metadata(__name__, globals())

@@ -58,6 +58,14 @@ def parse_timestamp(value: object) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
+def row_timestamp(value: object) -> datetime:
+    """A ``NOT NULL`` timestamp column as read from either backend (aware, UTC)."""
+    parsed = parse_timestamp(value)
+    if parsed is None:
+        raise TypeError("a NOT NULL timestamp column held NULL")
+    return parsed
+
+
 def adapt_sqlite_params(params: Sequence[Any]) -> tuple[Any, ...]:
     """Convert parameters sqlite3 cannot bind (or would bind lossily) to text."""
     return tuple(_adapt(p) for p in params)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..._exceptions import NotFound, Unauthenticated
-from ...store import StoreHandle
+from ...store import StoreHandle, parse_timestamp, row_timestamp
 from ...transport import Envelope, InMemoryTransport, event
 from .._audit import AuditEntry, record
 from .._lookup import CachedLookup, Directory
@@ -92,10 +92,6 @@ def verify_key(stored: ApiKey | None, key: str) -> ApiKey:
     return stored
 
 
-def _timestamp(value: Any) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-
-
 _COLUMNS = "id, tenant_id, role, key_hash, created_at, revoked_at"
 
 
@@ -106,8 +102,8 @@ def _from_row(row: Any) -> ApiKey:
         tenant_id=str(row["tenant_id"]),
         role=Role(row["role"]),
         key_hash=str(row["key_hash"]),
-        created_at=_timestamp(row["created_at"]),
-        revoked_at=None if revoked is None else _timestamp(revoked),
+        created_at=row_timestamp(row["created_at"]),
+        revoked_at=parse_timestamp(revoked),
     )
 
 

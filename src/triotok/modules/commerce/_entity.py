@@ -29,8 +29,7 @@ from typing import Any
 from ..._exceptions import Conflict, DomainError, NotFound, PreconditionFailed
 from ...actors import Actor, Failure
 from ...store import StoreHandle, UnitOfWork
-from ...transport import Envelope
-from .._audit import AuditEntry, record
+from .._commands import Who, record_change
 from ._events import InventoryAdjusted, ProductArchived, ProductCreated, ProductUpdated, StockLine
 from ._lifecycle import Command, Status, apply, command_to
 from ._model import AttributeValue, Product
@@ -73,14 +72,6 @@ class BelowReserved(Conflict):
     """The adjustment would leave fewer units on hand than orders have reserved."""
 
     code = "stock_below_reserved"
-
-
-@dataclass(frozen=True, slots=True)
-class Who:
-    """Who sent a command and the request it belongs to (carried into the event)."""
-
-    actor: str
-    trace_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,8 +193,9 @@ class ProductEntity(Actor):
         )
         async with self._store.store.transaction() as tx:
             await self._repository.insert(tx, product)
-            await self._publish(tx, ProductCreated(product.snapshot()), command.who)
-            await self._audit(tx, "product.create", command.who, product)
+            await self._record(
+                tx, ProductCreated(product.snapshot()), "product.create", command.who, product
+            )
         self.product = product
         return product
 
@@ -224,8 +216,14 @@ class ProductEntity(Actor):
         fields = tuple(sorted(command.changes))
         async with self._store.store.transaction() as tx:
             await self._repository.save(tx, product, current.version)
-            await self._publish(tx, ProductUpdated(product.snapshot(), fields), command.who)
-            await self._audit(tx, "product.update", command.who, product, fields=list(fields))
+            await self._record(
+                tx,
+                ProductUpdated(product.snapshot(), fields),
+                "product.update",
+                command.who,
+                product,
+                fields=list(fields),
+            )
         self.product = product
         return product
 
@@ -237,8 +235,9 @@ class ProductEntity(Actor):
         )
         async with self._store.store.transaction() as tx:
             await self._repository.save(tx, product, current.version)
-            await self._publish(tx, ProductArchived(product.snapshot()), command.who)
-            await self._audit(tx, "product.archive", command.who, product)
+            await self._record(
+                tx, ProductArchived(product.snapshot()), "product.archive", command.who, product
+            )
         self.product = product
         return product
 
@@ -270,9 +269,9 @@ class ProductEntity(Actor):
                     levels.version,
                 )
                 adjusted = InventoryAdjusted(line, command.delta, command.reason)
-                await self._publish(tx, adjusted, command.who)
-                await self._audit(
+                await self._record(
                     tx,
+                    adjusted,
                     "product.inventory",
                     command.who,
                     fresh,
@@ -299,15 +298,21 @@ class ProductEntity(Actor):
     async def _load(self, store: Any) -> Product | None:
         return await self._repository.load(store, self.tenant_id, self.product_id)
 
-    async def _publish(self, tx: UnitOfWork, payload: object, who: Who) -> None:
-        await tx.publish(
-            Envelope.new(
-                payload, tenant_id=self.tenant_id, trace_id=who.trace_id, actor_id=who.actor
-            )
-        )
-
-    async def _audit(
-        self, tx: UnitOfWork, action: str, who: Who, product: Product, **detail: Any
+    async def _record(
+        self,
+        tx: UnitOfWork,
+        payload: object,
+        action: str,
+        who: Who,
+        product: Product,
+        **detail: Any,
     ) -> None:
-        entry = AuditEntry(who.actor, action, f"products/{product.id}", self.tenant_id, detail)
-        await record(tx, entry)
+        await record_change(
+            tx,
+            payload,
+            tenant_id=self.tenant_id,
+            who=who,
+            action=action,
+            resource=f"products/{product.id}",
+            **detail,
+        )

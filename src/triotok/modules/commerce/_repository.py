@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from ..._exceptions import Conflict, ConflictError
-from ...store import Row, Store, UnitOfWork
+from ...store import Row, Store, UnitOfWork, row_timestamp
 from ._lifecycle import Status
 from ._model import Product
 
@@ -50,10 +50,6 @@ class SkuTaken(Conflict):
     code = "sku_taken"
 
 
-def _timestamp(value: Any) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-
-
 def encode_attributes(attributes: Any) -> str:
     return json.dumps(dict(attributes), sort_keys=True, separators=(",", ":"))
 
@@ -71,8 +67,8 @@ def product_of(row: Row) -> Product:
         attributes=json.loads(str(row["attributes"])),
         on_hand=int(row["on_hand"]),
         reserved=int(row["reserved"]),
-        created_at=_timestamp(row["created_at"]),
-        updated_at=_timestamp(row["updated_at"]),
+        created_at=row_timestamp(row["created_at"]),
+        updated_at=row_timestamp(row["updated_at"]),
         version=int(row["version"]),
     )
 

@@ -19,8 +19,16 @@ from typing import Any
 
 from msgspec import UNSET
 
-from ..._exceptions import InvalidInput, PreconditionRequired
-from ...http import Call, Reply, Route
+from ...http import (
+    UUID_PATH_SCHEMA,
+    Call,
+    Reply,
+    Route,
+    decode_cursor,
+    encode_cursor,
+    expected_version,
+    not_modified,
+)
 from .._permissions import Permission
 from . import _models as models
 from ._entity import (
@@ -63,19 +71,6 @@ def _reply(product: Product, status: int = 200, **headers: str) -> Reply:
     return Reply(product.as_dict(), status, {"ETag": product.etag, **headers})
 
 
-# The cursor is opaque to clients: today the last id of the page, as 32 hex
-# digits. Any such value is a valid position (keyset: "ids after this one").
-def _encode_cursor(after: str | None) -> str | None:
-    return None if after is None else uuid.UUID(after).hex
-
-
-def _decode_cursor(cursor: str) -> str:
-    try:
-        return str(uuid.UUID(hex=cursor))
-    except ValueError:
-        raise InvalidInput("cursor is not one this API handed out", field="cursor") from None
-
-
 # ---------------------------------------------------------------- handlers
 
 
@@ -96,28 +91,28 @@ async def create_product(call: Call) -> Reply:
 
 async def list_products(call: Call) -> dict[str, Any]:
     query: models.ProductQuery = call.query
-    after = _decode_cursor(query.cursor) if query.cursor is not None else ""
+    after = decode_cursor(query.cursor) if query.cursor is not None else ""
     page = await _service(call).list(
         _tenant(call), status=query.status, sku=query.sku, after=after, limit=query.limit
     )
     return {
         "items": [p.as_dict() for p in page.products],
-        "next_cursor": _encode_cursor(page.after),
+        "next_cursor": encode_cursor(page.after),
     }
 
 
 async def get_product(call: Call) -> Reply:
     product_id = parse_product_id(call.params["product_id"])
     product = await _service(call).ask(_tenant(call), product_id, GetProduct())
-    if product.etag in _etags(call.headers.get("If-None-Match")):
-        return Reply(b"", 304, {"ETag": product.etag})
+    if (unchanged := not_modified(call, product.etag)) is not None:
+        return unchanged
     return _reply(product)
 
 
 async def update_product(call: Call) -> Reply:
     body: models.ProductUpdate = call.body
     product_id = parse_product_id(call.params["product_id"])
-    expected = _expected_version(call, None if body.version is UNSET else body.version)
+    expected = expected_version(call, None if body.version is UNSET else body.version)
     changes: dict[str, Any] = {}
     if body.sku is not UNSET:
         changes["sku"] = check_sku(body.sku)
@@ -139,7 +134,7 @@ async def update_product(call: Call) -> Reply:
 
 async def archive_product(call: Call) -> Reply:
     product_id = parse_product_id(call.params["product_id"])
-    command = ArchiveProduct(_who(call), _expected_version(call, None))
+    command = ArchiveProduct(_who(call), expected_version(call, None))
     return _reply(await _service(call).ask(_tenant(call), product_id, command))
 
 
@@ -150,42 +145,6 @@ async def adjust_inventory(call: Call) -> Reply:
     return _reply(await _service(call).ask(_tenant(call), product_id, command))
 
 
-# ---------------------------------------------------------------- preconditions
-
-
-def _etags(header: str | None) -> set[str]:
-    if header is None:
-        return set()
-    return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}
-
-
-def _if_match(header: str | None) -> int | None:
-    """The version an ``If-Match`` names (``None`` without the header or for ``*``)."""
-    if header is None or header.strip() == "*":
-        return None
-    tags = _etags(header)
-    if len(tags) != 1:
-        raise InvalidInput('If-Match must name one version, e.g. If-Match: "3"', field="If-Match")
-    [tag] = tags
-    digits = tag.strip('"')
-    if not (tag.startswith('"') and tag.endswith('"') and digits.isascii() and digits.isdigit()):
-        raise InvalidInput('If-Match must name one version, e.g. If-Match: "3"', field="If-Match")
-    return int(digits)
-
-
-def _expected_version(call: Call, in_body: int | None) -> int:
-    """What ``PATCH``/``DELETE`` compare: ``If-Match`` or ``version``; 428 if neither."""
-    from_header = _if_match(call.headers.get("If-Match"))
-    if from_header is not None and in_body is not None and from_header != in_body:
-        raise InvalidInput("If-Match and version name different versions", field="version")
-    expected = from_header if from_header is not None else in_body
-    if expected is None:
-        raise PreconditionRequired(
-            'send the version you read (If-Match: "<version>" or "version" in the body)'
-        )
-    return expected
-
-
 # ---------------------------------------------------------------- the table
 
 
@@ -194,13 +153,7 @@ def _p(action: str) -> Permission:
 
 
 _PRODUCT_PATH = "/api/products/<product_id>"
-_PRODUCT_ID = {
-    "product_id": {
-        "type": "string",
-        "format": "uuid",
-        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-    }
-}
+_PRODUCT_ID = {"product_id": UUID_PATH_SCHEMA}
 _ERRORS = (404, 409, 412)
 
 ROUTES: tuple[Route, ...] = (

@@ -26,8 +26,7 @@ from typing import Any
 from ..._exceptions import Conflict, DomainError, NotFound, PreconditionFailed
 from ...actors import Actor, Failure, UnknownMessage
 from ...store import StoreHandle
-from ...transport import Envelope
-from .._audit import AuditEntry, record
+from .._commands import Who, record_change
 from ._lifecycle import Command, Status, apply
 from ._model import (
     ContentNode,
@@ -64,14 +63,6 @@ class NodeExists(Conflict):
     """A node with this id exists already."""
 
     code = "node_exists"
-
-
-@dataclass(frozen=True, slots=True)
-class Who:
-    """Who sent a command and the request it belongs to (carried into the event)."""
-
-    actor: str
-    trace_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,8 +175,9 @@ class NodeEntity(Actor):
         )
         async with self._store.store.transaction() as tx:
             await self._repository.insert(tx, node)
-            await self._publish(tx, NodeCreated(node.snapshot()), command.who)
-            await self._audit(tx, "content.node.create", command.who, node)
+            await self._record(
+                tx, NodeCreated(node.snapshot()), "content.node.create", command.who, node
+            )
         self.node = node
         return node
 
@@ -198,8 +190,14 @@ class NodeEntity(Actor):
         async with self._store.store.transaction() as tx:
             await self._repository.save(tx, node, current.version)
             fields = tuple(sorted(command.changes))
-            await self._publish(tx, NodeUpdated(node.snapshot(), fields), command.who)
-            await self._audit(tx, "content.node.update", command.who, node, fields=list(fields))
+            await self._record(
+                tx,
+                NodeUpdated(node.snapshot(), fields),
+                "content.node.update",
+                command.who,
+                node,
+                fields=list(fields),
+            )
         self.node = node
         return node
 
@@ -212,8 +210,7 @@ class NodeEntity(Actor):
             async with self._store.store.transaction() as tx:
                 await self._repository.delete(tx, current)
                 deleted = NodeDeleted(uuid.UUID(current.id), current.version + 1)
-                await self._publish(tx, deleted, command.who)
-                await self._audit(tx, "content.node.delete", command.who, current)
+                await self._record(tx, deleted, "content.node.delete", command.who, current)
             self.node = None
             return None
         published_at = current.published_at
@@ -225,22 +222,27 @@ class NodeEntity(Actor):
         async with self._store.store.transaction() as tx:
             await self._repository.save(tx, node, current.version)
             event_type = _TRANSITION_EVENTS[command.command]
-            await self._publish(tx, event_type(node.snapshot()), command.who)
-            await self._audit(tx, f"content.node.{command.command.value}", command.who, node)
+            await self._record(
+                tx,
+                event_type(node.snapshot()),
+                f"content.node.{command.command.value}",
+                command.who,
+                node,
+            )
         self.node = node
         return node
 
     # ------------------------------------------------------------------ plumbing
 
-    async def _publish(self, tx: Any, payload: object, who: Who) -> None:
-        await tx.publish(
-            Envelope.new(
-                payload, tenant_id=self.tenant_id, trace_id=who.trace_id, actor_id=who.actor
-            )
-        )
-
-    async def _audit(
-        self, tx: Any, action: str, who: Who, node: ContentNode, **detail: Any
+    async def _record(
+        self, tx: Any, payload: object, action: str, who: Who, node: ContentNode, **detail: Any
     ) -> None:
-        entry = AuditEntry(who.actor, action, f"content/{node.id}", self.tenant_id, detail)
-        await record(tx, entry)
+        await record_change(
+            tx,
+            payload,
+            tenant_id=self.tenant_id,
+            who=who,
+            action=action,
+            resource=f"content/{node.id}",
+            **detail,
+        )

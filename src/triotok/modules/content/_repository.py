@@ -13,11 +13,10 @@ Invariants:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from ..._exceptions import Conflict, ConflictError
-from ...store import Row, Store, UnitOfWork
+from ...store import Row, Store, UnitOfWork, parse_timestamp, row_timestamp
 from ._lifecycle import Status
 from ._model import ContentNode, Translation
 
@@ -45,10 +44,6 @@ class SlugTaken(Conflict):
     code = "slug_taken"
 
 
-def _timestamp(value: Any) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-
-
 def _node(row: Row, translations: Sequence[Row], tags: Sequence[Row]) -> ContentNode:
     published = row["published_at"]
     return ContentNode(
@@ -70,9 +65,9 @@ def _node(row: Row, translations: Sequence[Row], tags: Sequence[Row]) -> Content
         parent_id=None if row["parent_id"] is None else str(row["parent_id"]),
         position=None if row["position"] is None else int(row["position"]),
         tags=tuple(sorted(str(t["tag"]) for t in tags)),
-        created_at=_timestamp(row["created_at"]),
-        updated_at=_timestamp(row["updated_at"]),
-        published_at=None if published is None else _timestamp(published),
+        created_at=row_timestamp(row["created_at"]),
+        updated_at=row_timestamp(row["updated_at"]),
+        published_at=parse_timestamp(published),
         version=int(row["version"]),
     )
 

@@ -18,13 +18,23 @@ from typing import Any
 from msgspec import UNSET
 
 from ..._exceptions import InvalidInput
-from ...http import Call, Reply, Route
+from ...http import (
+    UUID_PATH_SCHEMA,
+    Call,
+    Reply,
+    Route,
+    decode_cursor,
+    encode_cursor,
+    expected_version,
+    if_match,
+    not_modified,
+)
 from .._permissions import Permission
 from . import _models as models
 from ._entity import CreateNode, GetNode, TransitionNode, UpdateNode, Who
 from ._lifecycle import Command
 from ._model import ContentNode, Translation, check_kind, check_locale, check_tag, parse_node_id
-from ._service import ContentService, PreconditionRequired
+from ._service import ContentService
 
 __all__ = ("ROUTES",)
 
@@ -77,19 +87,6 @@ def _reply(node: ContentNode, status: int = 200, **headers: str) -> Reply:
     return Reply(node.as_dict(), status, {"ETag": node.etag, **headers})
 
 
-# The cursor is opaque to clients: today the last id of the page, as 32 hex
-# digits. Any such value is a valid position (keyset: "ids after this one").
-def _encode_cursor(after: str | None) -> str | None:
-    return None if after is None else uuid.UUID(after).hex
-
-
-def _decode_cursor(cursor: str) -> str:
-    try:
-        return str(uuid.UUID(hex=cursor))
-    except ValueError:
-        raise InvalidInput("cursor is not one this API handed out", field="cursor") from None
-
-
 # ---------------------------------------------------------------- handlers
 
 
@@ -111,7 +108,7 @@ async def create_node(call: Call) -> Reply:
 
 async def list_nodes(call: Call) -> dict[str, Any]:
     query: models.ContentNodeQuery = call.query
-    after = _decode_cursor(query.cursor) if query.cursor is not None else ""
+    after = decode_cursor(query.cursor) if query.cursor is not None else ""
     page = await _service(call).list(
         _tenant(call),
         status=query.status,
@@ -121,21 +118,21 @@ async def list_nodes(call: Call) -> dict[str, Any]:
         after=after,
         limit=query.limit,
     )
-    return {"items": [n.as_dict() for n in page.nodes], "next_cursor": _encode_cursor(page.after)}
+    return {"items": [n.as_dict() for n in page.nodes], "next_cursor": encode_cursor(page.after)}
 
 
 async def get_node(call: Call) -> Reply:
     node = await _service(call).ask(_tenant(call), parse_node_id(call.params["node_id"]), GetNode())
     assert node is not None
-    if node.etag in _etags(call.headers.get("If-None-Match")):
-        return Reply(b"", 304, {"ETag": node.etag})
+    if (unchanged := not_modified(call, node.etag)) is not None:
+        return unchanged
     return _reply(node)
 
 
 async def update_node(call: Call) -> Reply:
     body: models.ContentNodeUpdate = call.body
     node_id = parse_node_id(call.params["node_id"])
-    expected = _expected_version(call, None if body.version is UNSET else body.version)
+    expected = expected_version(call, None if body.version is UNSET else body.version)
     changes: dict[str, Any] = {}
     if body.kind is not UNSET:
         changes["kind"] = check_kind(body.kind)
@@ -155,7 +152,7 @@ async def update_node(call: Call) -> Reply:
 
 async def delete_node(call: Call) -> Reply:
     node_id = parse_node_id(call.params["node_id"])
-    expected = _expected_version(call, None)
+    expected = expected_version(call, None)
     command = TransitionNode(Command.DELETE, _who(call), expected)
     await _service(call).ask(_tenant(call), node_id, command)
     return Reply(b"", 204, content_type="application/json")
@@ -164,7 +161,7 @@ async def delete_node(call: Call) -> Reply:
 def _transition(command: Command) -> Any:
     async def handler(call: Call) -> Reply:
         node_id = parse_node_id(call.params["node_id"])
-        expected = _if_match(call.headers.get("If-Match"))
+        expected = if_match(call)
         node = await _service(call).ask(
             _tenant(call), node_id, TransitionNode(command, _who(call), expected)
         )
@@ -175,42 +172,6 @@ def _transition(command: Command) -> Any:
     return handler
 
 
-# ---------------------------------------------------------------- preconditions
-
-
-def _etags(header: str | None) -> set[str]:
-    if header is None:
-        return set()
-    return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}
-
-
-def _if_match(header: str | None) -> int | None:
-    """The version an ``If-Match`` names (``None`` without the header or for ``*``)."""
-    if header is None or header.strip() == "*":
-        return None
-    tags = _etags(header)
-    if len(tags) != 1:
-        raise InvalidInput('If-Match must name one version, e.g. If-Match: "3"', field="If-Match")
-    [tag] = tags
-    digits = tag.strip('"')
-    if not (tag.startswith('"') and tag.endswith('"') and digits.isascii() and digits.isdigit()):
-        raise InvalidInput('If-Match must name one version, e.g. If-Match: "3"', field="If-Match")
-    return int(digits)
-
-
-def _expected_version(call: Call, in_body: int | None) -> int:
-    """What ``PATCH``/``DELETE`` compare: ``If-Match`` or ``version``; 428 if neither."""
-    from_header = _if_match(call.headers.get("If-Match"))
-    if from_header is not None and in_body is not None and from_header != in_body:
-        raise InvalidInput("If-Match and version name different versions", field="version")
-    expected = from_header if from_header is not None else in_body
-    if expected is None:
-        raise PreconditionRequired(
-            'send the version you read (If-Match: "<version>" or "version" in the body)'
-        )
-    return expected
-
-
 # ---------------------------------------------------------------- the table
 
 
@@ -219,13 +180,7 @@ def _p(action: str) -> Permission:
 
 
 _NODE_PATH = "/api/content/nodes/<node_id>"
-_NODE_ID = {
-    "node_id": {
-        "type": "string",
-        "format": "uuid",
-        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-    }
-}
+_NODE_ID = {"node_id": UUID_PATH_SCHEMA}
 _ERRORS = (404, 409, 412)
 
 ROUTES: tuple[Route, ...] = (

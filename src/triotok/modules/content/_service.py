@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..._exceptions import PreconditionRequired
 from ...store import StoreHandle
 from ...supervision import ActorSystem, EntitiesRef
 from ._model import ContentNode
 from ._repository import ContentRepository, NodePage
 
-__all__ = ("REGION_PATH", "ContentService", "PreconditionRequired")
+__all__ = ("REGION_PATH", "ContentService")
 
 #: Where the content node entities live.
 REGION_PATH = "/app/modules/content/nodes"

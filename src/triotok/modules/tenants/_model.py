@@ -11,7 +11,7 @@ from typing import Any
 from ..._exceptions import InvalidInput
 from ..._json import InvalidJson, InvalidText, check, loads
 from ..._util import TENANT_ID_PATTERN
-from ...store import Row
+from ...store import Row, row_timestamp
 from ...transport import event
 
 __all__ = (
@@ -56,8 +56,8 @@ class Tenant:
             name=str(row["name"]),
             active=bool(row["active"]),
             settings=_settings(row["id"], row["settings"]),
-            created_at=_timestamp(row["created_at"]),
-            updated_at=_timestamp(row["updated_at"]),
+            created_at=row_timestamp(row["created_at"]),
+            updated_at=row_timestamp(row["updated_at"]),
             version=int(row["version"]),
         )
 
@@ -90,10 +90,6 @@ def _settings(tenant_id: object, stored: Any) -> dict[str, Any]:
         )
         return {}
     return value
-
-
-def _timestamp(value: Any) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
 @event("tenant.created")
