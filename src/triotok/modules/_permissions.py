@@ -54,12 +54,15 @@ class RoleTable:
     __slots__ = ("_roles",)
 
     def __init__(self, grants: Iterable[Grant] = ()) -> None:
-        roles: dict[str, set[str]] = {}
+        roles: dict[str, set[tuple[str, str]]] = {}
         for grant in grants:
             for role in grant.roles:
-                roles.setdefault(role, set()).add(str(grant.permission))
-        self._roles: Mapping[str, frozenset[str]] = {
-            role: frozenset(names) for role, names in roles.items()
+                roles.setdefault(role, set()).add(
+                    (grant.permission.resource, grant.permission.action)
+                )
+        # Pairs, not "resource:action" strings: the check runs on every request.
+        self._roles: Mapping[str, frozenset[tuple[str, str]]] = {
+            role: frozenset(pairs) for role, pairs in roles.items()
         }
 
     @property
@@ -68,13 +71,16 @@ class RoleTable:
 
     def permissions(self, role: str) -> frozenset[str]:
         """``role``'s permissions as ``"resource:action"`` strings (empty if unknown)."""
-        return self._roles.get(role, frozenset())
+        return frozenset(f"{r}:{a}" for r, a in self._roles.get(role, _NONE))
 
     def allows(self, role: str, permission: Permission) -> bool:
-        return str(permission) in self._roles.get(role, frozenset())
+        return (permission.resource, permission.action) in self._roles.get(role, _NONE)
 
     def as_dict(self) -> dict[str, list[str]]:
-        return {role: sorted(names) for role, names in sorted(self._roles.items())}
+        return {role: sorted(self.permissions(role)) for role in sorted(self._roles)}
+
+
+_NONE: frozenset[tuple[str, str]] = frozenset()
 
 
 def authorize(
