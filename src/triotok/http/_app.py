@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import trio
 from quart import Response, request
 from quart_trio import QuartTrio
 
@@ -110,15 +111,16 @@ def _view(route: Route, services: Services, limits: ClientLimits) -> Any:
             params["tenant_id"] = validate_tenant_id(params["tenant_id"])
         permission = route.permission
         if permission is not None:
-            key = await _authenticate(services)
-            decision = limits.key.try_hit(key.id)
-            state.limits["key"] = decision
-            if not decision.allowed:
+            key = await _authenticate(services, state)
+            now = trio.current_time()
+            state.key_reset = limits.key.admit(key.id, now)
+            if state.key_reset is None:
+                state.denied = ("key", limits.key.check(key.id, now))
                 raise RequestError(
                     "too many requests with this key", status=429, code="rate_limited"
                 )
             if permission.scope == "tenant":
-                header = _header("X-Tenant")
+                header = _text(state.tenant, "X-Tenant")
                 if header is None:
                     request_tenant = key.tenant_id
                 else:
@@ -169,8 +171,8 @@ def _state() -> RequestState | None:
     return state
 
 
-async def _authenticate(services: Services) -> Any:
-    header = _header("Authorization")
+async def _authenticate(services: Services, state: RequestState) -> Any:
+    header = _text(state.authorization, "Authorization")
     if header is None:
         raise RequestError("an API key is required", status=401, code="missing_api_key")
     scheme, _, presented = header.partition(" ")
@@ -185,14 +187,13 @@ async def _authenticate(services: Services) -> Any:
     return verify_key(await services.keys.get(key_id), presented)
 
 
-def _header(name: str) -> str | None:
-    """A request header as text: strict UTF-8, else a 422 naming the header."""
-    value = request.headers.get(name)
-    if value is None or value.isascii():
-        return value
+def _text(value: bytes | None, name: str) -> str | None:
+    """A request header (raw, as the gateway saw it) as text: strict UTF-8, else a 422
+    naming the header."""
+    if value is None:
+        return None
     try:
-        # Quart decodes header bytes as latin-1: undo that, then decode them as UTF-8.
-        return value.encode("latin-1").decode("utf-8")
+        return value.decode("utf-8")
     except UnicodeError:
         raise RequestError(
             f"the {name} header is not valid UTF-8 text",
