@@ -221,6 +221,9 @@ class Gateway:
     the framework does any work; every response (the app's, a problem, or
     this gateway's own refusals) gets the security, ``X-Request-Id`` and
     ``RateLimit`` headers as plain byte pairs.
+
+    ``direct``, when given, may serve a bodiless ``GET`` itself (it answers
+    whether it did); everything else goes to ``app``.
     """
 
     def __init__(
@@ -232,8 +235,10 @@ class Gateway:
         trust_proxy: bool,
         trusted_proxy_hops: int = 1,
         refuse: Callable[[int, str, str, str, str], bytes],
+        direct: Callable[[Scope, RequestState, Send], Awaitable[bool]] | None = None,
     ) -> None:
         self._app = app
+        self._direct = direct
         self._limits = limits
         self._max_body = max_body_bytes
         self._trust_proxy = trust_proxy
@@ -341,6 +346,13 @@ class Gateway:
                     f"the request body exceeds {self._max_body} bytes",
                 )
                 return
+        if (
+            self._direct is not None
+            and not body_pending
+            and scope["method"] == "GET"
+            and await self._direct(scope, state, send_with_headers)
+        ):
+            return
         await self._app(scope, receive_tracking if body_pending else receive, send_with_headers)
 
     def _rate_headers(self, state: RequestState) -> list[tuple[bytes, bytes]]:
