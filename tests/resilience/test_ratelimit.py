@@ -12,7 +12,7 @@ import math
 import pytest
 import trio
 import trio.testing
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
@@ -252,3 +252,28 @@ class LimiterMachine(RuleBasedStateMachine):
 
 LimiterMachine.TestCase.settings = settings(max_examples=100, stateful_step_count=40, deadline=None)
 TestLimiterMachine = LimiterMachine.TestCase
+
+
+@given(
+    capacity=st.integers(1, 20),
+    per_second=st.floats(0.1, 50),
+    steps=st.lists(st.tuples(st.sampled_from("ab"), st.floats(0, 2, allow_nan=False)), max_size=60),
+)
+def test_admit_is_check_without_the_decision(
+    capacity: int, per_second: float, steps: list[tuple[str, float]]
+) -> None:
+    """The gateway's fast path takes the same tokens and answers the same headers as check()."""
+    rate = RateLimit(capacity, per_second)
+    fast, full = GcraTable(rate, max_keys=1), GcraTable(rate, max_keys=1)
+    now = 0.0
+    for key, dt in steps:
+        now += dt
+        reset = fast.admit(key, now)
+        decision = full.check(key, now)
+        assert (reset is not None) == decision.allowed
+        if reset is None:
+            assert fast.check(key, now) == decision  # what the gateway does on a refusal
+        else:
+            assert reset == decision.reset_after
+            assert fast.remaining(reset) == decision.remaining
+    assert fast.statistics() == full.statistics()

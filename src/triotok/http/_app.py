@@ -18,9 +18,10 @@ reaches the client.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+import trio
 from quart import Response, request
 from quart_trio import QuartTrio
 
@@ -29,18 +30,25 @@ from ..modules import authorize
 from ..modules.access import parse_key, verify_key
 from ..modules.tenants import validate_tenant_id
 from ._json import decode_body
-from ._middleware import SCOPE_KEY, ClientLimits, Gateway, RequestState
+from ._middleware import SCOPE_KEY, ClientLimits, Gateway, RequestState, Scope, Send
 from ._models import convert
 from ._problems import PROBLEM_JSON, Problem, problem_body, problem_for
 from ._query import parse_query
-from ._routes import Call, Reply, Route, json_bytes
+from ._routes import Call, Headers, Reply, Route, json_bytes
 from ._services import Services
 
 __all__ = ("create_app",)
 
+_PROBLEM_JSON = PROBLEM_JSON.encode()
 
-def create_app(services: Services, routes: Iterable[Route] | None = None) -> QuartTrio:
-    """Build the Quart app serving ``routes`` (default: every route of ``services.modules``)."""
+
+def create_app(
+    services: Services, routes: Iterable[Route] | None = None, *, direct: bool = True
+) -> QuartTrio:
+    """Build the Quart app serving ``routes`` (default: every route of ``services.modules``).
+
+    ``direct=False`` sends every request through Quart (the tests compare both lanes).
+    """
     table = services.routes if routes is None else tuple(routes)
     options = services.options
     app = QuartTrio("triotok", static_folder=None)
@@ -73,19 +81,15 @@ def create_app(services: Services, routes: Iterable[Route] | None = None) -> Qua
         trust_proxy=options.trust_proxy,
         trusted_proxy_hops=options.trusted_proxy_hops,
         refuse=refuse,
+        direct=_direct_lane(_direct_routes(table), services, limits) if direct else None,
     )
 
     @app.errorhandler(Exception)
     async def _problem(exc: Exception) -> Response:
-        problem = problem_for(exc)
-        state = _state()
-        request_id = state.request_id if state is not None else None
-        body = problem_body(problem, instance=request.path, request_id=request_id)
-        response = Response(body, status=problem.status, content_type=PROBLEM_JSON)
-        for name, value in problem.headers.items():
+        status, body, headers = _problem_answer(exc, request.path, _state())
+        response = Response(body, status=status, content_type=PROBLEM_JSON)
+        for name, value in headers.items():
             response.headers[name] = value
-        if problem.status == 401:
-            response.headers["WWW-Authenticate"] = 'Bearer realm="triotok"'
         return response
 
     for route in table:
@@ -99,60 +103,19 @@ def create_app(services: Services, routes: Iterable[Route] | None = None) -> Qua
 
 
 def _view(route: Route, services: Services, limits: ClientLimits) -> Any:
-    options = services.options
-
     async def view(**params: Any) -> Response:
         state = _state()
         assert state is not None  # the gateway runs before every view
-        key = tenant = None
-        request_tenant: str | None = None
-        if "tenant_id" in params:
-            params["tenant_id"] = validate_tenant_id(params["tenant_id"])
-        permission = route.permission
-        if permission is not None:
-            key = await _authenticate(services)
-            decision = limits.key.try_hit(key.id)
-            state.limits["key"] = decision
-            if not decision.allowed:
-                raise RequestError(
-                    "too many requests with this key", status=429, code="rate_limited"
-                )
-            if permission.scope == "tenant":
-                header = _header("X-Tenant")
-                if header is None:
-                    request_tenant = key.tenant_id
-                else:
-                    request_tenant = validate_tenant_id(header, where="X-Tenant")
-            authorize(
-                services.roles,
-                key.role.value,
-                key.tenant_id,
-                permission,
-                request_tenant=request_tenant,
-                operator_tenant=options.operator_tenant,
-            )
-            # The key's own tenant must exist and be active (cached: one query per stampede).
-            tenant = await services.tenants.get(key.tenant_id)
-            if tenant is None:
-                raise RequestError("unknown tenant", status=404, code="tenant_not_found")
-            if not tenant.active:
-                raise RequestError("this tenant is deactivated", status=403, code="tenant_inactive")
-        query = _query(route)
-        body = await _body(route)
-        call = Call(
-            services=services,
-            route=route,
-            params=params,
-            query=query,
-            body=body,
-            key=key,
-            tenant=tenant,
-            request_id=state.request_id,
-            traceparent_header=state.traceparent,
-            headers=request.headers,
+        reply = await _handle(
+            route,
+            services,
+            limits,
+            state,
+            params,
+            request.headers,
+            request.query_string,
+            _body,
         )
-        result = await route.handler(call)
-        reply = result if isinstance(result, Reply) else Reply(result, route.status)
         payload = reply.body if isinstance(reply.body, bytes) else json_bytes(reply.body)
         response = Response(payload, status=reply.status, content_type=reply.content_type)
         for name, value in reply.headers.items():
@@ -163,14 +126,162 @@ def _view(route: Route, services: Services, limits: ClientLimits) -> Any:
     return view
 
 
+async def _handle(
+    route: Route,
+    services: Services,
+    limits: ClientLimits,
+    state: RequestState,
+    params: dict[str, Any],
+    headers: Headers,
+    query_string: bytes,
+    read_body: Callable[[Route], Awaitable[Any]],
+) -> Reply:
+    """The pipeline after routing, the same in both lanes (see :func:`_direct_lane`):
+    key, per-key limit, tenant, authorisation, query, body, handler."""
+    options = services.options
+    key = tenant = None
+    request_tenant: str | None = None
+    if "tenant_id" in params:
+        params["tenant_id"] = validate_tenant_id(params["tenant_id"])
+    permission = route.permission
+    if permission is not None:
+        key = await _authenticate(services, state)
+        now = trio.current_time()
+        state.key_reset = limits.key.admit(key.id, now)
+        if state.key_reset is None:
+            state.denied = ("key", limits.key.check(key.id, now))
+            raise RequestError("too many requests with this key", status=429, code="rate_limited")
+        if permission.scope == "tenant":
+            header = _text(state.tenant, "X-Tenant")
+            if header is None:
+                request_tenant = key.tenant_id
+            else:
+                request_tenant = validate_tenant_id(header, where="X-Tenant")
+        authorize(
+            services.roles,
+            key.role.value,
+            key.tenant_id,
+            permission,
+            request_tenant=request_tenant,
+            operator_tenant=options.operator_tenant,
+        )
+        # The key's own tenant must exist and be active (cached: one query per stampede).
+        tenant = await services.tenants.get(key.tenant_id)
+        if tenant is None:
+            raise RequestError("unknown tenant", status=404, code="tenant_not_found")
+        if not tenant.active:
+            raise RequestError("this tenant is deactivated", status=403, code="tenant_inactive")
+    query = None if route.query is None else parse_query(query_string, route.query)
+    body = None if route.body is None else await read_body(route)
+    call = Call(
+        services=services,
+        route=route,
+        params=params,
+        query=query,
+        body=body,
+        key=key,
+        tenant=tenant,
+        request_id=state.request_id,
+        traceparent_header=state.traceparent,
+        headers=headers,
+    )
+    result = await route.handler(call)
+    return result if isinstance(result, Reply) else Reply(result, route.status)
+
+
+# ------------------------------------------------------------------ the direct lane
+
+
+class _ScopeHeaders:
+    """The request headers straight from the ASGI scope, as handlers read them
+    (case-insensitive ``get`` of the first value, latin-1 text as in Quart)."""
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, raw: Iterable[tuple[bytes, bytes]]) -> None:
+        self._raw = raw
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        wanted = key.lower().encode("latin-1")
+        for name, value in self._raw:
+            if name.lower() == wanted:
+                return value.decode("latin-1")
+        return default
+
+
+def _direct_routes(table: Iterable[Route]) -> dict[str, Route]:
+    """The GET routes the gateway may serve without Quart: every one whose path has no
+    parameters (an exact match is exactly what werkzeug's router would pick)."""
+    return {route.path: route for route in table if route.method == "GET" and "<" not in route.path}
+
+
+def _direct_lane(
+    routes: dict[str, Route], services: Services, limits: ClientLimits
+) -> Callable[[Scope, RequestState, Send], Awaitable[bool]]:
+    """Serve a bodiless ``GET`` of a route without parameters in the gateway itself.
+
+    The framework's request context, URL adapter, request and response
+    objects cost more than the whole of TrioToK's pipeline on the hot reads
+    (a cached tenant, a list page): this lane runs the same :func:`_handle`
+    and the same problem mapping as the Quart view, and writes the two ASGI
+    messages itself. Anything else (other methods, ``HEAD``, parameters, a
+    body, an unknown path) goes to Quart unchanged. ``tests/http/test_direct_lane.py``
+    checks both lanes answer byte for byte alike.
+    """
+    async def serve(scope: Scope, state: RequestState, send: Send) -> bool:
+        route = routes.get(scope["path"])
+        if route is None:
+            return False
+        try:
+            reply = await _handle(
+                route,
+                services,
+                limits,
+                state,
+                {},
+                _ScopeHeaders(scope["headers"]),
+                scope["query_string"],
+                _no_body,
+            )
+            payload = reply.body if isinstance(reply.body, bytes) else json_bytes(reply.body)
+            status, kind, extra = reply.status, reply.content_type.encode(), reply.headers
+        except Exception as exc:
+            status, payload, extra = _problem_answer(exc, scope["path"], state)
+            kind = _PROBLEM_JSON
+        headers = [(b"content-type", kind), (b"content-length", str(len(payload)).encode())]
+        headers += [(name.lower().encode(), value.encode()) for name, value in extra.items()]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload, "more_body": False})
+        return True
+
+    return serve
+
+
+async def _no_body(route: Route) -> Any:  # pragma: no cover - direct routes declare no body
+    raise AssertionError(f"{route.endpoint} has a body but was served by the direct lane")
+
+
+def _problem_answer(
+    exc: Exception, path: str, state: RequestState | None
+) -> tuple[int, bytes, dict[str, str]]:
+    """Status, problem+json body and headers for ``exc`` (both lanes)."""
+    problem = problem_for(exc)
+    request_id = state.request_id if state is not None else None
+    body = problem_body(problem, instance=path, request_id=request_id)
+    headers = dict(problem.headers)
+    if problem.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="triotok"'
+    return problem.status, body, headers
+
+
 def _state() -> RequestState | None:
     scope: Any = request.scope  # a TypedDict in Quart's stubs; the gateway adds its key
     state: RequestState | None = scope.get(SCOPE_KEY)
     return state
 
 
-async def _authenticate(services: Services) -> Any:
-    header = _header("Authorization")
+async def _authenticate(services: Services, state: RequestState) -> Any:
+    header = _text(state.authorization, "Authorization")
     if header is None:
         raise RequestError("an API key is required", status=401, code="missing_api_key")
     scheme, _, presented = header.partition(" ")
@@ -185,14 +296,13 @@ async def _authenticate(services: Services) -> Any:
     return verify_key(await services.keys.get(key_id), presented)
 
 
-def _header(name: str) -> str | None:
-    """A request header as text: strict UTF-8, else a 422 naming the header."""
-    value = request.headers.get(name)
-    if value is None or value.isascii():
-        return value
+def _text(value: bytes | None, name: str) -> str | None:
+    """A request header (raw, as the gateway saw it) as text: strict UTF-8, else a 422
+    naming the header."""
+    if value is None:
+        return None
     try:
-        # Quart decodes header bytes as latin-1: undo that, then decode them as UTF-8.
-        return value.encode("latin-1").decode("utf-8")
+        return value.decode("utf-8")
     except UnicodeError:
         raise RequestError(
             f"the {name} header is not valid UTF-8 text",
@@ -200,12 +310,6 @@ def _header(name: str) -> str | None:
             code="validation_failed",
             errors=[{"in": "header", "path": name, "message": "is not valid UTF-8 text"}],
         ) from None
-
-
-def _query(route: Route) -> Any:
-    if route.query is None:
-        return None  # without touching the query string: parsing it costs
-    return parse_query(request.query_string, route.query)
 
 
 async def _body(route: Route) -> Any:

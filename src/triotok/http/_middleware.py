@@ -12,6 +12,8 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
+import trio
+
 from ..supervision import RateDecision, RateLimit, RateLimiter
 from ..transport import SchemaError, validate_traceparent
 
@@ -166,18 +168,49 @@ AsgiApp = Callable[[Any, Any, Any], Awaitable[None]]
 SCOPE_KEY = "triotok"
 
 _STATIC_HEADERS = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+_STATIC_NAMES = frozenset(name for name, _ in _STATIC_HEADERS)
 _HSTS = (b"strict-transport-security", HSTS.encode())
 
 
 class RequestState:
-    """Per-request facts the gateway establishes and the views read (``scope["triotok"]``)."""
+    """Per-request facts the gateway establishes and the views read (``scope["triotok"]``).
 
-    __slots__ = ("limits", "request_id", "traceparent")
+    ``authorization`` and ``tenant`` are the raw ``Authorization`` and
+    ``X-Tenant`` header values (the first of each), read in the gateway's one
+    pass over the headers so views need not look them up again. The rate
+    limits a request passed are kept as plain floats (``ip_reset``,
+    ``key_reset``: seconds until that bucket is full again); only a refusal
+    keeps a full decision (``denied``).
+    """
+
+    __slots__ = (
+        "authorization",
+        "denied",
+        "ip_reset",
+        "key_reset",
+        "request_id",
+        "tenant",
+        "traceparent",
+    )
 
     def __init__(self, request_id: str, traceparent: str | None) -> None:
         self.request_id = request_id
         self.traceparent = traceparent
-        self.limits: dict[str, RateDecision] = {}
+        self.authorization: bytes | None = None
+        self.tenant: bytes | None = None
+        self.ip_reset: float | None = None
+        self.key_reset: float | None = None
+        self.denied: tuple[str, RateDecision] | None = None
+
+    @property
+    def limits(self) -> dict[str, RateDecision]:
+        """The refusal, if any, by limit name (``{}`` when every limit passed)."""
+        return {} if self.denied is None else {self.denied[0]: self.denied[1]}
+
+
+def _allowed(limiter: RateLimiter, reset_after: float) -> RateDecision:
+    capacity = limiter.rate.capacity
+    return RateDecision(True, limiter.remaining(reset_after), capacity, reset_after, 0.0)
 
 
 class Gateway:
@@ -188,6 +221,9 @@ class Gateway:
     the framework does any work; every response (the app's, a problem, or
     this gateway's own refusals) gets the security, ``X-Request-Id`` and
     ``RateLimit`` headers as plain byte pairs.
+
+    ``direct``, when given, may serve a bodiless ``GET`` itself (it answers
+    whether it did); everything else goes to ``app``.
     """
 
     def __init__(
@@ -199,20 +235,26 @@ class Gateway:
         trust_proxy: bool,
         trusted_proxy_hops: int = 1,
         refuse: Callable[[int, str, str, str, str], bytes],
+        direct: Callable[[Scope, RequestState, Send], Awaitable[bool]] | None = None,
     ) -> None:
         self._app = app
+        self._direct = direct
         self._limits = limits
         self._max_body = max_body_bytes
         self._trust_proxy = trust_proxy
         self._hops = trusted_proxy_hops
         self._refuse = refuse
+        ip_policy = f'"ip";q={limits.ip.rate.capacity};w=60'
+        self._policy_ip = (b"ratelimit-policy", ip_policy.encode())
+        both = f'{ip_policy}, "key";q={limits.key.rate.capacity};w=60'
+        self._policy_both = (b"ratelimit-policy", both.encode())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
         request_id = traceparent = forwarded_for = forwarded_proto = None
-        length = None
+        length = authorization = tenant = None
         chunked = False
         for name, value in scope["headers"]:
             if name == b"x-request-id":
@@ -228,11 +270,19 @@ class Gateway:
                 forwarded_proto = (
                     proto if forwarded_proto is None else f"{forwarded_proto}, {proto}"
                 )
+            elif name == b"authorization":
+                if authorization is None:
+                    authorization = value
+            elif name == b"x-tenant":
+                if tenant is None:
+                    tenant = value
             elif name == b"content-length":
                 length = value
             elif name == b"transfer-encoding":
                 chunked = True
         state = RequestState(request_id_from(request_id), traceparent_from(traceparent))
+        state.authorization = authorization
+        state.tenant = tenant
         scope[SCOPE_KEY] = state
         tls = is_tls(
             scope.get("scheme"), forwarded_proto, trust_proxy=self._trust_proxy, hops=self._hops
@@ -254,15 +304,16 @@ class Gateway:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", ()))
                 present = {name.lower() for name, _ in headers}
-                headers += [h for h in _STATIC_HEADERS if h[0] not in present]
+                if present.isdisjoint(_STATIC_NAMES):
+                    headers += _STATIC_HEADERS
+                else:
+                    headers += [h for h in _STATIC_HEADERS if h[0] not in present]
                 if body_pending and b"connection" not in present:
                     headers.append((b"connection", b"close"))
                 if tls:
                     headers.append(_HSTS)
                 headers.append((b"x-request-id", state.request_id.encode()))
-                extra: dict[str, str] = {}
-                rate_limit_headers(state.limits, extra)
-                headers += [(k.lower().encode(), v.encode()) for k, v in extra.items()]
+                headers += self._rate_headers(state)
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -273,9 +324,10 @@ class Gateway:
             trust_proxy=self._trust_proxy,
             hops=self._hops,
         )
-        decision = self._limits.ip.try_hit(ip)
-        state.limits["ip"] = decision
-        if not decision.allowed:
+        now = trio.current_time()
+        state.ip_reset = self._limits.ip.admit(ip, now)
+        if state.ip_reset is None:
+            state.denied = ("ip", self._limits.ip.check(ip, now))
             await self._answer(
                 send_with_headers, scope, 429, "rate_limited", "too many requests from this address"
             )
@@ -294,7 +346,45 @@ class Gateway:
                     f"the request body exceeds {self._max_body} bytes",
                 )
                 return
+        if (
+            self._direct is not None
+            and not body_pending
+            and scope["method"] == "GET"
+            and await self._direct(scope, state, send_with_headers)
+        ):
+            return
         await self._app(scope, receive_tracking if body_pending else receive, send_with_headers)
+
+    def _rate_headers(self, state: RequestState) -> list[tuple[bytes, bytes]]:
+        """``RateLimit-Policy``/``RateLimit`` (and ``Retry-After`` on a refusal), as for
+        :func:`rate_limit_headers`, formatted straight from the request's floats."""
+        if state.denied is not None:
+            name, decision = state.denied
+            decisions: dict[str, RateDecision] = {}
+            for limit, reset, limiter in (
+                ("ip", state.ip_reset, self._limits.ip),
+                ("key", state.key_reset, self._limits.key),
+            ):
+                if limit == name:
+                    decisions[name] = decision
+                elif reset is not None:
+                    decisions[limit] = _allowed(limiter, reset)
+            extra: dict[str, str] = {}
+            rate_limit_headers(decisions, extra)
+            return [(k.lower().encode(), v.encode()) for k, v in extra.items()]
+        ip = state.ip_reset
+        if ip is None:
+            return []
+        ip_left = self._limits.ip.remaining(ip)
+        key = state.key_reset
+        if key is None:
+            return [
+                self._policy_ip,
+                (b"ratelimit", f'"ip";r={ip_left};t={math.ceil(ip)}'.encode()),
+            ]
+        key_left = self._limits.key.remaining(key)
+        value = f'"ip";r={ip_left};t={math.ceil(ip)}, "key";r={key_left};t={math.ceil(key)}'
+        return [self._policy_both, (b"ratelimit", value.encode())]
 
     async def _answer(self, send: Send, scope: Scope, status: int, code: str, detail: str) -> None:
         state: RequestState = scope[SCOPE_KEY]

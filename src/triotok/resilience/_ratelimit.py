@@ -154,6 +154,35 @@ class GcraTable:
         self._expire(now)
         return self._decision(True, new_tat, now, 0.0, None)
 
+    def admit(self, key: str, now: float) -> float | None:
+        """The allocation-free fast path of ``check(key, now)`` for one token.
+
+        Admitted: the token is taken (and counted) and the answer is
+        ``reset_after``, the seconds until the bucket is full again (see
+        :meth:`remaining`). Not admitted: ``None``, and nothing is taken or
+        counted; call ``check`` at the same ``now`` for the full decision.
+        """
+        rate = self.rate.refill_per_second
+        table = self._tat
+        tat = table.get(key, now)
+        if tat < now:
+            tat = now
+        new_tat = tat + 1.0 / rate
+        reset_after = new_tat - now
+        if reset_after * rate > self.rate.capacity + _EPS:
+            return None
+        self._allowed += 1
+        table[key] = new_tat
+        table.move_to_end(key)
+        self._expire(now)
+        return reset_after
+
+    def remaining(self, reset_after: float) -> int:
+        """Tokens left in a bucket that is full again in ``reset_after`` seconds."""
+        capacity = self.rate.capacity
+        owed = reset_after * self.rate.refill_per_second
+        return min(capacity, max(0, math.floor(capacity - owed + _EPS)))
+
     def forget(self, key: str) -> None:
         """Drop ``key``'s state: its bucket is full again."""
         self._tat.pop(key, None)
