@@ -32,7 +32,7 @@ from collections.abc import (
 )
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import asyncpg
 import trio
@@ -42,6 +42,7 @@ from .._exceptions import ConflictError, StoreError, StoreUnavailable, TriotokEr
 from .._util import single_leaf
 from ._config import PostgresConfig
 from ._deferred import Deferred, UnitFailed, expectation_failed, many_rows
+from ._fuse import fuse_all, fuse_runs
 from ._migrations import (
     CREATE_LEGACY_TABLE,
     CREATE_MIGRATIONS_TABLE,
@@ -170,9 +171,10 @@ async def _keep_session(conn: Any) -> None:
 
 
 async def _run_deferred(conn: Any, statements: Sequence[Deferred]) -> None:
-    # Each statement is one exchange with the server (executemany: one for all
-    # its rows), all within the single crossing that carries them.
-    for statement in statements:
+    # Each statement is one exchange with the server (runs of plain inserts
+    # fused into one, see _fuse.py), all within the single crossing that
+    # carries them.
+    for statement in fuse_runs(statements):
         if statement.many:
             await conn.executemany(statement.sql, statement.params)
             continue
@@ -325,6 +327,17 @@ class _PgUnitOfWork:
 
         async def crossing() -> T:
             nonlocal sent
+            if commit and fn is _nothing and self._conn is None:
+                # Nothing ran yet and only deferred statements are left: if
+                # they fuse into one statement, it is its own transaction.
+                notify = OUTBOX_CHANNEL if self.published else None
+                single = fuse_all(pending, notify=notify)
+                if single is not None:
+                    sql, args = single.sql, single.params
+                    await _with_connection(
+                        self._pool, lambda c: c.execute(sql, *args), retry_stale=False
+                    )
+                    return cast(T, None)
             conn = await self._connection()
             if pending:
                 await _run_deferred(conn, pending)
