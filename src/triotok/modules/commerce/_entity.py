@@ -342,7 +342,9 @@ class ProductEntity(Actor):
             async with self._store.store.transaction() as tx:
                 await write(tx)
         except ConflictError as conflict:
-            if creating and conflict.violates("commerce_products", "tenant_id", "id"):
+            if creating:
+                # The row may exist after all (whichever key the database
+                # reported first): answer as an entity that had loaded it would.
                 self.product = await self._load(self._store.store)
                 if self.product is not None:
                     raise ProductExists(f"product {self.product_id} exists already") from None

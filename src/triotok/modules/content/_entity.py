@@ -281,8 +281,10 @@ class NodeEntity(Actor):
             async with self._store.store.transaction() as tx:
                 await write(tx)
         except ConflictError as conflict:
-            if creating and conflict.violates("content_nodes", "tenant_id", "id"):
-                await self._load()  # the row exists after all: answer as a loaded entity would
+            if creating:
+                # The row may exist after all (whichever key the database
+                # reported first): answer as an entity that had loaded it would.
+                await self._load()
                 if self.node is not None:
                     raise NodeExists(f"content node {self.node_id} exists already") from None
             explained = await self._repository.explain(self._store.store, node, conflict)
