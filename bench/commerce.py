@@ -198,7 +198,7 @@ def _measure(report: Report, backend: Backend, command: str, count: int, budget:
         raise RuntimeError(f"{backend.name} {command}: the run failed (exit {proc.returncode})")
     samples = json.loads(out)
     bare = "1-row insert tx" if command == "create_product" else "1-row update tx"
-    base = f"{backend.name}: {bare} ({command})"
+    base = f"{backend.name}: {bare}"
     p50, p99 = (x * 1000 for x in percentiles(samples["bare"], 50, 99))
     report.add(Row(base, p50, "ms p50", extra={"p99_ms": p99, "n": len(samples["bare"])}))
     report.add(Row("  p99", p99, "ms"))
