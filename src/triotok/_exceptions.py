@@ -342,10 +342,32 @@ class SchemaTooNew(StoreError):
 
 
 class ConflictError(StoreError):
-    """A unique or optimistic-concurrency constraint was violated."""
+    """A unique or optimistic-concurrency constraint was violated.
+
+    When the database reports a unique violation, ``table`` and ``columns``
+    name the table and the columns of the violated key, in the key's order,
+    the same on every backend (``("content_translations", ("tenant_id",
+    "locale", "slug"))``), so a caller can tell a taken slug from a taken id
+    without parsing messages; they are ``None`` and ``()`` otherwise.
+    """
 
     code = "conflict"
     severity = "warning"
+    table: str | None = None
+    columns: tuple[str, ...] = ()
+
+    def __init__(
+        self, *args: object, table: str | None = None, columns: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(*args)
+        if table is not None:
+            self.table = table
+        if columns:
+            self.columns = tuple(columns)
+
+    def violates(self, table: str, *columns: str) -> bool:
+        """Whether this is a unique violation of the key ``columns`` of ``table``."""
+        return self.table == table and self.columns == columns
 
 
 class EntityConflict(ConflictError):

@@ -91,7 +91,10 @@ async def test_statement_timeout_is_unavailable_not_a_hang(pg_url: str) -> None:
 
 async def test_pool_statistics(pg_url: str) -> None:
     async with open_store(pg_url, pool_size=4, schemas=SCHEMAS) as store:
-        async with store.transaction():
+        async with store.transaction() as tx:
+            # The connection is taken with the unit's first statement, not before.
+            assert store.statistics().connections_in_use == 0
+            assert await tx.fetchval("SELECT 1") == 1
             stats = store.statistics()
             assert stats.connections_in_use == 1
             assert stats.transactions_active == 1

@@ -585,3 +585,34 @@ async def test_an_entity_keeps_its_nursery_only_when_on_start_used_it(
         # The region learned: later incarnations keep theirs.
         assert await region.ask("plain", "nursery") is True
         assert await region.ask("other", "nursery") is True
+
+
+class Peeker(Actor):
+    """Records what its on_start saw waiting in its mailbox."""
+
+    def __init__(self, seen: list[Any]) -> None:
+        self.seen = seen
+
+    async def on_start(self) -> None:
+        self.seen.append(self.ctx.peek())
+
+    async def receive(self, message: Any) -> Any:
+        self.seen.append(("handled", message, self.ctx.peek()))
+        return message
+
+
+async def test_on_start_sees_the_command_that_activated_the_entity(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    seen: list[Any] = []
+    async with open_test_system() as system:
+        region = await system.system.spawn_entities(
+            Entities("peek", factory=lambda key: Peeker(seen))
+        )
+        region.tell("k", "first")  # a tell shows itself, an ask its message
+        assert await region.ask("k", "second") == "second"
+        assert seen == ["first", ("handled", "first", "second"), ("handled", "second", None)]
+        await region.passivate("k")
+        seen.clear()
+        assert await region.ask("k", "again") == "again"
+        assert seen == ["again", ("handled", "again", None)]

@@ -136,3 +136,20 @@ async def test_subscribing_during_delivery_affects_later_envelopes() -> None:
         await transport.publish(envelope)
     assert [(name, e.payload.n) for name, e in log] == [("joiner", 0), ("joiner", 1), ("late", 1)]
     assert transport.statistics() == TransportStatistics(subscribers=2, published=2, delivered=3)
+
+
+async def test_a_prefix_subscriber_gets_only_its_event_types() -> None:
+    transport = InMemoryTransport(registry=REGISTRY, strict=True)
+    log: list[tuple[str, Envelope]] = []
+    ping = ping_envelope()
+    assert not transport.wants(ping.event_type)  # nobody subscribed yet
+    await transport.subscribe("other", Recorder("other", log), prefix="tenant.")
+    assert not transport.wants(ping.event_type)
+    assert transport.wants("tenant.updated")
+    await transport.publish(ping)
+    assert log == []
+    await transport.subscribe("all", Recorder("all", log))
+    assert transport.wants(ping.event_type)
+    await transport.publish(ping)
+    assert [name for name, _ in log] == ["all"]
+    assert transport.statistics().delivered == 1

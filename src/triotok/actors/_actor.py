@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from .._exceptions import ActorError
+from ._ask import AskRequest
 from ._mailbox import Mailbox
 
 if TYPE_CHECKING:
@@ -94,6 +95,19 @@ class ActorContext:
     def system(self) -> Any:
         """The :class:`~triotok.ActorSystem` this actor lives in."""
         return self._cell.runtime.system
+
+    def peek(self) -> Any:
+        """The first message waiting in the mailbox, without taking it (``None`` if empty).
+
+        For an ``on_start`` that can tell from the command that activated it
+        whether it needs its state: an entity activated by a *create* need
+        not load a row that cannot exist yet. An ask shows its message.
+        """
+        queue = self._cell.queue
+        if not queue:
+            return None
+        item = queue[0]
+        return item.message if type(item) is AskRequest else item
 
     def start_soon(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
         """Run ``fn(*args)`` as a background task of this incarnation."""

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..store import Row, Store, UnitOfWork
 
-__all__ = ("AuditEntry", "AuditRecord", "list_entries", "record")
+__all__ = ("AuditEntry", "AuditRecord", "list_entries", "record", "record_deferred")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +55,14 @@ class AuditRecord:
         }
 
 
-async def record(tx: UnitOfWork, entry: AuditEntry, *, at: datetime | None = None) -> None:
-    """Write ``entry`` in the transaction ``tx``."""
-    await tx.execute(
-        "INSERT INTO audit_log (tenant_id, actor, action, resource, at, detail)"
-        " VALUES ($1, $2, $3, $4, $5, $6)",
+_INSERT = (
+    "INSERT INTO audit_log (tenant_id, actor, action, resource, at, detail)"
+    " VALUES ($1, $2, $3, $4, $5, $6)"
+)
+
+
+def _params(entry: AuditEntry, at: datetime | None) -> tuple[Any, ...]:
+    return (
         entry.tenant_id,
         entry.actor,
         entry.action,
@@ -67,6 +70,16 @@ async def record(tx: UnitOfWork, entry: AuditEntry, *, at: datetime | None = Non
         at or datetime.now(UTC),
         json.dumps(entry.detail, sort_keys=True),
     )
+
+
+async def record(tx: UnitOfWork, entry: AuditEntry, *, at: datetime | None = None) -> None:
+    """Write ``entry`` in the transaction ``tx``."""
+    await tx.execute(_INSERT, *_params(entry, at))
+
+
+def record_deferred(tx: UnitOfWork, entry: AuditEntry, *, at: datetime | None = None) -> None:
+    """Queue ``entry`` in ``tx`` for its next round trip (``tx.defer``; see :func:`record`)."""
+    tx.defer(_INSERT, *_params(entry, at))
 
 
 async def list_entries(store: Store, tenant_id: str, *, limit: int = 100) -> list[AuditRecord]:

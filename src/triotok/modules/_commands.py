@@ -7,7 +7,7 @@ from typing import Any
 
 from ..store import UnitOfWork
 from ..transport import Envelope
-from ._audit import AuditEntry, record
+from ._audit import AuditEntry, record_deferred
 
 __all__ = ("Who", "record_change")
 
@@ -34,8 +34,10 @@ async def record_change(
 
     Called once per accepted command, inside the transaction that writes the
     rows, so the change, its event and its audit entry exist together or not
-    at all.
+    at all. Both rows are deferred (``tx.defer_publish``, ``tx.defer``): they
+    travel with the unit's next round trip, usually its commit, so they cost
+    no round trip of their own.
     """
     envelope = Envelope.new(payload, tenant_id=tenant_id, trace_id=who.trace_id, actor_id=who.actor)
-    await tx.publish(envelope)
-    await record(tx, AuditEntry(who.actor, action, resource, tenant_id, detail))
+    tx.defer_publish(envelope)
+    record_deferred(tx, AuditEntry(who.actor, action, resource, tenant_id, detail))

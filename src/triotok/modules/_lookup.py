@@ -110,7 +110,7 @@ class CachedLookup(Actor, Generic[K, V]):
         self._directory._cache = cache
         if self._events is not None:
             await self._events.unsubscribe(self._subscription)
-            await self._events.subscribe(self._subscription, self._on_event)
+            await self._events.subscribe(self._subscription, self._on_event, prefix=self._prefix)
 
     async def on_stop(self) -> None:
         self._directory._cache = None

@@ -7,6 +7,10 @@ Invariants:
   ``loop.run_aio_coroutine`` on the loop captured at open, so any trio task
   may call the store, not only those spawned inside ``open_store``.
 * A unit of work keeps one connection from ``BEGIN`` to ``COMMIT``/``ROLLBACK``.
+  It takes the connection (and sends ``BEGIN``) in the same crossing as its
+  first statement, and sends its deferred statements (``tx.defer``) in the
+  crossing of the next one or of the commit: a unit that only defers crosses
+  into asyncio once, acquire to release.
 * Nothing asyncpg or socket-level escapes: connection trouble becomes
   ``StoreUnavailable`` (retryable), unique violations ``ConflictError``, any
   other database error ``StoreError``. After a connection loss the pool's
@@ -16,10 +20,19 @@ Invariants:
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+import re
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import asyncpg
 import trio
@@ -28,6 +41,8 @@ import trio_asyncio
 from .._exceptions import ConflictError, StoreError, StoreUnavailable, TriotokError
 from .._util import single_leaf
 from ._config import PostgresConfig
+from ._deferred import Deferred, UnitFailed, expectation_failed, many_rows
+from ._fuse import fuse_all, fuse_runs
 from ._migrations import (
     CREATE_LEGACY_TABLE,
     CREATE_MIGRATIONS_TABLE,
@@ -86,11 +101,23 @@ def _is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, asyncpg.InterfaceError | asyncpg.exceptions.InternalClientError)
 
 
+# A unique violation's detail: "Key (tenant_id, slug)=(acme, about) already exists."
+_UNIQUE_KEY = re.compile(r"Key \(((?:\w+)(?:, \w+)*)\)=")
+
+
+def _unique_violation(exc: Any) -> ConflictError:
+    message = f"{exc} ({exc.detail})" if exc.detail else str(exc)
+    key = _UNIQUE_KEY.match(exc.detail or "")
+    if key is None or not exc.table_name:
+        return ConflictError(message)
+    return ConflictError(message, table=exc.table_name, columns=tuple(key.group(1).split(", ")))
+
+
 def _map_error(exc: Exception, url: str) -> Exception:
     if isinstance(exc, TriotokError):
         return exc
     if isinstance(exc, asyncpg.UniqueViolationError):
-        return ConflictError(f"{exc} ({exc.detail})" if exc.detail else str(exc))
+        return _unique_violation(exc)
     if isinstance(exc, asyncpg.QueryCanceledError):
         return StoreUnavailable(f"{url}: statement cancelled (statement_timeout?): {exc}")
     if _is_unavailable(exc):
@@ -141,6 +168,21 @@ async def _keep_session(conn: Any) -> None:
     dedicated connections and the migration lock is transaction-scoped.
     Application SQL must follow suit (``SET LOCAL``, not ``SET``).
     """
+
+
+async def _run_deferred(conn: Any, statements: Sequence[Deferred]) -> None:
+    # Each statement is one exchange with the server (runs of plain inserts
+    # fused into one, see _fuse.py), all within the single crossing that
+    # carries them.
+    for statement in fuse_runs(statements):
+        if statement.many:
+            await conn.executemany(statement.sql, statement.params)
+            continue
+        status = await conn.execute(statement.sql, *statement.params)
+        if statement.expect is not None:
+            changed = _rowcount(status)
+            if changed != statement.expect:
+                raise expectation_failed(statement, changed)
 
 
 async def _acquire_begin(pool: Any) -> Any:
@@ -222,38 +264,161 @@ async def _migrate(pool: Any, url: str, schemas: Sequence[Schema]) -> dict[str, 
 # --------------------------------------------------------------------------- unit of work
 
 
-class _PgUnitOfWork:
-    """The statements of one PostgreSQL transaction, on one connection (see UnitOfWork)."""
+_OUTBOX_INSERT = (
+    "INSERT INTO outbox (event_id, event_type, tenant_id, payload, available_at)"
+    " VALUES ($1, $2, $3, $4, coalesce($5::timestamptz, now()))"
+)
 
-    def __init__(self, store: PostgresStore, conn: Any) -> None:
+
+class _PgUnitOfWork:
+    """The statements of one PostgreSQL transaction, on one connection (see UnitOfWork).
+
+    The connection is taken (``BEGIN``) by the first crossing; the deferred
+    statements go with the next one; :meth:`_commit` ends with ``COMMIT``
+    and the release in the same crossing.
+    """
+
+    __slots__ = ("_conn", "_done", "_failed", "_open", "_pending", "_pool", "_store", "published")
+
+    def __init__(self, store: PostgresStore, pool: Any) -> None:
         self._store = store
-        self._conn = conn
+        self._pool = pool
+        self._conn: Any = None
         self._open = True
+        self._done = False
+        self._failed: BaseException | None = None
+        self._pending: list[Deferred] = []
         self.published = False
 
-    async def _call(self, fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
-        # The check comes before the coroutine exists: after release the
-        # connection belongs to someone else.
+    def _check(self) -> None:
+        # Before any coroutine exists: after release the connection belongs to someone else.
         if not self._open:
             raise StoreError("this unit of work has ended; open a new transaction")
-        return await self._store._aio(fn())
+        if self._failed is not None:
+            raise UnitFailed(
+                f"a statement of this unit of work failed earlier ({self._failed!r}); it rolls back"
+            )
+
+    async def _connection(self) -> Any:
+        """(asyncio side) The unit's connection, taken with ``BEGIN`` on first use."""
+        conn = self._conn
+        if conn is None:
+            store = self._store
+            store._waiting += 1
+            try:
+                conn = self._conn = await _acquire_begin(self._pool)
+            finally:
+                store._waiting -= 1
+        return conn
+
+    async def _call(
+        self, fn: Callable[[Any], Coroutine[Any, Any, T]], *, commit: bool = False
+    ) -> T:
+        self._check()
+        return await self._send(fn, commit=commit)
+
+    async def _send(self, fn: Callable[[Any], Coroutine[Any, Any, T]], *, commit: bool) -> T:
+        pending, self._pending = self._pending, []
+        fresh = self._conn is None
+        sent = False
+        if commit:
+            self._open = False
+            self._done = True
+
+        async def crossing() -> T:
+            nonlocal sent
+            if commit and fn is _nothing and self._conn is None:
+                # Nothing ran yet and only deferred statements are left: if
+                # they fuse into one statement, it is its own transaction.
+                notify = OUTBOX_CHANNEL if self.published else None
+                single = fuse_all(pending, notify=notify)
+                if single is not None:
+                    sql, args = single.sql, single.params
+                    await _with_connection(
+                        self._pool, lambda c: c.execute(sql, *args), retry_stale=False
+                    )
+                    return cast(T, None)
+            conn = await self._connection()
+            if pending:
+                await _run_deferred(conn, pending)
+            sent = True
+            result = await fn(conn)
+            if commit:
+                self._conn = None  # released by _finish whatever happens
+                notify = OUTBOX_CHANNEL if self.published else None
+                await _finish(self._pool, conn, commit=True, notify=notify)
+            return result
+
+        try:
+            return await self._store._aio(crossing())
+        except BaseException as exc:
+            # As on SQLite: after a failed BEGIN, deferred statement or commit,
+            # nothing may commit (PostgreSQL itself refuses after any error).
+            if not sent or fresh or commit:
+                self._failed = exc
+            raise
+
+    async def _commit(self) -> None:
+        """Send what is queued with ``COMMIT`` (nothing if nothing was ever sent)."""
+        if self._done:
+            return
+        self._check()
+        self._open = False
+        if self._conn is not None or self._pending:
+            await self._send(_nothing, commit=True)
+
+    def defer(
+        self, sql: str, *params: Any, expect: int | None = None, error: Exception | None = None
+    ) -> None:
+        """Queue a statement for the next crossing (see :class:`UnitOfWork`)."""
+        self._check()
+        self._pending.append(Deferred(sql, params, False, expect, error))
+
+    def defer_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Queue one statement per parameter row (one ``executemany``) for the next crossing."""
+        self._check()
+        args = many_rows(rows)
+        if args:
+            self._pending.append(Deferred(sql, args, True))
+
+    def defer_publish(
+        self,
+        event: Any,
+        *,
+        event_id: str | None = None,
+        event_type: str | None = None,
+        tenant_id: str | None = None,
+        available_at: datetime | None = None,
+    ) -> None:
+        """Queue the outbox row of ``event``; ``NOTIFY`` follows at commit."""
+        self._check()
+        row = encode_event(event, event_id, event_type, tenant_id)
+        args = (row.event_id, row.event_type, row.tenant_id, row.payload, available_at)
+        self._pending.append(Deferred(_OUTBOX_INSERT, args))
+        self.published = True
+
+    async def flush(self) -> None:
+        """Send the deferred statements now."""
+        self._check()
+        if self._pending:
+            await self._send(_nothing, commit=False)
 
     async def execute(self, sql: str, *params: Any) -> int:
         """Run a statement; return the number of rows it changed."""
-        return _rowcount(await self._call(lambda: self._conn.execute(sql, *params)))
+        return _rowcount(await self._call(lambda c: c.execute(sql, *params)))
 
     async def fetch(self, sql: str, *params: Any) -> list[Row]:
         """Run a query; return all rows."""
-        return [dict(r) for r in await self._call(lambda: self._conn.fetch(sql, *params))]
+        return [dict(r) for r in await self._call(lambda c: c.fetch(sql, *params))]
 
     async def fetchrow(self, sql: str, *params: Any) -> Row | None:
         """Run a query; return its first row or ``None``."""
-        row = await self._call(lambda: self._conn.fetchrow(sql, *params))
+        row = await self._call(lambda c: c.fetchrow(sql, *params))
         return None if row is None else dict(row)
 
     async def fetchval(self, sql: str, *params: Any) -> Any:
         """Run a query; return the first column of its first row."""
-        return await self._call(lambda: self._conn.fetchval(sql, *params))
+        return await self._call(lambda c: c.fetchval(sql, *params))
 
     async def publish(
         self,
@@ -267,8 +432,7 @@ class _PgUnitOfWork:
         """Write an outbox row in this transaction; ``NOTIFY`` follows at commit."""
         row = encode_event(event, event_id, event_type, tenant_id)
         outbox_id = await self.fetchval(
-            "INSERT INTO outbox (event_id, event_type, tenant_id, payload, available_at)"
-            " VALUES ($1, $2, $3, $4, coalesce($5::timestamptz, now())) RETURNING id",
+            _OUTBOX_INSERT + " RETURNING id",
             row.event_id,
             row.event_type,
             row.tenant_id,
@@ -286,6 +450,10 @@ class _PgUnitOfWork:
             str(event_id),
         )
         return changed == 1
+
+
+async def _nothing(_conn: Any) -> None:
+    return None
 
 
 # --------------------------------------------------------------------------- store
@@ -314,8 +482,10 @@ class PostgresStore:
         self._write_failures = 0
         self._active = 0
         self._waiting = 0
+        self._round_trips = 0
 
     async def _aio(self, coro: Coroutine[Any, Any, T]) -> T:
+        self._round_trips += 1
         try:
             result: T = await self._loop.run_aio_coroutine(coro)
         except Exception as exc:
@@ -381,44 +551,30 @@ class PostgresStore:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_PgUnitOfWork]:
-        """Open a unit of work on one pooled connection."""
+        """Open a unit of work on one pooled connection (taken with its first statement)."""
         pool = self._require_pool()
-        self._waiting += 1
-        try:
-            conn = await self._aio(_acquire_begin(pool))
-        except StoreUnavailable:
-            self._write_failures += 1
-            raise
-        finally:
-            self._waiting -= 1
-        uow = _PgUnitOfWork(self, conn)
+        uow = _PgUnitOfWork(self, pool)
         self._active += 1
         try:
             try:
                 yield uow
+                await uow._commit()
             except BaseException as exc:
                 if isinstance(exc, StoreUnavailable):
                     self._write_failures += 1
                 uow._open = False
-                # Shielded and bounded: release the connection even when
-                # cancelled; a failed rollback on a dead connection is moot
-                # (the server rolled back) and the pool discards it.
-                with (
-                    trio.CancelScope(shield=True),
-                    trio.move_on_after(_CLEANUP_TIMEOUT),
-                    suppress(StoreError),
-                ):
-                    await self._aio(_finish(pool, conn, commit=False, notify=None))
+                conn, uow._conn = uow._conn, None
+                if conn is not None:
+                    # Shielded and bounded: release the connection even when
+                    # cancelled; a failed rollback on a dead connection is moot
+                    # (the server rolled back) and the pool discards it.
+                    with (
+                        trio.CancelScope(shield=True),
+                        trio.move_on_after(_CLEANUP_TIMEOUT),
+                        suppress(StoreError),
+                    ):
+                        await self._aio(_finish(pool, conn, commit=False, notify=None))
                 self._rolled_back += 1
-                raise
-            uow._open = False
-            notify = OUTBOX_CHANNEL if uow.published else None
-            try:
-                await self._aio(_finish(pool, conn, commit=True, notify=notify))
-            except BaseException as exc:
-                self._rolled_back += 1
-                if isinstance(exc, StoreUnavailable):
-                    self._write_failures += 1
                 raise
             self._committed += 1
             self._write_failures = 0
@@ -429,9 +585,9 @@ class PostgresStore:
             self._hub.notify(OUTBOX_CHANNEL)
 
     async def execute(self, sql: str, *params: Any) -> int:
-        """Run one statement in its own transaction."""
+        """Run one statement in its own transaction (one crossing: BEGIN, it, COMMIT)."""
         async with self.transaction() as tx:
-            return await tx.execute(sql, *params)
+            return _rowcount(await tx._call(lambda c: c.execute(sql, *params), commit=True))
 
     async def _read(self, fn: Callable[[Any], Awaitable[T]]) -> T:
         pool = self._require_pool()
@@ -596,6 +752,7 @@ class PostgresStore:
             connections_max=self._config.pool_size,
             listeners=self._hub.subscriber_count,
             consecutive_write_failures=self._write_failures,
+            round_trips=self._round_trips,
         )
 
 

@@ -6,8 +6,13 @@ Invariants:
   and a ``trio.Lock`` is held for a whole unit of work, so a transaction's
   statements run in order on that thread and no other transaction's
   statements interleave with them. ``BEGIN IMMEDIATE`` takes SQLite's write
-  lock up front, so another *process* on the same file waits (``busy_timeout``)
-  instead of failing halfway through.
+  lock before the unit's first statement, so another *process* on the same
+  file waits (``busy_timeout``) instead of failing halfway through.
+* One hop per round trip: ``BEGIN IMMEDIATE`` travels with the unit's first
+  statement and the deferred statements (``tx.defer``) with the next one,
+  ``COMMIT`` included, as one job on the writer thread. The lock makes that
+  equivalent to sending them one by one: nobody else uses the writer
+  connection in between.
 * Reads outside transactions use a second, ``query_only`` connection on its
   own thread; WAL lets it read the last committed state while a write is in
   progress.
@@ -15,9 +20,10 @@ Invariants:
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,6 +33,7 @@ import trio
 
 from .._exceptions import ConflictError, StoreError, StoreUnavailable
 from ._config import SqliteConfig
+from ._deferred import Deferred, UnitFailed, expectation_failed, many_rows
 from ._migrations import (
     CREATE_LEGACY_TABLE,
     CREATE_MIGRATIONS_TABLE,
@@ -60,12 +67,23 @@ _UNAVAILABLE = {
     "SQLITE_READONLY",
 }
 _UNIQUE = {"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
+# "UNIQUE constraint failed: t.a, t.b" (an expression index names itself instead).
+_UNIQUE_KEY = re.compile(r"UNIQUE constraint failed: ((?:\w+\.\w+)(?:, \w+\.\w+)*)$")
+
+_OUTBOX_INSERT = (
+    "INSERT INTO outbox (event_id, event_type, tenant_id, payload, created_at,"
+    " available_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+)
 
 
 def _map_error(exc: sqlite3.Error, path: object) -> StoreError:
     name = getattr(exc, "sqlite_errorname", "") or ""
     if name in _UNIQUE:
-        return ConflictError(f"{exc}")
+        key = _UNIQUE_KEY.match(str(exc))
+        if key is None:
+            return ConflictError(f"{exc}")
+        pairs = [column.split(".") for column in key.group(1).split(", ")]
+        return ConflictError(f"{exc}", table=pairs[0][0], columns=tuple(c for _, c in pairs))
     if any(name.startswith(prefix) for prefix in _UNAVAILABLE):
         return StoreUnavailable(f"sqlite {path}: {exc}")
     return StoreError(f"sqlite {path}: {type(exc).__name__}: {exc}")
@@ -87,18 +105,125 @@ class _Counters:
     published_channels: set[str] = field(default_factory=set)
 
 
+def _run_deferred(conn: sqlite3.Connection, statements: Sequence[Deferred]) -> None:
+    for statement in statements:
+        if statement.many:
+            conn.executemany(statement.sql, statement.params)
+            continue
+        changed = conn.execute(statement.sql, statement.params).rowcount
+        if statement.expect is not None and changed != statement.expect:
+            raise expectation_failed(statement, changed)
+
+
 class _SqliteUnitOfWork:
-    """The statements of one SQLite transaction (see :class:`UnitOfWork`)."""
+    """The statements of one SQLite transaction (see :class:`UnitOfWork`).
+
+    ``BEGIN IMMEDIATE`` and the deferred statements ride on the next job sent
+    to the writer thread; the commit is one more job, or none when the last
+    statement carried it (:meth:`_run` with ``commit=True``).
+    """
+
+    __slots__ = ("_begun", "_done", "_failed", "_open", "_pending", "_store", "published")
 
     def __init__(self, store: SqliteStore) -> None:
         self._store = store
         self._open = True
+        self._begun = False  # a job carrying BEGIN IMMEDIATE was sent
+        self._done = False  # COMMIT was sent
+        self._failed: BaseException | None = None
+        self._pending: list[Deferred] = []
         self.published = False
 
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def _check(self) -> None:
         if not self._open:
             raise StoreError("this unit of work has ended; open a new transaction")
-        return await self._store._write(fn)
+        if self._failed is not None:
+            raise UnitFailed(
+                f"a statement of this unit of work failed earlier ({self._failed!r}); it rolls back"
+            )
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T], *, commit: bool = False) -> T:
+        self._check()
+        return await self._send(fn, commit=commit)
+
+    async def _send(self, fn: Callable[[sqlite3.Connection], T], *, commit: bool) -> T:
+        pending, self._pending = self._pending, []
+        begin = not self._begun
+        if not (begin or pending or commit):
+            return await self._store._write(fn)
+        self._begun = True
+        if commit:
+            self._open = False
+            self._done = True
+
+        sent = [False]  # BEGIN and the deferred statements went through
+
+        def job(c: sqlite3.Connection) -> T:
+            if begin:
+                c.execute("BEGIN IMMEDIATE")
+            if pending:
+                _run_deferred(c, pending)
+            sent[0] = True
+            result = fn(c)
+            if commit:
+                c.execute("COMMIT")
+            return result
+
+        try:
+            return await self._store._write(job)
+        except BaseException as exc:
+            # Statements queued after the failing one never ran (or there is no
+            # transaction): nothing may commit now. A failed statement of its
+            # own leaves the transaction usable, as SQLite does.
+            if not sent[0] or commit:
+                self._failed = exc
+            raise
+
+    async def _commit(self) -> None:
+        """Send what is queued with ``COMMIT`` (nothing if nothing was ever sent)."""
+        if self._done:
+            return
+        self._check()  # a unit whose statement failed never commits, even if the error was caught
+        self._open = False
+        if self._begun or self._pending:
+            await self._send(_nothing, commit=True)
+
+    def defer(
+        self, sql: str, *params: Any, expect: int | None = None, error: Exception | None = None
+    ) -> None:
+        """Queue a statement for the next round trip (see :class:`UnitOfWork`)."""
+        self._check()
+        self._pending.append(
+            Deferred(to_sqlite(sql), adapt_sqlite_params(params), False, expect, error)
+        )
+
+    def defer_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Queue one statement per parameter row for the next round trip."""
+        self._check()
+        args = [adapt_sqlite_params(row) for row in many_rows(rows)]
+        if args:
+            self._pending.append(Deferred(to_sqlite(sql), args, True))
+
+    def defer_publish(
+        self,
+        event: Any,
+        *,
+        event_id: str | None = None,
+        event_type: str | None = None,
+        tenant_id: str | None = None,
+        available_at: datetime | None = None,
+    ) -> None:
+        """Queue the outbox row of ``event`` for the next round trip."""
+        self._check()
+        args = _outbox_args(event, event_id, event_type, tenant_id, available_at)
+        self._pending.append(Deferred(_OUTBOX_INSERT, args))
+        self.published = True
+
+    async def flush(self) -> None:
+        """Send the deferred statements now."""
+        self._check()
+        if self._pending:
+            await self._run(_nothing)
 
     async def execute(self, sql: str, *params: Any) -> int:
         """Run a statement; return the number of rows it changed."""
@@ -135,17 +260,10 @@ class _SqliteUnitOfWork:
         available_at: datetime | None = None,
     ) -> int:
         """Write an outbox row in this transaction; return its id."""
-        row = encode_event(event, event_id, event_type, tenant_id)
-        now = format_timestamp(datetime.now(UTC))
-        due = format_timestamp(available_at) if available_at is not None else now
-        args = (row.event_id, row.event_type, row.tenant_id, row.payload, now, due)
+        args = _outbox_args(event, event_id, event_type, tenant_id, available_at)
 
         def insert(c: sqlite3.Connection) -> int:
-            cursor = c.execute(
-                "INSERT INTO outbox (event_id, event_type, tenant_id, payload, created_at,"
-                " available_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                args,
-            )
+            cursor = c.execute(_OUTBOX_INSERT, args)
             assert cursor.lastrowid is not None
             return cursor.lastrowid
 
@@ -166,6 +284,23 @@ class _SqliteUnitOfWork:
             )
         )
         return changed == 1
+
+
+def _nothing(_conn: sqlite3.Connection) -> None:
+    return None
+
+
+def _outbox_args(
+    event: Any,
+    event_id: str | None,
+    event_type: str | None,
+    tenant_id: str | None,
+    available_at: datetime | None,
+) -> tuple[Any, ...]:
+    row = encode_event(event, event_id, event_type, tenant_id)
+    now = format_timestamp(datetime.now(UTC))
+    due = format_timestamp(available_at) if available_at is not None else now
+    return (row.event_id, row.event_type, row.tenant_id, row.payload, now, due)
 
 
 class SqliteStore:
@@ -316,23 +451,25 @@ class SqliteStore:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_SqliteUnitOfWork]:
-        """Open a unit of work (``BEGIN IMMEDIATE`` ... ``COMMIT`` on the writer thread)."""
+        """Open a unit of work (``BEGIN IMMEDIATE`` ... ``COMMIT`` on the writer thread).
+
+        ``BEGIN IMMEDIATE`` goes with the first statement and the deferred
+        statements with the next one (``COMMIT`` included): a unit that only
+        defers is one job on the writer thread.
+        """
         async with self._lock:
-            try:
-                await self._write(lambda c: c.execute("BEGIN IMMEDIATE"))
-            except StoreUnavailable:
-                self._counters.write_failures += 1
-                raise
             self._counters.active += 1
             uow = _SqliteUnitOfWork(self)
             try:
                 yield uow
-                await self._write(lambda c: c.execute("COMMIT"))
+                await uow._commit()
             except BaseException as exc:
-                # Shielded: a cancelled block must still leave the writer
-                # connection outside any transaction for the next holder.
-                with trio.CancelScope(shield=True):
-                    await self._writer.run(_rollback_if_open)
+                uow._open = False
+                if uow._begun:
+                    # Shielded: a cancelled block must still leave the writer
+                    # connection outside any transaction for the next holder.
+                    with trio.CancelScope(shield=True):
+                        await self._writer.run(_rollback_if_open)
                 self._counters.rolled_back += 1
                 if isinstance(exc, StoreUnavailable):
                     self._counters.write_failures += 1
@@ -345,10 +482,15 @@ class SqliteStore:
         if uow.published:
             self._hub.notify(OUTBOX_CHANNEL)
 
-    async def execute(self, sql: str, *params: Any) -> int:
-        """Run one statement in its own transaction."""
+    async def _atomic(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn`` in a transaction of its own: BEGIN, ``fn``, COMMIT in one writer job."""
         async with self.transaction() as tx:
-            return await tx.execute(sql, *params)
+            return await tx._run(fn, commit=True)
+
+    async def execute(self, sql: str, *params: Any) -> int:
+        """Run one statement in its own transaction (one writer job)."""
+        query, args = to_sqlite(sql), adapt_sqlite_params(params)
+        return await self._atomic(lambda c: c.execute(query, args).rowcount)
 
     async def fetch(self, sql: str, *params: Any) -> list[Row]:
         """Read committed data on the reader connection."""
@@ -377,21 +519,20 @@ class SqliteStore:
             format_timestamp(now + timedelta(seconds=lease_seconds)),
             format_timestamp(now),
         )
-        async with self.transaction() as tx:
-            rows = await tx._run(
-                lambda c: _rows(
-                    c.execute(
-                        "UPDATE outbox SET claimed_by = ?1, claimed_until = ?3,"
-                        " attempts = attempts + 1"
-                        " WHERE id IN (SELECT id FROM outbox WHERE delivered_at IS NULL"
-                        "   AND available_at <= ?4"
-                        "   AND (claimed_until IS NULL OR claimed_until < ?4)"
-                        "   ORDER BY id LIMIT ?2)"
-                        " RETURNING *",
-                        args,
-                    )
+        rows = await self._atomic(
+            lambda c: _rows(
+                c.execute(
+                    "UPDATE outbox SET claimed_by = ?1, claimed_until = ?3,"
+                    " attempts = attempts + 1"
+                    " WHERE id IN (SELECT id FROM outbox WHERE delivered_at IS NULL"
+                    "   AND available_at <= ?4"
+                    "   AND (claimed_until IS NULL OR claimed_until < ?4)"
+                    "   ORDER BY id LIMIT ?2)"
+                    " RETURNING *",
+                    args,
                 )
             )
+        )
         return sorted((OutboxRow.from_row(r) for r in rows), key=lambda r: r.id)
 
     async def mark_delivered(self, ids: Sequence[int]) -> int:
@@ -408,8 +549,7 @@ class SqliteStore:
                 args,
             ).rowcount
 
-        async with self.transaction() as tx:
-            return await tx._run(update)
+        return await self._atomic(update)
 
     async def mark_failed(self, id: int, error: str, retry_at: datetime) -> None:
         """Release the lease, record ``error``, make the row due at ``retry_at``."""
@@ -467,6 +607,7 @@ class SqliteStore:
             connections_max=2,
             listeners=self._hub.subscriber_count,
             consecutive_write_failures=self._counters.write_failures,
+            round_trips=self._writer.jobs + self._reader.jobs,
         )
 
 

@@ -37,6 +37,8 @@ class ConnectionThread:
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
         self._depth = 0
         self._closed = False
+        #: Jobs submitted since start (the store's ``round_trips``).
+        self.jobs = 0
 
     @property
     def queue_depth(self) -> int:
@@ -61,6 +63,7 @@ class ConnectionThread:
             token.run_sync_soon(trio.lowlevel.reschedule, task, result)
 
         self._depth += 1
+        self.jobs += 1
         try:
             self._jobs.put(job)
             # Abort.FAILED: the job is already queued and will run; cancellation

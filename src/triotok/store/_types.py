@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -89,6 +89,10 @@ class StoreStatistics:
     the database could not take the write (:class:`StoreUnavailable`: locked,
     read-only, disk full, unreachable); 0 again after the next commit. Health
     checks report the store degraded on it, as a ping only proves reads.
+    ``round_trips``: calls into the database since the store opened: jobs
+    run on the SQLite writer and reader threads, crossings from trio into
+    asyncio (asyncpg) on PostgreSQL. Each costs a thread or loop hand-off, so
+    a unit of work that defers its statements (``tx.defer``) keeps it low.
     """
 
     backend: Backend
@@ -102,6 +106,7 @@ class StoreStatistics:
     connections_max: int
     listeners: int
     consecutive_write_failures: int = 0
+    round_trips: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dict, for JSON and metrics exporters."""
@@ -113,6 +118,23 @@ class UnitOfWork(Protocol):
 
     Obtained from ``async with store.transaction() as tx``. SQL uses ``$1``
     placeholders on every backend. Do not use it after its block exits.
+
+    Statements whose result the caller does not need can be *deferred*
+    (:meth:`defer`, :meth:`defer_many`, :meth:`defer_publish`): they are sent
+    together with the unit's next round trip, so a unit of work that only
+    defers costs one round trip to the database, ``BEGIN`` and ``COMMIT``
+    included::
+
+        async with store.transaction() as tx:
+            tx.defer("INSERT INTO notes (id, text) VALUES ($1, $2)", note_id, text)
+            tx.defer_many("INSERT INTO note_tags (id, tag) VALUES ($1, $2)",
+                          [(note_id, tag) for tag in tags])
+            tx.defer_publish(envelope)
+        # one hop to the SQLite writer thread, one crossing into asyncpg
+
+    An error of a deferred statement is raised by the round trip that ran it
+    (possibly the commit, at the end of the ``async with`` block); after it
+    the unit of work refuses further statements and rolls back.
     """
 
     async def execute(self, sql: str, *params: Any) -> int:
@@ -155,6 +177,38 @@ class UnitOfWork(Protocol):
         Returns ``True`` the first time (go ahead and apply the effect) and
         ``False`` if it was already recorded (a redelivery: skip it).
         """
+        ...
+
+    def defer(
+        self, sql: str, *params: Any, expect: int | None = None, error: Exception | None = None
+    ) -> None:
+        """Queue a statement for the unit's next round trip (its result is not returned).
+
+        With ``expect``, the statement must change exactly that many rows;
+        otherwise the round trip that runs it raises ``error`` (default: a
+        :class:`ConflictError`) and nothing queued after it runs. This is how
+        an optimistic ``UPDATE ... WHERE version = $n`` is deferred.
+        """
+        ...
+
+    def defer_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Queue one statement run once per parameter row (``executemany``); none for no rows."""
+        ...
+
+    def defer_publish(
+        self,
+        event: Any,
+        *,
+        event_id: str | None = None,
+        event_type: str | None = None,
+        tenant_id: str | None = None,
+        available_at: datetime | None = None,
+    ) -> None:
+        """Queue the outbox row of ``event`` (as :meth:`publish`, without waiting for its id)."""
+        ...
+
+    async def flush(self) -> None:
+        """Send the deferred statements now (one round trip; nothing if none are queued)."""
         ...
 
 

@@ -28,6 +28,10 @@ class InMemoryTransport:
     ``publish`` awaits each sink in turn, so envelopes reach every subscriber
     in publish order and an exception from a sink propagates to the publisher.
 
+    A subscriber may name an event type ``prefix`` (``"tenant."``): it then
+    receives only those envelopes, and :meth:`wants` lets a publisher that
+    holds encoded events (the outbox feed) skip decoding the ones nobody takes.
+
     With ``strict=True`` every envelope is encoded on publish and each sink
     receives its own decoded copy, exactly as if it had crossed a process
     boundary: a payload that cannot travel fails in tests, and a subscriber
@@ -51,7 +55,7 @@ class InMemoryTransport:
         self.strict = strict
         self._registry = registry
         self._max_size = max_size
-        self._sinks: dict[str, EventSink] = {}
+        self._sinks: dict[str, tuple[EventSink, str]] = {}
         self._published = 0
         self._delivered = 0
 
@@ -64,7 +68,10 @@ class InMemoryTransport:
         self._published += 1
         # A snapshot, so a sink (un)subscribing during delivery affects only
         # later envelopes.
-        for sink in list(self._sinks.values()):
+        event_type = envelope.event_type
+        for sink, prefix in list(self._sinks.values()):
+            if not event_type.startswith(prefix):
+                continue
             if data is not None:
                 delivered = decode(data, registry=self._registry, max_size=self._max_size)
             else:
@@ -72,11 +79,18 @@ class InMemoryTransport:
             await sink(delivered)
             self._delivered += 1
 
-    async def subscribe(self, name: str, sink: EventSink) -> None:
-        """Add ``sink`` under ``name``; InvalidConfig if the name is taken."""
+    async def subscribe(self, name: str, sink: EventSink, *, prefix: str = "") -> None:
+        """Add ``sink`` under ``name`` for the event types starting with ``prefix`` (all: "").
+
+        InvalidConfig if the name is taken.
+        """
         if name in self._sinks:
             raise InvalidConfig("name", f"subscriber {name!r} already exists")
-        self._sinks[name] = sink
+        self._sinks[name] = (sink, prefix)
+
+    def wants(self, event_type: str) -> bool:
+        """Whether any current subscriber takes events of ``event_type``."""
+        return any(event_type.startswith(prefix) for _, prefix in self._sinks.values())
 
     async def unsubscribe(self, name: str) -> None:
         """Remove the subscriber called ``name`` (no error if absent)."""

@@ -8,6 +8,11 @@ Invariants:
   change stock outside the entity (one unit of work over all the items of an
   order), so ``GetProduct`` reloads the row: a read never answers stock that
   an order has since reserved.
+* An entity activated by a ``CreateProduct`` does not load: for a new id
+  there is no row to find. The primary key still decides: if the row exists
+  after all, the insert's unique violation makes the entity load it and
+  answer ``ProductExists``. Until a create succeeds or that load happens the
+  state is *unknown*, and any other command loads it first.
 * Every accepted command writes the row, exactly one event and one audit
   entry in one unit of work, then replaces the state; a refused command
   (invalid input, an illegal transition, a version that does not match, a
@@ -17,16 +22,20 @@ Invariants:
   once, where the caller's ``expected_version`` (``If-Match``) then decides.
   Stock adjustments are deltas checked by the database (``on_hand + delta >=
   reserved``) and need no expected version.
+* Field writes are one round trip (every statement deferred, ``tx.defer``);
+  an adjustment two (its update answers the new stock its event carries).
+  Their conflicts are mapped when the unit of work commits: a taken sku
+  becomes ``SkuTaken``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ..._exceptions import Conflict, DomainError, NotFound, PreconditionFailed
+from ..._exceptions import Conflict, ConflictError, DomainError, NotFound, PreconditionFailed
 from ...actors import Actor, Failure
 from ...store import StoreHandle, UnitOfWork
 from .._commands import Who, record_change
@@ -128,14 +137,20 @@ class ProductEntity(Actor):
         self._store = store
         self._repository = repository
         self.product: Product | None = None
+        #: ``product`` is the stored state (False: not loaded, see the module docstring).
+        self.loaded = False
 
     async def on_start(self) -> None:
+        if isinstance(self.ctx.peek(), CreateProduct):
+            return  # a create needs no load: the primary key decides (module docstring)
         self.product = await self._load(self._store.store)
 
     async def receive(self, message: Any) -> Product | Failure:
         # A refused command is an answer, not a crash: the caller gets the
         # domain error, the entity keeps its state and nothing is dead-lettered.
         try:
+            if not self.loaded and not isinstance(message, CreateProduct | GetProduct):
+                self.product = await self._load(self._store.store)
             if isinstance(message, GetProduct):
                 self.product = await self._load(self._store.store)
                 return self._current()
@@ -191,12 +206,16 @@ class ProductEntity(Actor):
             created_at=now,
             updated_at=now,
         )
-        async with self._store.store.transaction() as tx:
+
+        async def write(tx: UnitOfWork) -> None:
             await self._repository.insert(tx, product)
             await self._record(
                 tx, ProductCreated(product.snapshot()), "product.create", command.who, product
             )
+
+        await self._write(product, write, creating=True)
         self.product = product
+        self.loaded = True
         return product
 
     async def _update(self, command: UpdateProduct) -> Product:
@@ -214,7 +233,8 @@ class ProductEntity(Actor):
             **changes, status=status, updated_at=datetime.now(UTC), version=current.version + 1
         )
         fields = tuple(sorted(command.changes))
-        async with self._store.store.transaction() as tx:
+
+        async def write(tx: UnitOfWork) -> None:
             await self._repository.save(tx, product, current.version)
             await self._record(
                 tx,
@@ -224,6 +244,8 @@ class ProductEntity(Actor):
                 product,
                 fields=list(fields),
             )
+
+        await self._write(product, write)
         self.product = product
         return product
 
@@ -233,11 +255,14 @@ class ProductEntity(Actor):
         product = current.with_changes(
             status=status, updated_at=datetime.now(UTC), version=current.version + 1
         )
-        async with self._store.store.transaction() as tx:
+
+        async def write(tx: UnitOfWork) -> None:
             await self._repository.save(tx, product, current.version)
             await self._record(
                 tx, ProductArchived(product.snapshot()), "product.archive", command.who, product
             )
+
+        await self._write(product, write)
         self.product = product
         return product
 
@@ -296,7 +321,37 @@ class ProductEntity(Actor):
     # ------------------------------------------------------------------ plumbing
 
     async def _load(self, store: Any) -> Product | None:
-        return await self._repository.load(store, self.tenant_id, self.product_id)
+        product = await self._repository.load(store, self.tenant_id, self.product_id)
+        self.loaded = True
+        return product
+
+    async def _write(
+        self,
+        product: Product,
+        write: Callable[[UnitOfWork], Awaitable[None]],
+        *,
+        creating: bool = False,
+    ) -> None:
+        """Run ``write(tx)`` in one unit of work and say what its conflicts mean.
+
+        A taken sku becomes :class:`SkuTaken`; creating over an existing row
+        loads it and answers :class:`ProductExists`. Any other conflict (a
+        stale version) is raised as it is, for the region to retry.
+        """
+        try:
+            async with self._store.store.transaction() as tx:
+                await write(tx)
+        except ConflictError as conflict:
+            if creating:
+                # The row may exist after all (whichever key the database
+                # reported first): answer as an entity that had loaded it would.
+                self.product = await self._load(self._store.store)
+                if self.product is not None:
+                    raise ProductExists(f"product {self.product_id} exists already") from None
+            explained = await self._repository.explain(self._store.store, product, conflict)
+            if explained is conflict:
+                raise
+            raise explained from conflict
 
     async def _record(
         self,

@@ -13,6 +13,11 @@ Invariants:
   oversell nor make stock negative. Every stock change advances ``version``
   too: the representation (and its ``ETag``) includes the stock.
 * A list page of any size costs one query (the attributes live in the row).
+* Field writes are deferred statements (``tx.defer``): a command's unit of
+  work is one round trip with its event and audit row, and its errors are
+  raised when it commits. Skus are guarded by the unique index alone;
+  :meth:`ProductRepository.explain` turns its violation into
+  :class:`SkuTaken`, naming the product that holds the sku.
 """
 
 from __future__ import annotations
@@ -147,8 +152,8 @@ class ProductRepository:
     # ------------------------------------------------------------------ writes
 
     async def insert(self, tx: UnitOfWork, product: Product) -> None:
-        await self._check_sku(tx, product)
-        await tx.execute(
+        """Queue the product's row in ``tx`` (see :meth:`explain` for the errors of its commit)."""
+        tx.defer(
             f"INSERT INTO commerce_products ({COLUMNS})"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
             product.tenant_id,
@@ -168,9 +173,12 @@ class ProductRepository:
         )
 
     async def save(self, tx: UnitOfWork, product: Product, expected_version: int) -> None:
-        """Write ``product``'s fields at ``expected_version`` (stock untouched); else stale."""
-        await self._check_sku(tx, product)
-        changed = await tx.execute(
+        """Write ``product``'s fields at ``expected_version`` (stock untouched); else stale.
+
+        Deferred: :class:`StaleProduct` is raised by the round trip that runs
+        the update (the commit, unless the caller runs a statement first).
+        """
+        tx.defer(
             "UPDATE commerce_products SET sku = $1, title = $2, description = $3, price = $4,"
             " currency = $5, status = $6, attributes = $7, updated_at = $8, version = $9"
             " WHERE tenant_id = $10 AND id = $11 AND version = $12",
@@ -186,9 +194,9 @@ class ProductRepository:
             product.tenant_id,
             product.id,
             expected_version,
+            expect=1,
+            error=StaleProduct(f"product {product.id} changed since version {expected_version}"),
         )
-        if changed != 1:
-            raise StaleProduct(f"product {product.id} changed since version {expected_version}")
 
     async def adjust(
         self, tx: UnitOfWork, tenant_id: str, product_id: str, delta: int, now: datetime
@@ -211,13 +219,23 @@ class ProductRepository:
             return None
         return StockLevels(int(row["on_hand"]), int(row["reserved"]), int(row["version"]))
 
-    async def _check_sku(self, tx: UnitOfWork, product: Product) -> None:
-        # The unique index decides in the end; this gives the client a clear error first.
-        other = await tx.fetchval(
+    # ------------------------------------------------------------------ conflicts
+
+    async def explain(self, store: Store, product: Product, error: ConflictError) -> Exception:
+        """What a conflict raised by writing ``product`` means: :class:`SkuTaken`, or ``error``.
+
+        Only a violation of the sku index is a taken sku; the product holding
+        it is looked up afresh (committed data). If none holds it any more,
+        ``error`` stays as it is (the entity region retries the command).
+        """
+        if not error.violates("commerce_products", "tenant_id", "sku"):
+            return error
+        other = await store.fetchval(
             "SELECT id FROM commerce_products WHERE tenant_id = $1 AND sku = $2 AND id <> $3",
             product.tenant_id,
             product.sku,
             product.id,
         )
-        if other is not None:
-            raise SkuTaken(f"sku {product.sku!r} is taken by product {other}", sku=product.sku)
+        if other is None:
+            return error
+        return SkuTaken(f"sku {product.sku!r} is taken by product {other}", sku=product.sku)

@@ -5,6 +5,14 @@ Invariants:
 * The entity's state is the stored row as of its last load or write
   (``on_start`` loads it; a region restart after a crash or a stale write
   reloads it), or ``None`` while the node does not exist.
+* An entity activated by a ``CreateNode`` does not load: for a new id there
+  is no row to find. The primary key still decides: if the row exists after
+  all, the insert's unique violation makes the entity load it and answer
+  ``NodeExists``, as if it had loaded first. Until a create succeeds or that
+  load happens the state is *unknown*, and any other command loads it first.
+* Writes are one round trip: the unit of work defers every statement
+  (``tx.defer``), so the errors of a write (a taken slug, a stale version)
+  are raised when it commits, and mapped there.
 * Every accepted command writes the row, exactly one event and one audit
   entry in one unit of work, then replaces the state; a refused command
   (invalid input, an illegal transition, a version that does not match)
@@ -18,14 +26,14 @@ Invariants:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ..._exceptions import Conflict, DomainError, NotFound, PreconditionFailed
+from ..._exceptions import Conflict, ConflictError, DomainError, NotFound, PreconditionFailed
 from ...actors import Actor, Failure, UnknownMessage
-from ...store import StoreHandle
+from ...store import StoreHandle, UnitOfWork
 from .._commands import Who, record_change
 from ._lifecycle import Command, Status, apply
 from ._model import (
@@ -122,14 +130,24 @@ class NodeEntity(Actor):
         self._store = store
         self._repository = repository
         self.node: ContentNode | None = None
+        #: ``node`` is the stored state (False: not loaded, see the module docstring).
+        self.loaded = False
 
     async def on_start(self) -> None:
+        if isinstance(self.ctx.peek(), CreateNode):
+            return  # a create needs no load: the primary key decides (module docstring)
+        await self._load()
+
+    async def _load(self) -> None:
         self.node = await self._repository.load(self._store.store, self.tenant_id, self.node_id)
+        self.loaded = True
 
     async def receive(self, message: Any) -> ContentNode | Failure | None:
         # A refused command is an answer, not a crash: the caller gets the
         # domain error, the entity keeps its state and nothing is dead-lettered.
         try:
+            if not self.loaded and not isinstance(message, CreateNode):
+                await self._load()
             if isinstance(message, GetNode):
                 return self._current()
             if isinstance(message, CreateNode):
@@ -173,12 +191,15 @@ class NodeEntity(Actor):
             updated_at=now,
             version=1,
         )
-        async with self._store.store.transaction() as tx:
+
+        async def write(tx: UnitOfWork) -> None:
             await self._repository.insert(tx, node)
             await self._record(
                 tx, NodeCreated(node.snapshot()), "content.node.create", command.who, node
             )
-        self.node = node
+
+        await self._write(node, write, creating=True)
+        self.node, self.loaded = node, True
         return node
 
     async def _update(self, command: UpdateNode) -> ContentNode:
@@ -187,9 +208,10 @@ class NodeEntity(Actor):
         node = current.with_changes(
             **command.changes, updated_at=datetime.now(UTC), version=current.version + 1
         )
-        async with self._store.store.transaction() as tx:
+        fields = tuple(sorted(command.changes))
+
+        async def write(tx: UnitOfWork) -> None:
             await self._repository.save(tx, node, current.version)
-            fields = tuple(sorted(command.changes))
             await self._record(
                 tx,
                 NodeUpdated(node.snapshot(), fields),
@@ -198,6 +220,8 @@ class NodeEntity(Actor):
                 node,
                 fields=list(fields),
             )
+
+        await self._write(node, write)
         self.node = node
         return node
 
@@ -207,10 +231,13 @@ class NodeEntity(Actor):
         status = apply(current.status, command.command)
         now = datetime.now(UTC)
         if status is Status.DELETED:
-            async with self._store.store.transaction() as tx:
+
+            async def remove(tx: UnitOfWork) -> None:
                 await self._repository.delete(tx, current)
                 deleted = NodeDeleted(uuid.UUID(current.id), current.version + 1)
                 await self._record(tx, deleted, "content.node.delete", command.who, current)
+
+            await self._write(current, remove)
             self.node = None
             return None
         published_at = current.published_at
@@ -219,9 +246,10 @@ class NodeEntity(Actor):
         node = current.with_changes(
             status=status, updated_at=now, published_at=published_at, version=current.version + 1
         )
-        async with self._store.store.transaction() as tx:
+        event_type = _TRANSITION_EVENTS[command.command]
+
+        async def write(tx: UnitOfWork) -> None:
             await self._repository.save(tx, node, current.version)
-            event_type = _TRANSITION_EVENTS[command.command]
             await self._record(
                 tx,
                 event_type(node.snapshot()),
@@ -229,10 +257,40 @@ class NodeEntity(Actor):
                 command.who,
                 node,
             )
+
+        await self._write(node, write)
         self.node = node
         return node
 
     # ------------------------------------------------------------------ plumbing
+
+    async def _write(
+        self,
+        node: ContentNode,
+        write: Callable[[UnitOfWork], Awaitable[None]],
+        *,
+        creating: bool = False,
+    ) -> None:
+        """Run ``write(tx)`` in one unit of work and say what its conflicts mean.
+
+        A taken slug becomes :class:`SlugTaken`; creating over an existing
+        row loads it and answers :class:`NodeExists`. Any other conflict
+        (a stale version) is raised as it is, for the region to retry.
+        """
+        try:
+            async with self._store.store.transaction() as tx:
+                await write(tx)
+        except ConflictError as conflict:
+            if creating:
+                # The row may exist after all (whichever key the database
+                # reported first): answer as an entity that had loaded it would.
+                await self._load()
+                if self.node is not None:
+                    raise NodeExists(f"content node {self.node_id} exists already") from None
+            explained = await self._repository.explain(self._store.store, node, conflict)
+            if explained is conflict:
+                raise
+            raise explained from conflict
 
     async def _record(
         self, tx: Any, payload: object, action: str, who: Who, node: ContentNode, **detail: Any

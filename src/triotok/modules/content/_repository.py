@@ -6,6 +6,11 @@ Invariants:
   audit row, and compares the node's ``version`` (``UPDATE ... WHERE version
   = $expected``): a write based on a stale read changes nothing and raises
   :class:`StaleNode`, whichever node of the cluster made the newer write.
+* Writes are deferred statements (``tx.defer``): a command's whole unit of
+  work (node, translations, tags, event, audit) is one round trip to the
+  database, and their errors are raised when it commits. Slugs are guarded by
+  the unique index alone; :meth:`ContentRepository.explain` turns its
+  violation into :class:`SlugTaken`, naming the node that holds the slug.
 * A page of any size costs three queries (nodes, then the page's
   translations and tags by id): no query per node.
 """
@@ -185,8 +190,8 @@ class ContentRepository:
     # ------------------------------------------------------------------ writes
 
     async def insert(self, tx: UnitOfWork, node: ContentNode) -> None:
-        await self._check_slugs(tx, node)
-        await tx.execute(
+        """Queue the node's rows in ``tx`` (see :meth:`explain` for the errors of its commit)."""
+        tx.defer(
             f"INSERT INTO content_nodes ({_NODE_COLUMNS})"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             node.tenant_id,
@@ -200,12 +205,15 @@ class ContentRepository:
             node.published_at,
             node.version,
         )
-        await self._write_children(tx, node)
+        self._write_children(tx, node)
 
     async def save(self, tx: UnitOfWork, node: ContentNode, expected_version: int) -> None:
-        """Write ``node`` over the stored row at ``expected_version``; :class:`StaleNode` if not."""
-        await self._check_slugs(tx, node)
-        changed = await tx.execute(
+        """Write ``node`` over the stored row at ``expected_version``; :class:`StaleNode` if not.
+
+        Deferred: the error is raised by the round trip that runs the update
+        (the commit, unless the caller runs a statement first).
+        """
+        tx.defer(
             "UPDATE content_nodes SET kind = $1, status = $2, parent_id = $3, position = $4,"
             " updated_at = $5, published_at = $6, version = $7"
             " WHERE tenant_id = $8 AND id = $9 AND version = $10",
@@ -219,57 +227,69 @@ class ContentRepository:
             node.tenant_id,
             node.id,
             expected_version,
+            expect=1,
+            error=StaleNode(f"node {node.id} changed since version {expected_version}; retry"),
         )
-        if changed != 1:
-            raise StaleNode(f"node {node.id} changed since version {expected_version}; retry")
-        await tx.execute(
+        tx.defer(
             "DELETE FROM content_translations WHERE tenant_id = $1 AND node_id = $2",
             node.tenant_id,
             node.id,
         )
-        await tx.execute(
+        tx.defer(
             "DELETE FROM content_tags WHERE tenant_id = $1 AND node_id = $2",
             node.tenant_id,
             node.id,
         )
-        await self._write_children(tx, node)
+        self._write_children(tx, node)
 
     async def delete(self, tx: UnitOfWork, node: ContentNode) -> None:
-        changed = await tx.execute(
+        """Delete the node at its version; :class:`StaleNode` (deferred) if it changed."""
+        tx.defer(
             "DELETE FROM content_nodes WHERE tenant_id = $1 AND id = $2 AND version = $3",
             node.tenant_id,
             node.id,
             node.version,
+            expect=1,
+            error=StaleNode(f"node {node.id} changed since version {node.version}; retry"),
         )
-        if changed != 1:
-            raise StaleNode(f"node {node.id} changed since version {node.version}; retry")
 
-    async def _write_children(self, tx: UnitOfWork, node: ContentNode) -> None:
-        for t in node.translations:
-            await tx.execute(
-                "INSERT INTO content_translations (tenant_id, node_id, locale, title, slug,"
-                " excerpt, body, body_format) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                node.tenant_id,
-                node.id,
-                t.locale,
-                t.title,
-                t.slug,
-                t.excerpt,
-                t.body,
-                t.body_format,
-            )
-        for tag in node.tags:
-            await tx.execute(
-                "INSERT INTO content_tags (tenant_id, node_id, tag) VALUES ($1, $2, $3)",
-                node.tenant_id,
-                node.id,
-                tag,
-            )
+    def _write_children(self, tx: UnitOfWork, node: ContentNode) -> None:
+        tx.defer_many(
+            "INSERT INTO content_translations (tenant_id, node_id, locale, title, slug,"
+            " excerpt, body, body_format) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            [
+                (
+                    node.tenant_id,
+                    node.id,
+                    t.locale,
+                    t.title,
+                    t.slug,
+                    t.excerpt,
+                    t.body,
+                    t.body_format,
+                )
+                for t in node.translations
+            ],
+        )
+        tx.defer_many(
+            "INSERT INTO content_tags (tenant_id, node_id, tag) VALUES ($1, $2, $3)",
+            [(node.tenant_id, node.id, tag) for tag in node.tags],
+        )
 
-    async def _check_slugs(self, tx: UnitOfWork, node: ContentNode) -> None:
-        # The unique index decides in the end; this gives the client a clear error first.
+    # ------------------------------------------------------------------ conflicts
+
+    async def explain(self, store: Store, node: ContentNode, error: ConflictError) -> Exception:
+        """What a conflict raised by writing ``node`` means: :class:`SlugTaken`, or ``error``.
+
+        Only a violation of the slug index is a taken slug; the node holding
+        it is looked up afresh (committed data). If none holds it any more
+        (it was renamed or deleted meanwhile) ``error`` stays as it is: a
+        :class:`ConflictError`, on which the entity region retries the command.
+        """
+        if not error.violates("content_translations", "tenant_id", "locale", "slug"):
+            return error
         for t in node.translations:
-            other = await tx.fetchval(
+            other = await store.fetchval(
                 "SELECT node_id FROM content_translations WHERE tenant_id = $1 AND locale = $2"
                 " AND slug = $3 AND node_id <> $4",
                 node.tenant_id,
@@ -278,4 +298,5 @@ class ContentRepository:
                 node.id,
             )
             if other is not None:
-                raise SlugTaken(f"slug {t.slug!r} is taken in locale {t.locale} by node {other}")
+                return SlugTaken(f"slug {t.slug!r} is taken in locale {t.locale} by node {other}")
+        return error
