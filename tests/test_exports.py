@@ -163,11 +163,13 @@ PUBLIC: dict[str, set[str]] = {
         "default_registry",
         "encode",
         "event",
+        "event_view",
         "is_retryable",
         "open_event_bus",
         "ordering_key",
         "upcaster",
         "validate_traceparent",
+        "view_of",
     },
     "triotok.store": {
         "Backend",
