@@ -51,7 +51,7 @@ from . import __version__
 from ._exceptions import Conflict, ConflictError, InvalidConfig
 from .actors import ActorRef
 from .config import Settings
-from .http import SYSTEM, HttpOptions, HttpServer, Services
+from .http import IDEMPOTENCY, SYSTEM, HttpOptions, HttpServer, Services
 from .modules import Module, ModuleContext, RoleTable, SubscriberActor, check_modules
 from .modules.access import ACCESS, ApiKeyRepository, KeyDirectory, Role, hash_key, parse_key
 from .modules.audit import AUDIT
@@ -73,6 +73,7 @@ from .modules.content import (
     Translation,
     Who,
 )
+from .modules.orders import ORDERS
 from .modules.tenants import TENANTS, TenantDirectory, TenantRepository
 from .store import (
     DurableDeadLetterLog,
@@ -99,7 +100,16 @@ __all__ = (
 logger = logging.getLogger("triotok.app")
 
 #: The composition: every module of the application, in start order.
-MODULES: tuple[Module, ...] = (SYSTEM, TENANTS, ACCESS, AUDIT, CONTENT, COMMERCE)
+MODULES: tuple[Module, ...] = (
+    SYSTEM,
+    TENANTS,
+    ACCESS,
+    AUDIT,
+    IDEMPOTENCY,
+    CONTENT,
+    COMMERCE,
+    ORDERS,
+)
 
 #: The platform's own actors that must run for ``/ready`` (modules add theirs).
 PLATFORM_REQUIRED = ("/app/store", "/app/transport")

@@ -24,10 +24,18 @@ from typing import Any
 from quart import Response, request
 from quart_trio import QuartTrio
 
-from .._exceptions import RequestError
+from .._exceptions import InvalidConfig, RequestError
 from ..modules import authorize
 from ..modules.access import parse_key, verify_key
 from ..modules.tenants import validate_tenant_id
+from ._idempotency import (
+    HEADER,
+    IdempotencyKeys,
+    Stored,
+    fingerprint,
+    parse_idempotency_key,
+    run_once,
+)
 from ._json import decode_body
 from ._middleware import SCOPE_KEY, ClientLimits, Gateway, RequestState
 from ._models import convert
@@ -57,6 +65,10 @@ def create_app(services: Services, routes: Iterable[Route] | None = None) -> Qua
     for route in table:
         if route.path != "/" and route.path.endswith("/"):
             raise ValueError(f"route {route.endpoint!r}: paths never end with '/'")
+    if any(r.idempotent for r in table) and not any(
+        m.name == "idempotency" for m in services.modules
+    ):
+        raise InvalidConfig("modules", "idempotent routes need the idempotency module")
     app.config["routes"] = table
     app.config["services"] = services
     limits = ClientLimits(options.rate_limit_per_ip, options.rate_limit_per_key)
@@ -151,16 +163,62 @@ def _view(route: Route, services: Services, limits: ClientLimits) -> Any:
             traceparent_header=state.traceparent,
             headers=request.headers,
         )
-        result = await route.handler(call)
-        reply = result if isinstance(result, Reply) else Reply(result, route.status)
-        payload = reply.body if isinstance(reply.body, bytes) else json_bytes(reply.body)
-        response = Response(payload, status=reply.status, content_type=reply.content_type)
-        for name, value in reply.headers.items():
-            response.headers[name] = value
-        return response
+        if route.idempotent:
+            header = _header(HEADER)
+            if header is not None:
+                return await _once(
+                    route, call, parse_idempotency_key(header), body, state.request_id
+                )
+        return _response(_answer(route, await route.handler(call)))
 
     view.__name__ = route.endpoint
     return view
+
+
+def _answer(route: Route, result: Reply | dict[str, Any] | list[Any]) -> Stored:
+    reply = result if isinstance(result, Reply) else Reply(result, route.status)
+    payload = reply.body if isinstance(reply.body, bytes) else json_bytes(reply.body)
+    return Stored(reply.status, {"Content-Type": reply.content_type, **reply.headers}, payload)
+
+
+def _response(answer: Stored) -> Response:
+    headers = dict(answer.headers)
+    response = Response(
+        answer.body, status=answer.status, content_type=headers.pop("Content-Type", None)
+    )
+    for name, value in headers.items():
+        response.headers[name] = value
+    return response
+
+
+async def _once(route: Route, call: Call, key: str, body: Any, request_id: str) -> Response:
+    """Answer a request with an ``Idempotency-Key`` (see ``_idempotency``)."""
+    assert call.tenant is not None  # idempotent routes are tenant routes
+    keys = call.services.context.get(IdempotencyKeys)
+    path = request.path
+
+    async def respond() -> Stored:
+        try:
+            return _answer(route, await route.handler(call))
+        except Exception as exc:  # answered as its problem, and stored like any answer
+            problem = problem_for(exc)
+            document = problem_body(problem, instance=path, request_id=request_id)
+            return Stored(
+                problem.status, {"Content-Type": PROBLEM_JSON, **problem.headers}, document
+            )
+
+    answer, replayed = await run_once(
+        keys,
+        call.services.store.store,
+        call.tenant.id,
+        key,
+        fingerprint(route.method, path, body),
+        respond,
+    )
+    response = _response(answer)
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
 
 
 def _state() -> RequestState | None:
