@@ -45,6 +45,7 @@ from ._entity import OrderExists as OrderExists
 from ._entity import PayOrder as PayOrder
 from ._entity import PlaceOrder as PlaceOrder
 from ._entity import ShipOrder as ShipOrder
+from ._entity import VersionMismatch as VersionMismatch
 from ._gateway import PaymentGateway as PaymentGateway
 from ._lifecycle import TRANSITIONS as TRANSITIONS
 from ._lifecycle import Cancelled as Cancelled
@@ -133,6 +134,7 @@ __all__ = (
     "StaleOrder",
     "State",
     "Status",
+    "VersionMismatch",
     "allowed",
     "cancel",
     "check_items",

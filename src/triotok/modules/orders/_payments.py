@@ -59,6 +59,8 @@ class ProviderUnavailable(PaymentError):
 
 @dataclass(frozen=True, slots=True)
 class Charge:
+    """A charge the provider made."""
+
     charge_id: str
     amount: int
     currency: str
@@ -67,6 +69,8 @@ class Charge:
 
 @dataclass(frozen=True, slots=True)
 class Refund:
+    """A refund the provider made."""
+
     refund_id: str
     charge_id: str
     amount: int
@@ -75,6 +79,8 @@ class Refund:
 
 
 class PaymentProvider(Protocol):
+    """What a payment provider does: charge and refund, idempotently per key."""
+
     name: str
 
     async def charge(
