@@ -196,3 +196,7 @@ class Payments:
             ) from None
         except trio.TooSlowError:
             raise ProviderUnavailable("the payment provider did not answer in time") from None
+        except PaymentError:
+            raise
+        except Exception as failed:
+            raise ProviderUnavailable(f"the payment provider failed: {failed}") from failed
