@@ -54,6 +54,7 @@ __all__ = (
     "TTL",
     "IdempotencyKeys",
     "IdempotencySweeper",
+    "KeyInUse",
     "Stored",
     "fingerprint",
     "parse_idempotency_key",
@@ -237,11 +238,17 @@ def _stamp(value: Any) -> datetime:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-def _in_progress() -> RequestError:
-    return RequestError(
-        "a request with this Idempotency-Key is still running; retry shortly",
-        status=409,
-        code="idempotency_in_progress",
+class KeyInUse(RequestError):
+    """The first request with this key is still running (409, ``Retry-After: 1``)."""
+
+    code = "idempotency_in_progress"
+    retryable = True
+    retry_after = 1.0
+
+
+def _in_progress() -> KeyInUse:
+    return KeyInUse(
+        "a request with this Idempotency-Key is still running; retry shortly", status=409
     )
 
 

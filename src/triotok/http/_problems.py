@@ -134,7 +134,7 @@ class Problem:
 def problem_for(exc: BaseException) -> Problem:
     """The client-safe description of ``exc`` (logs unexpected errors with their trace)."""
     if isinstance(exc, RequestError):
-        return Problem(exc.status, exc.code, exc.detail, extra=dict(exc.extra))
+        return Problem(exc.status, exc.code, exc.detail, _retry_after(exc), dict(exc.extra))
     if isinstance(exc, DomainError):
         status = next((s for cls, s in _DOMAIN_STATUS if isinstance(exc, cls)), 400)
         return Problem(status, exc.code, exc.detail, _retry_after(exc), dict(exc.extra))
