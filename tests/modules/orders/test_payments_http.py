@@ -136,7 +136,7 @@ async def test_the_breaker_opens_shows_in_the_tree_and_answers_503_without_calli
     tree_path = "/app/modules/orders/payments"
     with trio.fail_after(90):
         order_id = await _confirmed(server, admin)
-        shown = server.app.system.tree(prefix=tree_path)["components"]["breaker"]
+        shown = server.app.system.tree(prefix=tree_path)["components"]["payments"]
         assert shown["state"] == "closed"
         provider.mode = "fail"
         for _ in range(50):
@@ -144,7 +144,7 @@ async def test_the_breaker_opens_shows_in_the_tree_and_answers_503_without_calli
             if breaker.state.value == "open":
                 break
         assert breaker.state.value == "open"
-        shown = server.app.system.tree(prefix=tree_path)["components"]["breaker"]
+        shown = server.app.system.tree(prefix=tree_path)["components"]["payments"]
         assert shown["state"] == "open"
         calls = provider.calls
         provider.mode = "approve"

@@ -18,13 +18,13 @@ __all__ = ("PaymentGateway",)
 
 
 class PaymentGateway(Actor):
-    """Registers the gateway's breaker as the ``breaker`` component of this actor."""
+    """Registers the gateway's breaker as the ``payments`` component of this actor."""
 
     def __init__(self, payments: Payments) -> None:
         self._payments = payments
 
     async def on_start(self) -> None:
-        self.ctx.register("breaker", self._payments.breaker)
+        self.ctx.register("payments", self._payments.breaker)
 
     async def receive(self, message: Any) -> None:
         raise UnknownMessage(self.ctx.path, message, ())

@@ -1,6 +1,6 @@
 """Payments: the provider seam of the orders module, every call behind one breaker.
 
-A minimal version of the interface in PAYMENTS_INTERFACE.md: the ``manual``
+A minimal version of the shared payments interface: the ``manual``
 provider (always approves) and the gateway with its ``payments`` breaker.
 """
 
