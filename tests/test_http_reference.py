@@ -12,7 +12,7 @@ import os
 from tests.docs import DOCS
 from triotok.app import MODULES
 from triotok.http import Route, all_routes
-from triotok.modules import RoleTable
+from triotok.modules import Permission, RoleTable
 
 REFERENCE = DOCS / "reference" / "http-api.md"
 _ROUTES_START = (
@@ -39,9 +39,15 @@ def route_table() -> str:
 
 def role_table() -> str:
     roles = RoleTable(grant for module in MODULES for grant in module.permissions)
+
+    def shown(role: str, name: str) -> str:
+        resource, action = name.split(":")
+        restricted = roles.restricted(role, Permission(resource, action))
+        return f"`{name}`" + (" (restricted)" if restricted else "")
+
     return "".join(
-        f"| {role} | {', '.join(f'`{p}`' for p in sorted(roles.permissions(role)))} |\n"
-        for role in ("viewer", "editor", "admin")
+        f"| {role} | {', '.join(shown(role, p) for p in sorted(roles.permissions(role)))} |\n"
+        for role in ("viewer", "editor", "admin", "storefront")
     )
 
 

@@ -40,7 +40,9 @@ every layer may use it.
     │   ├── InvalidInput (ValueError)     a value out of its domain; names the field
     │   ├── Conflict                      the command conflicts with the current state
     │   ├── PreconditionFailed            the caller's expected version is not current
-    │   └── PreconditionRequired          a write that needs an expected version got none
+    │   ├── PreconditionRequired          a write that needs an expected version got none
+    │   ├── PaymentRequired               a payment was refused (declined by the provider)
+    │   └── Unavailable                   a service the command needs is down; has retry_after
     └── RequestError                      HTTP-facing errors (see triotok.http)
 """
 
@@ -69,6 +71,7 @@ __all__ = (
     "InvalidInput",
     "MailboxFull",
     "NotFound",
+    "PaymentRequired",
     "PermanentError",
     "PreconditionFailed",
     "PreconditionRequired",
@@ -83,6 +86,7 @@ __all__ = (
     "TransientError",
     "TriotokError",
     "Unauthenticated",
+    "Unavailable",
     "UnknownMessage",
 )
 
@@ -450,6 +454,33 @@ class PreconditionRequired(DomainError):
     """A command that must name the version it is based on did not."""
 
     code = "precondition_required"
+
+
+class PaymentRequired(DomainError):
+    """The payment a command needs was refused (a declined card); retrying will not help."""
+
+    code = "payment_required"
+
+
+class Unavailable(DomainError):
+    """A service the command needs (a payment provider) is down; ``retry_after`` seconds.
+
+    Nothing was done: the same command may succeed later.
+    """
+
+    code = "unavailable"
+    retryable = True
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        retry_after: float | None = None,
+        code: str | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail, code=code, **extra)
+        self.retry_after = retry_after
 
 
 # --------------------------------------------------------------------------- http

@@ -51,7 +51,7 @@ from . import __version__
 from ._exceptions import Conflict, ConflictError, InvalidConfig
 from .actors import ActorRef
 from .config import Settings
-from .http import SYSTEM, HttpOptions, HttpServer, Services
+from .http import IDEMPOTENCY, SYSTEM, HttpOptions, HttpServer, Services
 from .modules import Module, ModuleContext, RoleTable, SubscriberActor, check_modules
 from .modules.access import ACCESS, ApiKeyRepository, KeyDirectory, Role, hash_key, parse_key
 from .modules.audit import AUDIT
@@ -73,6 +73,7 @@ from .modules.content import (
     Translation,
     Who,
 )
+from .modules.orders import ORDERS
 from .modules.tenants import TENANTS, TenantDirectory, TenantRepository
 from .store import (
     DurableDeadLetterLog,
@@ -99,7 +100,16 @@ __all__ = (
 logger = logging.getLogger("triotok.app")
 
 #: The composition: every module of the application, in start order.
-MODULES: tuple[Module, ...] = (SYSTEM, TENANTS, ACCESS, AUDIT, CONTENT, COMMERCE)
+MODULES: tuple[Module, ...] = (
+    SYSTEM,
+    TENANTS,
+    ACCESS,
+    AUDIT,
+    IDEMPOTENCY,
+    CONTENT,
+    COMMERCE,
+    ORDERS,
+)
 
 #: The platform's own actors that must run for ``/ready`` (modules add theirs).
 PLATFORM_REQUIRED = ("/app/store", "/app/transport")
@@ -398,7 +408,7 @@ async def _demo_products(ctx: ModuleContext) -> None:
     products = ctx.get(ProductService)
     who = ProductWho("system")
     for sku, title, price, attributes, on_hand in _DEMO_PRODUCTS:
-        product_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"triotok-demo/products/{sku}"))
+        product_id = demo_product_id(sku)
         create = CreateProduct(sku, title, price, "EUR", who, attributes=attributes)
         with contextlib.suppress(Conflict):  # another worker created it meanwhile
             await products.ask(DEMO_TENANT, product_id, create)
@@ -425,11 +435,17 @@ async def _demo_key(ctx: ModuleContext, tenant_id: str, saved: str | None) -> st
     return plaintext
 
 
+def demo_product_id(sku: str) -> str:
+    """The id of the demo product ``sku`` (the same in every demo store)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"triotok-demo/products/{sku}"))
+
+
 def demo_banner(app: Application) -> str:
     """What ``triotok serve --demo`` prints: the keys and commands to try."""
     demo = app.demo
     url = app.url
     json_type = "Content-Type: application/json"
+    mug = demo_product_id("MUG-BLUE")
     lines = [f"TrioToK {__version__} is serving on {url} (store: {app.settings.store_url})"]
     if demo is not None:
         lines += [
@@ -457,6 +473,16 @@ def demo_banner(app: Application) -> str:
             f'  curl -s -H "Authorization: Bearer $KEY" "{url}/api/products?status=active"',
             f'  curl -s -X POST -H "Authorization: Bearer $KEY" -H "{json_type}"'
             f' -d \'{{"delta": 5, "reason": "delivery"}}\' {url}/api/products/ID/inventory',
+            "",
+            "Orders (place two blue mugs and wait for the stock; then pay and ship it;"
+            " ORDER: the id it answered):",
+            f'  curl -s -X POST -H "Authorization: Bearer $KEY" -H "{json_type}"'
+            f' -H "Prefer: wait=5" -H "Idempotency-Key: demo-order-1"'
+            f' -d \'{{"items": [{{"product_id": "{mug}", "quantity": 2}}]}}\' {url}/api/orders',
+            f'  curl -s -X POST -H "Authorization: Bearer $KEY" {url}/api/orders/ORDER/pay',
+            f'  curl -s -X POST -H "Authorization: Bearer $KEY" -H "{json_type}"'
+            f' -d \'{{"tracking_number": "TRACK-1"}}\' {url}/api/orders/ORDER/ship',
+            f'  curl -s -H "Authorization: Bearer $KEY" "{url}/api/orders?status=shipped"',
             "",
             f'  curl -s -X POST -H "Authorization: Bearer $OPS" -H "{json_type}"'
             f' -d \'{{"id": "acme", "name": "Acme"}}\' {url}/api/tenants',

@@ -73,10 +73,16 @@ async def test_responses_match_their_declared_schema(server: Server) -> None:
             json={"sku": "S-1", "title": "T", "price": 1, "currency": "EUR"},
             headers=ops,
         )
+        order = await server.client.post(
+            "/api/orders",
+            json={"items": [{"product_id": product.json()["id"], "quantity": 1}]},
+            headers=ops,
+        )
         params = {
             "tenant_id": "ops",
             "node_id": node.json()["id"],
             "product_id": product.json()["id"],
+            "order_id": order.json()["id"],
         }
         for route in all_routes(MODULES):
             if route.method != "GET" or route.response is None:

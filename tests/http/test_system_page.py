@@ -106,20 +106,32 @@ async def test_the_page_draws_the_live_tree(server: Server, tmp_path: Path) -> N
         "/app/transport": "running",
         "/app/transport/feed": "running",
         "/app/transport/bus": "running",
+        "/app/transport/bus/sub-1-commerce": "running",
+        "/app/transport/bus/sub-2-orders": "running",
+        "/app/transport/bus/sub-3-orders": "running",
         "/app/transport/relay": "running",
         "/app/tenants": "running",
         "/app/access": "running",
         "/app/modules": "running",
+        "/app/modules/idempotency": "running",
+        "/app/modules/idempotency/sweeper": "running",
         "/app/modules/content": "running",
         "/app/modules/content/nodes": "running",
         "/app/modules/commerce": "running",
         "/app/modules/commerce/products": "running",
+        "/app/modules/commerce/on-1": "running",
+        "/app/modules/orders": "running",
+        "/app/modules/orders/payments": "running",
+        "/app/modules/orders/orders": "running",
+        "/app/modules/orders/on-1": "running",
+        "/app/modules/orders/on-2": "running",
         "/app/http": "running",
         "/app/payments": "running",
         "/app/crasher": "running",
     }
     assert '<span class="badge state-running">running</span>' in dom
     assert "breaker gateway: forced_open" in dom
+    assert "breaker payments: closed" in dom  # the orders module's payment gateway
     assert re.search(r'id="updated"[^>]*>last updated ', dom)
     assert 'id="login" hidden' in dom
     # The crash message is shown as text: escaped in the DOM, never an element.

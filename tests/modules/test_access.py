@@ -41,12 +41,12 @@ def test_permissions_are_resource_action_pairs_of_five_actions() -> None:
 
 
 def test_modules_extend_the_role_table() -> None:
-    extra = Grant(Permission("notes", "read"), ("viewer", "storefront"))
+    extra = Grant(Permission("notes", "read"), ("viewer", "kiosk"))
     roles = RoleTable([*(g for m in MODULES for g in m.permissions), extra])
-    assert roles.allows("storefront", Permission("notes", "read"))
+    assert roles.allows("kiosk", Permission("notes", "read"))
     assert roles.allows("viewer", Permission("notes", "read"))
-    assert not roles.allows("storefront", Permission("tenant", "read"))
-    assert ROLES.permissions("storefront") == frozenset()
+    assert not roles.allows("kiosk", Permission("tenant", "read"))
+    assert ROLES.permissions("kiosk") == frozenset()
 
 
 @pytest.mark.parametrize(

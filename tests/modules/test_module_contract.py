@@ -32,6 +32,7 @@ from triotok.modules import (
     Module,
     ModuleContext,
     Permission,
+    RoleTable,
     Subscription,
 )
 from triotok.store import Migration, Wake
@@ -245,3 +246,21 @@ def test_a_composition_refuses_a_module_named_twice() -> None:
         check_modules((*MODULES, Module(name="other", path="tenants")))
     with pytest.raises(InvalidConfig, match="name"):
         Module(name="Not A Name")
+
+
+def test_a_restricted_grant_allows_a_subset_unless_another_grant_allows_it_all() -> None:
+    read = Permission("notes", "read")
+    table = RoleTable(
+        [
+            Grant(read, ("viewer",)),
+            Grant(read, ("shop", "viewer"), restricted=True),
+            Grant(Permission("notes", "create"), ("shop",)),
+        ]
+    )
+    assert table.allows("shop", read)
+    assert table.restricted("shop", read)
+    assert table.allows("viewer", read)
+    assert not table.restricted("viewer", read)  # the unrestricted grant wins
+    assert not table.restricted("shop", Permission("notes", "create"))
+    assert not table.restricted("nobody", read)
+    assert "notes:read" in table.permissions("shop")

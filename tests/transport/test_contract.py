@@ -82,3 +82,12 @@ def test_explain_names_a_shape_change_without_version_bump() -> None:
     assert "moved from v1 to v2" in explain(old, bumped)
     assert "new event type product.created v1" in explain({}, old)
     assert "disappeared" in explain(old, {})
+
+
+def test_every_view_fits_the_event_it_reads() -> None:
+    # Consumers read other modules' events through views (event_view): each
+    # field a view reads must still be in the producer's current shape.
+    project_contract()
+    assert default_registry.check_views(package="triotok") == []
+    viewed = {schema.event_type for schema in default_registry.views()}
+    assert {"order.placed", "inventory.reserved", "inventory.rejected"} <= viewed

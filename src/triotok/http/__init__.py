@@ -20,6 +20,8 @@ from ._conditional import encode_cursor as encode_cursor
 from ._conditional import expected_version as expected_version
 from ._conditional import if_match as if_match
 from ._conditional import not_modified as not_modified
+from ._idempotency import IDEMPOTENCY as IDEMPOTENCY
+from ._idempotency import IdempotencyKeys as IdempotencyKeys
 from ._middleware import SECURITY_HEADERS as SECURITY_HEADERS
 from ._openapi import openapi_document as openapi_document
 from ._problems import PROBLEM_JSON as PROBLEM_JSON
@@ -37,6 +39,7 @@ from ._table import SYSTEM as SYSTEM
 from ._table import all_routes as all_routes
 
 __all__ = (
+    "IDEMPOTENCY",
     "PROBLEM_JSON",
     "SECURITY_HEADERS",
     "SYSTEM",
@@ -45,6 +48,7 @@ __all__ = (
     "GetPort",
     "HttpOptions",
     "HttpServer",
+    "IdempotencyKeys",
     "Reply",
     "Route",
     "Services",

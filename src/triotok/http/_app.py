@@ -25,10 +25,18 @@ import trio
 from quart import Response, request
 from quart_trio import QuartTrio
 
-from .._exceptions import RequestError
+from .._exceptions import InvalidConfig, RequestError
 from ..modules import authorize
 from ..modules.access import parse_key, verify_key
 from ..modules.tenants import validate_tenant_id
+from ._idempotency import (
+    HEADER,
+    IdempotencyKeys,
+    Stored,
+    fingerprint,
+    parse_idempotency_key,
+    run_once,
+)
 from ._json import decode_body
 from ._middleware import SCOPE_KEY, ClientLimits, Gateway, RequestState, Scope, Send
 from ._models import convert
@@ -65,6 +73,10 @@ def create_app(
     for route in table:
         if route.path != "/" and route.path.endswith("/"):
             raise ValueError(f"route {route.endpoint!r}: paths never end with '/'")
+    if any(r.idempotent for r in table) and not any(
+        m.name == "idempotency" for m in services.modules
+    ):
+        raise InvalidConfig("modules", "idempotent routes need the idempotency module")
     app.config["routes"] = table
     app.config["services"] = services
     limits = ClientLimits(options.rate_limit_per_ip, options.rate_limit_per_key)
@@ -115,6 +127,7 @@ def _view(route: Route, services: Services, limits: ClientLimits) -> Any:
             request.headers,
             request.query_string,
             _body,
+            request.path,
         )
         payload = reply.body if isinstance(reply.body, bytes) else json_bytes(reply.body)
         response = Response(payload, status=reply.status, content_type=reply.content_type)
@@ -135,6 +148,7 @@ async def _handle(
     headers: Headers,
     query_string: bytes,
     read_body: Callable[[Route], Awaitable[Any]],
+    path: str,
 ) -> Reply:
     """The pipeline after routing, the same in both lanes (see :func:`_direct_lane`):
     key, per-key limit, tenant, authorisation, query, body, handler."""
@@ -185,8 +199,48 @@ async def _handle(
         traceparent_header=state.traceparent,
         headers=headers,
     )
+    if route.idempotent:
+        header = _latin1_text(headers.get(HEADER), HEADER)
+        if header is not None:
+            return await _once(route, call, parse_idempotency_key(header), body, path)
     result = await route.handler(call)
     return result if isinstance(result, Reply) else Reply(result, route.status)
+
+
+def _answer(route: Route, result: Reply | dict[str, Any] | list[Any]) -> Stored:
+    reply = result if isinstance(result, Reply) else Reply(result, route.status)
+    payload = reply.body if isinstance(reply.body, bytes) else json_bytes(reply.body)
+    return Stored(reply.status, {"Content-Type": reply.content_type, **reply.headers}, payload)
+
+
+async def _once(route: Route, call: Call, key: str, body: Any, path: str) -> Reply:
+    """Answer a request with an ``Idempotency-Key`` (see ``_idempotency``)."""
+    assert call.tenant is not None  # idempotent routes are tenant routes
+    keys = call.services.context.get(IdempotencyKeys)
+
+    async def respond() -> Stored:
+        try:
+            return _answer(route, await route.handler(call))
+        except Exception as exc:  # answered as its problem, and stored like any answer
+            problem = problem_for(exc)
+            document = problem_body(problem, instance=path, request_id=call.request_id)
+            return Stored(
+                problem.status, {"Content-Type": PROBLEM_JSON, **problem.headers}, document
+            )
+
+    answer, replayed = await run_once(
+        keys,
+        call.services.store.store,
+        call.tenant.id,
+        key,
+        fingerprint(route.method, path, body),
+        respond,
+    )
+    headers = dict(answer.headers)
+    content_type = headers.pop("Content-Type", "application/json")
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return Reply(answer.body, answer.status, headers, content_type)
 
 
 # ------------------------------------------------------------------ the direct lane
@@ -228,6 +282,7 @@ def _direct_lane(
     body, an unknown path) goes to Quart unchanged. ``tests/http/test_direct_lane.py``
     checks both lanes answer byte for byte alike.
     """
+
     async def serve(scope: Scope, state: RequestState, send: Send) -> bool:
         route = routes.get(scope["path"])
         if route is None:
@@ -242,6 +297,7 @@ def _direct_lane(
                 _ScopeHeaders(scope["headers"]),
                 scope["query_string"],
                 _no_body,
+                scope["path"],
             )
             payload = reply.body if isinstance(reply.body, bytes) else json_bytes(reply.body)
             status, kind, extra = reply.status, reply.content_type.encode(), reply.headers
@@ -294,6 +350,13 @@ async def _authenticate(services: Services, state: RequestState) -> Any:
     if key_id is None:
         raise RequestError("invalid API key", status=401, code="invalid_api_key")
     return verify_key(await services.keys.get(key_id), presented)
+
+
+def _latin1_text(value: str | None, name: str) -> str | None:
+    """A header as Quart hands it (latin-1 decoded) as text: strict UTF-8, else a 422."""
+    if value is None or value.isascii():
+        return value
+    return _text(value.encode("latin-1"), name)
 
 
 def _text(value: bytes | None, name: str) -> str | None:

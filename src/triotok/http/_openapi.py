@@ -29,6 +29,7 @@ _PATH_PARAMS = {"tenant_id": {"type": "string", "pattern": f"^{TENANT_ID_PATTERN
 _DESCRIPTIONS = {
     400: "Bad request (invalid tenant id, query or JSON)",
     401: "Missing or invalid API key",
+    402: "Payment declined (nothing was charged)",
     403: "Not allowed (other tenant, role lacks the permission, tenant inactive)",
     404: "Not found",
     409: "Conflict",
@@ -43,6 +44,7 @@ _DESCRIPTIONS = {
 _PROBLEMS = {
     400: ("Bad Request", "invalid_query", "query parameter 'limit' must be an integer (-?[0-9]+)"),
     401: ("Unauthorized", "missing_api_key", "an API key is required"),
+    402: ("Payment Required", "payment_declined", "the card was declined"),
     403: ("Forbidden", "forbidden", "this key's role may not do this"),
     404: ("Not Found", "not_found", "no tenant 'acme'"),
     409: ("Conflict", "conflict", "the tenant was changed meanwhile (version 2, expected 1)"),
@@ -129,6 +131,17 @@ def _parameters(route: Route) -> list[dict[str, Any]]:
                     "schema": param.schema,
                 }
             )
+    if route.idempotent:
+        params.append(
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "description": "A retry with the same key and body gets the first answer"
+                " (kept 24 h per tenant); the same key with another body is a 422",
+                "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
+            }
+        )
     if route.tenant_scoped:
         params.append(
             {

@@ -83,6 +83,20 @@ class Call:
         return self.key.principal if self.key is not None else "anonymous"
 
     @property
+    def restricted(self) -> bool:
+        """Whether the key's role has the route's permission only over a subset.
+
+        A restricted grant (``Grant(..., restricted=True)``, e.g. the
+        ``storefront`` role's ``products:read``) lets the route through; the
+        handler then answers only the subset its module defines (active
+        products, published content, the orders this key placed).
+        """
+        permission = self.route.permission
+        if self.key is None or permission is None:
+            return False
+        return self.services.roles.restricted(self.key.role.value, permission)
+
+    @property
     def traceparent(self) -> str:
         """The request's W3C ``traceparent`` (a new trace when the client sent none).
 
@@ -139,8 +153,13 @@ class Route:
     example: Any = None
     #: JSON Schemas of path parameters beyond the platform's own (``tenant_id``).
     path_schemas: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: Accepts ``Idempotency-Key``: a retry with the same key and body gets the
+    #: first answer and nothing runs again (tenant-scoped ``POST`` routes only).
+    idempotent: bool = False
 
     def __post_init__(self) -> None:
+        if self.idempotent and not (self.method == "POST" and self.tenant_scoped):
+            raise ValueError(f"route {self.endpoint!r}: only tenant POST routes are idempotent")
         if not self.operation_id:
             object.__setattr__(self, "operation_id", _camel(self.handler.__name__))
         if not OPERATION_ID.fullmatch(self.operation_id):
@@ -177,5 +196,7 @@ class Route:
             statuses |= {400, 413, 415, 422}
         if self.query is not None:
             statuses.add(400)
+        if self.idempotent:
+            statuses |= {400, 409, 422}
         statuses.update(self.errors)
         return sorted(statuses)

@@ -51,10 +51,18 @@ MODULE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
 @dataclass(frozen=True, slots=True)
 class Grant:
-    """``permission`` and the roles that get it (roles are sets of permissions)."""
+    """``permission`` and the roles that get it (roles are sets of permissions).
+
+    A ``restricted`` grant gives the permission over a subset only, which the
+    module defines for its resource and its routes enforce (``Call.restricted``):
+    the public catalogue (active products, published content), or what the
+    caller's own key made (the orders it placed). A role granted the same
+    permission unrestricted too has it unrestricted.
+    """
 
     permission: Permission
     roles: tuple[str, ...]
+    restricted: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,18 +51,24 @@ class Permission:
 class RoleTable:
     """Which ``resource:action`` pairs each role has: the union of the modules' grants."""
 
-    __slots__ = ("_roles",)
+    __slots__ = ("_restricted", "_roles")
 
     def __init__(self, grants: Iterable[Grant] = ()) -> None:
         roles: dict[str, set[tuple[str, str]]] = {}
+        restricted: dict[str, set[tuple[str, str]]] = {}
+        full: dict[str, set[tuple[str, str]]] = {}
         for grant in grants:
+            pair = (grant.permission.resource, grant.permission.action)
             for role in grant.roles:
-                roles.setdefault(role, set()).add(
-                    (grant.permission.resource, grant.permission.action)
-                )
+                roles.setdefault(role, set()).add(pair)
+                (restricted if grant.restricted else full).setdefault(role, set()).add(pair)
         # Pairs, not "resource:action" strings: the check runs on every request.
         self._roles: Mapping[str, frozenset[tuple[str, str]]] = {
             role: frozenset(pairs) for role, pairs in roles.items()
+        }
+        # Restricted unless some grant gives the role the pair unrestricted.
+        self._restricted: Mapping[str, frozenset[tuple[str, str]]] = {
+            role: frozenset(pairs - full.get(role, set())) for role, pairs in restricted.items()
         }
 
     @property
@@ -75,6 +81,10 @@ class RoleTable:
 
     def allows(self, role: str, permission: Permission) -> bool:
         return (permission.resource, permission.action) in self._roles.get(role, _NONE)
+
+    def restricted(self, role: str, permission: Permission) -> bool:
+        """Whether ``role`` has ``permission`` only over its restricted subset."""
+        return (permission.resource, permission.action) in self._restricted.get(role, _NONE)
 
     def as_dict(self) -> dict[str, list[str]]:
         return {role: sorted(self.permissions(role)) for role in sorted(self._roles)}

@@ -52,7 +52,9 @@ from ._registry import SchemaRegistry as SchemaRegistry
 from ._registry import Upcaster as Upcaster
 from ._registry import default_registry as default_registry
 from ._registry import event as event
+from ._registry import event_view as event_view
 from ._registry import upcaster as upcaster
+from ._registry import view_of as view_of
 from ._routing import ordering_key as ordering_key
 from ._transport import EventSink as EventSink
 from ._transport import Transport as Transport
@@ -89,11 +91,13 @@ __all__ = (
     "default_registry",
     "encode",
     "event",
+    "event_view",
     "is_retryable",
     "open_event_bus",
     "ordering_key",
     "upcaster",
     "validate_traceparent",
+    "view_of",
 )
 
 fixup_module_metadata(__name__, globals())

@@ -251,7 +251,7 @@ def _union(options: list[TypeCodec]) -> TypeCodec:
     return TypeCodec(name, lambda v: pick(v, True), lambda v: pick(v, False))
 
 
-def _dataclass(cls: type, memo: dict[type, TypeCodec]) -> TypeCodec:
+def _dataclass(cls: type, memo: dict[type, TypeCodec], tolerant: bool) -> TypeCodec:
     if cls in memo:
         return memo[cls]
     codec = TypeCodec(cls.__name__, _unfinished, _unfinished)
@@ -265,7 +265,7 @@ def _dataclass(cls: type, memo: dict[type, TypeCodec]) -> TypeCodec:
         if not f.init:
             continue  # computed in __post_init__, not part of the wire shape
         try:
-            fields.append((f.name, compile_type(hints[f.name], memo)))
+            fields.append((f.name, compile_type(hints[f.name], memo, tolerant=tolerant)))
         except SchemaError as exc:
             raise SchemaError(f"{cls.__qualname__}.{f.name}: {exc}") from None
     names = frozenset(name for name, _ in fields)
@@ -284,7 +284,7 @@ def _dataclass(cls: type, memo: dict[type, TypeCodec]) -> TypeCodec:
     def from_wire(value: Any) -> Any:
         if not isinstance(value, dict):
             raise Invalid(f"expected a map for {cls.__name__}, got {_got(value)}")
-        if value.keys() != names:
+        if value.keys() != names and not (tolerant and names <= value.keys()):
             missing = sorted(names - value.keys())
             extra = sorted(str(k)[:40] for k in value.keys() - names)
             raise Invalid(f"{cls.__name__} fields differ: missing {missing}, unexpected {extra}")
@@ -326,27 +326,38 @@ _SIMPLE: dict[Any, Callable[[], TypeCodec]] = {
 }
 
 
-def compile_type(hint: Any, memo: dict[type, TypeCodec] | None = None) -> TypeCodec:
-    """Compile a resolved type hint into a :class:`TypeCodec`; SchemaError if unsupported."""
+def compile_type(
+    hint: Any, memo: dict[type, TypeCodec] | None = None, *, tolerant: bool = False
+) -> TypeCodec:
+    """Compile a resolved type hint into a :class:`TypeCodec`; SchemaError if unsupported.
+
+    ``tolerant`` codecs (a consumer's view of another module's event) read
+    maps that hold more fields than their dataclasses declare and ignore the
+    rest; missing fields are still refused. A memo holds one kind only.
+    """
     memo = {} if memo is None else memo
     simple = _SIMPLE.get(hint)
     if simple is not None:
         return simple()
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        return _dataclass(hint, memo)
+        return _dataclass(hint, memo, tolerant)
+
+    def inner(arg: Any) -> TypeCodec:
+        return compile_type(arg, memo, tolerant=tolerant)
+
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is list and len(args) == 1:
-        return _list(compile_type(args[0], memo))
+        return _list(inner(args[0]))
     if origin is tuple:
         if len(args) == 2 and args[1] is Ellipsis:
-            return _tuple_of(compile_type(args[0], memo))
-        return _tuple_fixed([compile_type(a, memo) for a in args if a != ()])
+            return _tuple_of(inner(args[0]))
+        return _tuple_fixed([inner(a) for a in args if a != ()])
     if origin is dict and len(args) == 2:
         if args[0] is not str:
             raise SchemaError(f"dict keys must be str, got {args[0]!r}")
-        return _dict(compile_type(args[1], memo))
+        return _dict(inner(args[1]))
     if origin is typing.Literal:
         return _literal(args)
     if origin is typing.Union or origin is types.UnionType:
-        return _union([compile_type(a, memo) for a in args])
+        return _union([inner(a) for a in args])
     raise SchemaError(f"unsupported field type {hint!r}")

@@ -17,3 +17,6 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
     EDITOR = "editor"
     VIEWER = "viewer"
+    #: A shop front end: reads the public catalogue (active products, published
+    #: content), places orders and reads only the orders its own key placed.
+    STOREFRONT = "storefront"

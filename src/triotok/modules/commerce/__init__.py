@@ -13,7 +13,9 @@ Stock never goes negative and is never oversold, on one node or many: every
 change is a conditional update the database checks (``0 <= reserved <=
 on_hand``). :class:`Inventory` is the reservation API of the orders saga:
 all the items of an order reserved or none, in one unit of work with its
-inbox entry and its event, then released or committed (shipped) once.
+inbox entry and its event, then released or committed (shipped) once. The
+module's subscription to ``order.*`` (``_saga.py``) calls it: commerce
+answers the orders module's events with its own, and imports nothing of it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 from ..._util import fixup_module_metadata
 from ...supervision import ChildSpec, Entities
 from .._context import ModuleContext
-from .._module import Grant, Module
+from .._module import Grant, Module, Subscription
 from .._permissions import Permission
 from ._currencies import CURRENCIES as CURRENCIES
 from ._entity import AdjustInventory as AdjustInventory
@@ -54,6 +56,7 @@ from ._model import Product as Product
 from ._repository import ProductRepository as ProductRepository
 from ._repository import SkuTaken as SkuTaken
 from ._repository import StaleProduct as StaleProduct
+from ._saga import ORDER_EVENTS, order_events
 from ._schema import SCHEMA
 from ._service import REGION_PATH as REGION_PATH
 from ._service import ProductService as ProductService
@@ -126,6 +129,8 @@ COMMERCE = Module(
     migrations=SCHEMA.migrations,
     permissions=(
         Grant(Permission("products", "read"), ("viewer", "editor", "admin")),
+        # The shop front end reads the catalogue: active products only.
+        Grant(Permission("products", "read"), ("storefront",), restricted=True),
         Grant(Permission("products", "create"), _EDITORS),
         Grant(Permission("products", "update"), _EDITORS),
         Grant(Permission("products", "delete"), _EDITORS),
@@ -133,6 +138,7 @@ COMMERCE = Module(
     ),
     routes=_routes,
     actors=_actors,
+    subscriptions=(Subscription(ORDER_EVENTS, order_events),),
     setup=_setup,
     description="products and their stock: one entity actor per product; reservations",
 )

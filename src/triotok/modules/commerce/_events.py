@@ -5,6 +5,12 @@ the product after the change (:class:`ProductSnapshot`), inventory events
 the stock levels after it (:class:`StockLine`). Reservation events name the
 order (``order_id``) they answer, so the orders saga can correlate them; an
 order's events reach commerce and back with the same correlation id.
+``inventory.reserved`` prices the order: each line carries the product's
+price and currency read in the same ``UPDATE`` that reserved its units.
+
+The order events commerce acts on are read through views
+(:func:`~triotok.transport.event_view`): the orders module owns them, and
+modules never import each other.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ...transport import event
+from ...transport import event, event_view
 
 __all__ = (
     "InventoryAdjusted",
@@ -21,10 +27,16 @@ __all__ = (
     "InventoryRejected",
     "InventoryReleased",
     "InventoryReserved",
+    "OrderCancelledView",
+    "OrderItemView",
+    "OrderPlacedView",
+    "OrderReleaseView",
+    "OrderShippedView",
     "ProductArchived",
     "ProductCreated",
     "ProductSnapshot",
     "ProductUpdated",
+    "ReservedLine",
     "Shortage",
     "StockLine",
 )
@@ -112,13 +124,29 @@ class InventoryAdjusted:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class ReservedLine:
+    """One product's reserved units, its levels after it, and its price when reserved."""
+
+    product_id: uuid.UUID
+    quantity: int
+    on_hand: int
+    reserved: int
+    version: int
+    unit_price: int
+    currency: str
+
+
+# The shape of ``inventory.reserved`` v1 changed (lines gained unit_price and
+# currency) before any release: only the orders saga, new with it, produces
+# the event, so no stored v1 payload of the older shape exists.
 @event("inventory.reserved")
 @dataclass(frozen=True, slots=True)
 class InventoryReserved:
-    """Every item of the order is reserved (all or nothing)."""
+    """Every item of the order is reserved (all or nothing), priced as the products were."""
 
     order_id: str
-    lines: tuple[StockLine, ...]
+    lines: tuple[ReservedLine, ...]
 
 
 @event("inventory.rejected")
@@ -146,3 +174,47 @@ class InventoryCommitted:
 
     order_id: str
     lines: tuple[StockLine, ...]
+
+
+# ---------------------------------------------------------------- the orders' events, as read here
+
+
+@dataclass(frozen=True, slots=True)
+class OrderItemView:
+    """One item of a placed order: ``quantity`` units of a product."""
+
+    product_id: uuid.UUID
+    quantity: int
+
+
+@event_view("order.placed")
+@dataclass(frozen=True, slots=True)
+class OrderPlacedView:
+    """An order was placed: reserve its items (``inventory.reserved`` or ``rejected``)."""
+
+    order_id: str
+    items: tuple[OrderItemView, ...]
+
+
+@event_view("order.cancelled")
+@dataclass(frozen=True, slots=True)
+class OrderCancelledView:
+    """An order was cancelled: release what it holds (``inventory.released``)."""
+
+    order_id: str
+
+
+@event_view("order.release_requested")
+@dataclass(frozen=True, slots=True)
+class OrderReleaseView:
+    """A cancelled order got a reservation late: release it (``inventory.released``)."""
+
+    order_id: str
+
+
+@event_view("order.shipped")
+@dataclass(frozen=True, slots=True)
+class OrderShippedView:
+    """An order shipped: its reserved units leave the stock (``inventory.committed``)."""
+
+    order_id: str

@@ -41,6 +41,7 @@ from ._events import (
     InventoryRejected,
     InventoryReleased,
     InventoryReserved,
+    ReservedLine,
     Shortage,
     StockLine,
 )
@@ -79,7 +80,7 @@ class ReservationResult:
 
     order_id: str
     outcome: Outcome
-    lines: tuple[StockLine, ...] = ()
+    lines: tuple[StockLine | ReservedLine, ...] = ()
     shortages: tuple[Shortage, ...] = ()
     event: Envelope | None = None
 
@@ -163,14 +164,16 @@ class Inventory:
 
     async def _reserve_all(
         self, tx: UnitOfWork, tenant_id: str, order_id: str, wanted: list[Item], now: datetime
-    ) -> tuple[StockLine, ...] | None:
+    ) -> tuple[ReservedLine, ...] | None:
         lines = []
         for item in wanted:
+            # The price comes from the row the units are reserved on, in the same
+            # statement: an order is priced exactly as the stock it holds.
             row = await tx.fetchrow(
                 "UPDATE commerce_products SET reserved = reserved + $1, updated_at = $2,"
                 " version = version + 1 WHERE tenant_id = $3 AND id = $4"
                 " AND status = 'active' AND on_hand - reserved >= $1"
-                " RETURNING on_hand, reserved, version",
+                " RETURNING on_hand, reserved, version, price, currency",
                 item.quantity,
                 now,
                 tenant_id,
@@ -187,7 +190,17 @@ class Inventory:
                 item.quantity,
                 now,
             )
-            lines.append(_line(item.product_id, item.quantity, row))
+            lines.append(
+                ReservedLine(
+                    uuid.UUID(item.product_id),
+                    item.quantity,
+                    int(row["on_hand"]),
+                    int(row["reserved"]),
+                    int(row["version"]),
+                    int(row["price"]),
+                    str(row["currency"]),
+                )
+            )
         return tuple(lines)
 
     async def _shortages(

@@ -4,12 +4,13 @@ Every command goes to the product's entity (``/app/modules/commerce/products``),
 so commands to one product are serialised by its mailbox; ``GET`` by id
 answers the entity's freshly read state (the write side), lists read the
 store in one query. Responses carry the product's version as a strong
-``ETag``; ``PATCH`` and ``DELETE`` need it back (``If-Match`` or ``version``
-in the body: 428 without, 412 when it is stale); ``GET`` honours
-``If-None-Match`` (304). ``DELETE`` archives (products are never deleted:
-orders refer to them) and answers the archived product. Stock adjustments
-are deltas and need no version. The only file of the module that imports
-``triotok.http``.
+``ETag``; a restricted reader (the ``storefront`` role) sees active
+products only (others are 404 and never listed). ``PATCH`` and ``DELETE``
+need it back (``If-Match`` or ``version`` in the body: 428 without, 412
+when it is stale); ``GET`` honours ``If-None-Match`` (304). ``DELETE``
+archives (products are never deleted: orders refer to them) and answers the
+archived product. Stock adjustments are deltas and need no version. The
+only file of the module that imports ``triotok.http``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from msgspec import UNSET
 
+from ..._exceptions import NotFound
 from ...http import (
     UUID_PATH_SCHEMA,
     Call,
@@ -92,8 +94,13 @@ async def create_product(call: Call) -> Reply:
 async def list_products(call: Call) -> dict[str, Any]:
     query: models.ProductQuery = call.query
     after = decode_cursor(query.cursor) if query.cursor is not None else ""
+    status = query.status
+    if call.restricted:  # the public catalogue: active products only
+        if status not in (None, Status.ACTIVE.value):
+            return {"items": [], "next_cursor": None}
+        status = Status.ACTIVE.value
     page = await _service(call).list(
-        _tenant(call), status=query.status, sku=query.sku, after=after, limit=query.limit
+        _tenant(call), status=status, sku=query.sku, after=after, limit=query.limit
     )
     return {
         "items": [p.as_dict() for p in page.products],
@@ -104,6 +111,8 @@ async def list_products(call: Call) -> dict[str, Any]:
 async def get_product(call: Call) -> Reply:
     product_id = parse_product_id(call.params["product_id"])
     product = await _service(call).ask(_tenant(call), product_id, GetProduct())
+    if call.restricted and product.status is not Status.ACTIVE:
+        raise NotFound(f"no product {product_id}")
     if (unchanged := not_modified(call, product.etag)) is not None:
         return unchanged
     return _reply(product)

@@ -114,6 +114,8 @@ CONTENT = Module(
     migrations=SCHEMA.migrations,
     permissions=(
         Grant(Permission("content", "read"), ("viewer", "editor", "admin")),
+        # The shop front end reads what is public: published nodes only.
+        Grant(Permission("content", "read"), ("storefront",), restricted=True),
         Grant(Permission("content", "create"), _EDITORS),
         Grant(Permission("content", "update"), _EDITORS),
         Grant(Permission("content", "delete"), _EDITORS),

@@ -4,10 +4,11 @@ Every command goes to the node's entity (``/app/modules/content/nodes``), so
 commands to one node are serialised by its mailbox; ``GET`` by id answers
 from the entity's state (the write side), lists read the store with a
 constant number of queries. Responses carry the node's version as a strong
-``ETag``; ``PATCH`` and ``DELETE`` need it back (``If-Match`` or ``version``
-in the body: 428 without, 412 when it is stale); ``GET`` honours
-``If-None-Match`` (304). The only file of the module that imports
-``triotok.http``.
+``ETag``; a restricted reader (the ``storefront`` role) sees published
+nodes only (others are 404 and never listed). ``PATCH`` and ``DELETE``
+need it back (``If-Match`` or ``version`` in the body: 428 without, 412
+when it is stale); ``GET`` honours ``If-None-Match`` (304). The only file
+of the module that imports ``triotok.http``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from msgspec import UNSET
 
-from ..._exceptions import InvalidInput
+from ..._exceptions import InvalidInput, NotFound
 from ...http import (
     UUID_PATH_SCHEMA,
     Call,
@@ -32,7 +33,7 @@ from ...http import (
 from .._permissions import Permission
 from . import _models as models
 from ._entity import CreateNode, GetNode, TransitionNode, UpdateNode, Who
-from ._lifecycle import Command
+from ._lifecycle import Command, Status
 from ._model import ContentNode, Translation, check_kind, check_locale, check_tag, parse_node_id
 from ._service import ContentService
 
@@ -109,9 +110,14 @@ async def create_node(call: Call) -> Reply:
 async def list_nodes(call: Call) -> dict[str, Any]:
     query: models.ContentNodeQuery = call.query
     after = decode_cursor(query.cursor) if query.cursor is not None else ""
+    status = query.status
+    if call.restricted:  # what is public: published nodes only
+        if status not in (None, Status.PUBLISHED.value):
+            return {"items": [], "next_cursor": None}
+        status = Status.PUBLISHED.value
     page = await _service(call).list(
         _tenant(call),
-        status=query.status,
+        status=status,
         kind=query.kind,
         locale=query.locale,
         tag=query.tag,
@@ -122,8 +128,11 @@ async def list_nodes(call: Call) -> dict[str, Any]:
 
 
 async def get_node(call: Call) -> Reply:
-    node = await _service(call).ask(_tenant(call), parse_node_id(call.params["node_id"]), GetNode())
+    node_id = parse_node_id(call.params["node_id"])
+    node = await _service(call).ask(_tenant(call), node_id, GetNode())
     assert node is not None
+    if call.restricted and node.status is not Status.PUBLISHED:
+        raise NotFound(f"no content node {node_id}")
     if (unchanged := not_modified(call, node.etag)) is not None:
         return unchanged
     return _reply(node)
