@@ -40,7 +40,9 @@ every layer may use it.
     │   ├── InvalidInput (ValueError)     a value out of its domain; names the field
     │   ├── Conflict                      the command conflicts with the current state
     │   ├── PreconditionFailed            the caller's expected version is not current
-    │   └── PreconditionRequired          a write that needs an expected version got none
+    │   ├── PreconditionRequired          a write that needs an expected version got none
+    │   ├── PaymentRefused                the payment a command needs was refused (declined)
+    │   └── DependencyUnavailable         an outside service a command needs is down; retry_after
     └── RequestError                      HTTP-facing errors (see triotok.http)
 """
 
@@ -60,6 +62,7 @@ __all__ = (
     "CircuitOpen",
     "Conflict",
     "ConflictError",
+    "DependencyUnavailable",
     "DomainError",
     "EntityConflict",
     "EntityPoisoned",
@@ -69,6 +72,7 @@ __all__ = (
     "InvalidInput",
     "MailboxFull",
     "NotFound",
+    "PaymentRefused",
     "PermanentError",
     "PreconditionFailed",
     "PreconditionRequired",
@@ -384,7 +388,7 @@ class DomainError(TriotokError):
     """
 
     code = "domain_error"
-    severity = "info"
+    severity: ClassVar[Severity] = "info"
 
     def __init__(self, detail: str, *, code: str | None = None, **extra: Any) -> None:
         super().__init__(detail)
@@ -428,6 +432,39 @@ class PreconditionRequired(DomainError):
     """A command that must name the version it is based on did not."""
 
     code = "precondition_required"
+
+
+class PaymentRefused(DomainError):
+    """The payment a command needs was refused (a card declined); retrying the same will not help.
+
+    ``extra["reason"]`` carries the refusal's reason when the payer gave one.
+    """
+
+    code = "payment_refused"
+
+
+class DependencyUnavailable(DomainError):
+    """A service outside the system that the command needs cannot answer now.
+
+    A payment provider that fails or times out, or the circuit breaker in
+    front of it while open. Retryable: ``retry_after`` is the seconds a
+    caller should wait, or ``None`` when unknown.
+    """
+
+    code = "dependency_unavailable"
+    severity = "warning"
+    retryable = True
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        retry_after: float | None = None,
+        code: str | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail, code=code, **extra)
+        self.retry_after = retry_after
 
 
 # --------------------------------------------------------------------------- http

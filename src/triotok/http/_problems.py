@@ -22,12 +22,14 @@ from .._exceptions import (
     CircuitOpen,
     Conflict,
     ConflictError,
+    DependencyUnavailable,
     DomainError,
     Forbidden,
     InvalidConfig,
     InvalidInput,
     MailboxFull,
     NotFound,
+    PaymentRefused,
     PreconditionFailed,
     PreconditionRequired,
     RateLimited,
@@ -49,6 +51,7 @@ PROBLEM_JSON = "application/problem+json"
 _TITLES = {
     400: "Bad Request",
     401: "Unauthorized",
+    402: "Payment Required",
     403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
@@ -92,6 +95,8 @@ _DOMAIN_STATUS: tuple[tuple[type[DomainError], int], ...] = (
     (Conflict, 409),
     (PreconditionFailed, 412),
     (PreconditionRequired, 428),
+    (PaymentRefused, 402),
+    (DependencyUnavailable, 503),
 )
 
 _STATUS: tuple[tuple[type[TriotokError], int], ...] = (
@@ -132,15 +137,10 @@ def problem_for(exc: BaseException) -> Problem:
         return Problem(exc.status, exc.code, exc.detail, extra=dict(exc.extra))
     if isinstance(exc, DomainError):
         status = next((s for cls, s in _DOMAIN_STATUS if isinstance(exc, cls)), 400)
-        return Problem(status, exc.code, exc.detail, extra=dict(exc.extra))
+        return Problem(status, exc.code, exc.detail, _retry_after(exc), dict(exc.extra))
     if isinstance(exc, TriotokError):
         status = next((s for cls, s in _STATUS if isinstance(exc, cls)), 500)
-        headers: dict[str, str] = {}
-        retry_after = getattr(exc, "retry_after", None)
-        if exc.retryable:
-            seconds = retry_after if isinstance(retry_after, int | float) else 1.0
-            if math.isfinite(seconds):
-                headers["Retry-After"] = str(max(1, math.ceil(seconds)))
+        headers = _retry_after(exc)
         if status >= 500 and not exc.retryable:
             logger.error("request failed: %s: %s", type(exc).__name__, exc, exc_info=exc)
             return Problem(status, "internal_error", "the server failed to handle this request")
@@ -166,6 +166,17 @@ def problem_for(exc: BaseException) -> Problem:
         return Problem(status, code, detail, headers)
     logger.error("unhandled error in a request", exc_info=exc)
     return Problem(500, "internal_error", "the server failed to handle this request")
+
+
+def _retry_after(exc: TriotokError) -> dict[str, str]:
+    """``Retry-After`` (whole seconds, at least 1) for a retryable error; ``{}`` otherwise."""
+    if not exc.retryable:
+        return {}
+    retry_after = getattr(exc, "retry_after", None)
+    seconds = retry_after if isinstance(retry_after, int | float) else 1.0
+    if not math.isfinite(seconds):
+        return {}
+    return {"Retry-After": str(max(1, math.ceil(seconds)))}
 
 
 def _is_http_exception(exc: BaseException) -> bool:
