@@ -307,6 +307,17 @@ PUBLIC: dict[str, set[str]] = {
         "allowed",
         "apply",
     },
+    "triotok.modules.orders": {
+        "Charge",
+        "HttpProvider",
+        "ManualProvider",
+        "PaymentDeclined",
+        "PaymentError",
+        "PaymentProvider",
+        "Payments",
+        "ProviderUnavailable",
+        "Refund",
+    },
     "triotok.modules.audit": {
         "AUDIT",
         "AuditEntry",
