@@ -9,10 +9,16 @@ short timeout bounds.
 
 from __future__ import annotations
 
+import json
+import signal
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import trio
 import trio.testing
@@ -33,6 +39,7 @@ from triotok.modules.orders import (
 )
 from triotok.resilience import BreakerState, CircuitBreaker
 
+ROOT = Path(__file__).resolve().parents[3]
 ORDER = "o-1"
 KEY = f"{ORDER}:charge"
 
@@ -527,3 +534,39 @@ def test_http_provider_refuses_a_bad_url_or_timeout() -> None:
         HttpProvider("pay.example")
     with pytest.raises(InvalidConfig, match="timeout: must be positive"):
         HttpProvider("http://pay.example", timeout=0)
+
+
+# ------------------------------------------------------------------ the provider as a process
+
+
+async def test_the_provider_runs_as_a_process_steered_over_http(gateway: Gateways) -> None:
+    with trio.fail_after(30):
+        process = await trio.lowlevel.open_process(
+            [sys.executable, "-m", "tests.modules.orders.provider", "--port", "0"],
+            stdout=subprocess.PIPE,
+            cwd=ROOT,
+        )
+        try:
+            assert process.stdout is not None
+            line = b""
+            while not line.endswith(b"\n"):
+                chunk = await process.stdout.receive_some(1024)
+                assert chunk, "the provider exited before announcing itself"
+                line += chunk
+            url = json.loads(line)["url"]
+            payments = gateway(Payments(HttpProvider(url, timeout=5)))
+            assert (await charge(payments)).charge_id == "ch_1"
+            async with httpx.AsyncClient(base_url=url) as control:
+                steered = await control.post("/control", json={"mode": "fail"})
+                assert steered.json() == {"mode": "fail"}
+                with pytest.raises(ProviderUnavailable):
+                    await charge(payments, "o-2")
+                stats = (await control.get("/stats")).json()
+            assert stats == {
+                "performed": {KEY: 1},
+                "requests": {KEY: 1, "o-2:charge": 1},
+            }
+            await payments.aclose()
+        finally:
+            process.send_signal(signal.SIGTERM)
+            assert await process.wait() == 0
