@@ -270,6 +270,7 @@ class _Httpd(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the client's pool expects
+    disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms stall
     timeout = MAX_HANG
     server: _Httpd
 
