@@ -45,6 +45,8 @@ class HttpProvider:
 
     Connections are kept alive between calls; :meth:`aclose` closes them
     (a later call opens new ones). Use one provider within one trio run.
+    ``transport`` is an httpx transport for what the URL cannot say (client
+    certificates, a proxy); the environment's proxy settings are not read.
     """
 
     name = "http"
