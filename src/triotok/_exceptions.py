@@ -41,8 +41,8 @@ every layer may use it.
     │   ├── Conflict                      the command conflicts with the current state
     │   ├── PreconditionFailed            the caller's expected version is not current
     │   ├── PreconditionRequired          a write that needs an expected version got none
-    │   ├── PaymentRequired               a payment was refused (declined by the provider)
-    │   └── Unavailable                   a service the command needs is down; has retry_after
+    │   ├── PaymentRefused                the payment a command needs was refused (declined)
+    │   └── DependencyUnavailable         an outside service a command needs is down; retry_after
     └── RequestError                      HTTP-facing errors (see triotok.http)
 """
 
@@ -62,6 +62,7 @@ __all__ = (
     "CircuitOpen",
     "Conflict",
     "ConflictError",
+    "DependencyUnavailable",
     "DomainError",
     "EntityConflict",
     "EntityPoisoned",
@@ -71,7 +72,7 @@ __all__ = (
     "InvalidInput",
     "MailboxFull",
     "NotFound",
-    "PaymentRequired",
+    "PaymentRefused",
     "PermanentError",
     "PreconditionFailed",
     "PreconditionRequired",
@@ -86,7 +87,6 @@ __all__ = (
     "TransientError",
     "TriotokError",
     "Unauthenticated",
-    "Unavailable",
     "UnknownMessage",
 )
 
@@ -410,7 +410,7 @@ class DomainError(TriotokError):
     """
 
     code = "domain_error"
-    severity = "info"
+    severity: ClassVar[Severity] = "info"
 
     def __init__(self, detail: str, *, code: str | None = None, **extra: Any) -> None:
         super().__init__(detail)
@@ -456,19 +456,25 @@ class PreconditionRequired(DomainError):
     code = "precondition_required"
 
 
-class PaymentRequired(DomainError):
-    """The payment a command needs was refused (a declined card); retrying will not help."""
+class PaymentRefused(DomainError):
+    """The payment a command needs was refused (a card declined); retrying the same will not help.
 
-    code = "payment_required"
-
-
-class Unavailable(DomainError):
-    """A service the command needs (a payment provider) is down; ``retry_after`` seconds.
-
-    Nothing was done: the same command may succeed later.
+    ``extra["reason"]`` carries the refusal's reason when the payer gave one.
     """
 
-    code = "unavailable"
+    code = "payment_refused"
+
+
+class DependencyUnavailable(DomainError):
+    """A service outside the system that the command needs cannot answer now.
+
+    A payment provider that fails or times out, or the circuit breaker in
+    front of it while open. Retryable: ``retry_after`` is the seconds a
+    caller should wait, or ``None`` when unknown.
+    """
+
+    code = "dependency_unavailable"
+    severity = "warning"
     retryable = True
 
     def __init__(

@@ -22,13 +22,14 @@ from .._exceptions import (
     CircuitOpen,
     Conflict,
     ConflictError,
+    DependencyUnavailable,
     DomainError,
     Forbidden,
     InvalidConfig,
     InvalidInput,
     MailboxFull,
     NotFound,
-    PaymentRequired,
+    PaymentRefused,
     PreconditionFailed,
     PreconditionRequired,
     RateLimited,
@@ -38,7 +39,6 @@ from .._exceptions import (
     StoreUnavailable,
     TriotokError,
     Unauthenticated,
-    Unavailable,
 )
 from .._json import dumps
 
@@ -95,8 +95,8 @@ _DOMAIN_STATUS: tuple[tuple[type[DomainError], int], ...] = (
     (Conflict, 409),
     (PreconditionFailed, 412),
     (PreconditionRequired, 428),
-    (PaymentRequired, 402),
-    (Unavailable, 503),
+    (PaymentRefused, 402),
+    (DependencyUnavailable, 503),
 )
 
 _STATUS: tuple[tuple[type[TriotokError], int], ...] = (

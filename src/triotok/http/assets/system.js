@@ -126,10 +126,18 @@
       if (stats && typeof stats === "object" && typeof stats.state === "string") {
         const badge = el("span", "breaker breaker-" + stats.state.replace(/[^a-z_]/g, ""));
         badge.textContent = "breaker " + name + ": " + stats.state;
-        if (typeof stats.failure_rate === "number" && stats.failure_rate >= 0) {
-          badge.title = "failure rate " + stats.failure_rate.toFixed(1) + "%";
-        }
         out.push(badge);
+        const tripped = stats.state !== "closed" && stats.state !== "disabled";
+        // -1 (resilience4j's convention): fewer calls buffered than the rate needs.
+        if (typeof stats.failure_rate === "number" && stats.failure_rate >= 0) {
+          out.push(fact("failure rate", stats.failure_rate.toFixed(1) + "%", tripped ? "warn" : ""));
+        }
+        if (typeof stats.buffered_calls === "number") {
+          const calls =
+            stats.successful_calls + " ok, " + stats.failed_calls + " failed, " +
+            stats.not_permitted_calls + " rejected";
+          out.push(fact("calls", calls, stats.not_permitted_calls ? "warn" : ""));
+        }
       } else if (stats && typeof stats === "object" && "hits" in stats) {
         out.push(
           fact(name, stats.size + " cached, " + stats.hits + " hits / " + stats.misses + " misses")

@@ -18,13 +18,18 @@ __all__ = ("PaymentGateway",)
 
 
 class PaymentGateway(Actor):
-    """Registers the gateway's breaker as the ``payments`` component of this actor."""
+    """Registers the gateway's breaker as the ``payments`` component of this actor, and
+    closes the providers' connections when it stops."""
 
     def __init__(self, payments: Payments) -> None:
         self._payments = payments
 
     async def on_start(self) -> None:
         self.ctx.register("payments", self._payments.breaker)
+
+    async def on_stop(self) -> None:
+        # The http provider keeps connections alive: close them with the module.
+        await self._payments.aclose()
 
     async def receive(self, message: Any) -> None:
         raise UnknownMessage(self.ctx.path, message, ())

@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..._exceptions import NotFound, PaymentRequired, Unavailable
+from ..._exceptions import NotFound
 from ...http import (
     UUID_PATH_SCHEMA,
     Call,
@@ -50,7 +50,6 @@ from ._model import (
     new_order_id,
     parse_order_id,
 )
-from ._payments import PaymentDeclined, ProviderUnavailable
 from ._service import OrderService
 
 __all__ = ("MAX_WAIT", "ROUTES")
@@ -88,18 +87,9 @@ async def _command(call: Call, command: Any) -> Reply:
     order_id = parse_order_id(call.params["order_id"])
     if call.restricted:
         await _visible(call, order_id)
-    try:
-        order = await _service(call).ask(_tenant(call), order_id, command)
-    except PaymentDeclined as declined:
-        raise PaymentRequired(
-            declined.detail, code="payment_declined", reason=declined.reason
-        ) from None
-    except ProviderUnavailable as down:
-        raise Unavailable(
-            "the payment provider is unavailable; the order is unchanged, retry later",
-            code="payment_unavailable",
-            retry_after=down.retry_after,
-        ) from None
+    # A PaymentDeclined (402 payment_declined) or ProviderUnavailable (503
+    # payment_unavailable, Retry-After) leaves the order as it was, and is answered as such.
+    order = await _service(call).ask(_tenant(call), order_id, command)
     return _reply(order)
 
 
