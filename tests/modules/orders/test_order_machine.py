@@ -134,8 +134,7 @@ class OrderMachine(ActorStateMachine):
         await self.system.spawn(StoreOwner, self.handle, url, schemas_of(), name="store")
         system = self.system.system
         self.provider = Provider()
-        payments: Any = Payments.from_settings({})
-        payments.provider_for = lambda tenant_id: self.provider
+        payments = Payments(self.provider)
         # The breaker is not under test here (test_payments_http.py): let every call through.
         payments.breaker.disable()
         products = ProductService(system, self.handle, ProductRepository())

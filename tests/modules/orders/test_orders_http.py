@@ -150,7 +150,7 @@ async def test_cancelling_releases_the_stock_and_a_paid_order_is_refunded(server
         )
         assert second.status_code == 200, second.text
         refunded = second.json()
-        assert refunded["refund_id"] == f"refund-manual-{paid['id']}"
+        assert refunded["refund_id"] == f"manual-refund-{paid['id']}"
         assert refunded["payment"]["charge_id"] == f"manual-{paid['id']}"
         assert [c["status"] for c in refunded["history"]] == [
             "pending",
