@@ -73,6 +73,7 @@ from .modules.content import (
     Translation,
     Who,
 )
+from .modules.search import SEARCH
 from .modules.tenants import TENANTS, TenantDirectory, TenantRepository
 from .store import (
     DurableDeadLetterLog,
@@ -99,7 +100,7 @@ __all__ = (
 logger = logging.getLogger("triotok.app")
 
 #: The composition: every module of the application, in start order.
-MODULES: tuple[Module, ...] = (SYSTEM, TENANTS, ACCESS, AUDIT, CONTENT, COMMERCE)
+MODULES: tuple[Module, ...] = (SYSTEM, TENANTS, ACCESS, AUDIT, CONTENT, COMMERCE, SEARCH)
 
 #: The platform's own actors that must run for ``/ready`` (modules add theirs).
 PLATFORM_REQUIRED = ("/app/store", "/app/transport")
@@ -172,6 +173,11 @@ def module_settings(settings: Settings) -> dict[str, dict[str, Any]]:
         "tenants": {
             "cache_ttl": settings.tenant_cache_ttl,
             "negative_ttl": settings.tenant_negative_ttl,
+        },
+        "search": {
+            "consistency_wait": settings.search_consistency_wait,
+            "max_lag_seconds": settings.search_max_lag,
+            "text_configs": settings.search_text_configs,
         },
     }
 

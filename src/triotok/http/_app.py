@@ -9,7 +9,10 @@ Pipeline of every request, in order (each step may answer a problem):
    cache (404, or 403 ``tenant_inactive``), the query and the body: strict
    JSON first, then converted into the route's msgspec Structs (415/400/422),
    then the handler;
-3. on the way out (the gateway again, for every response including
+3. a successful write of a tenant-scoped route gets ``X-Consistency-Token``:
+   the outbox position at or after its event (``min_token`` of read-model
+   lists and searches waits for it);
+4. on the way out (the gateway again, for every response including
    problems): security headers, ``X-Request-Id``, ``RateLimit`` headers.
 
 Any exception becomes problem+json (see ``_problems``); nothing else ever
@@ -28,6 +31,7 @@ from .._exceptions import RequestError
 from ..modules import authorize
 from ..modules.access import parse_key, verify_key
 from ..modules.tenants import validate_tenant_id
+from ..store import outbox_head
 from ._json import decode_body
 from ._middleware import SCOPE_KEY, ClientLimits, Gateway, RequestState
 from ._models import convert
@@ -36,7 +40,10 @@ from ._query import parse_query
 from ._routes import Call, Reply, Route, json_bytes
 from ._services import Services
 
-__all__ = ("create_app",)
+__all__ = ("CONSISTENCY_TOKEN", "create_app")
+
+#: The header a write's response carries its consistency token in.
+CONSISTENCY_TOKEN = "X-Consistency-Token"
 
 
 def create_app(services: Services, routes: Iterable[Route] | None = None) -> QuartTrio:
@@ -150,9 +157,15 @@ def _view(route: Route, services: Services, limits: ClientLimits) -> Any:
             request_id=state.request_id,
             traceparent_header=state.traceparent,
             headers=request.headers,
+            query_string=request.query_string,
         )
         result = await route.handler(call)
         reply = result if isinstance(result, Reply) else Reply(result, route.status)
+        if route.method != "GET" and route.tenant_scoped and 200 <= reply.status < 300:
+            # Read-your-writes: the outbox position at or after this write's event,
+            # for ``min_token`` on the lists and searches served by read models.
+            token = await outbox_head(services.store.store)
+            reply.headers.setdefault(CONSISTENCY_TOKEN, str(token))
         payload = reply.body if isinstance(reply.body, bytes) else json_bytes(reply.body)
         response = Response(payload, status=reply.status, content_type=reply.content_type)
         for name, value in reply.headers.items():

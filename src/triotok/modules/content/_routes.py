@@ -2,10 +2,11 @@
 
 Every command goes to the node's entity (``/app/modules/content/nodes``), so
 commands to one node are serialised by its mailbox; ``GET`` by id answers
-from the entity's state (the write side), lists read the store with a
-constant number of queries. Responses carry the node's version as a strong
-``ETag``; ``PATCH`` and ``DELETE`` need it back (``If-Match`` or ``version``
-in the body: 428 without, 412 when it is stale); ``GET`` honours
+from the entity's state (the write side); the list (``GET
+/api/content/nodes``) is the search module's, served from its read model.
+Responses carry the node's version as a strong ``ETag``; ``PATCH`` and
+``DELETE`` need it back (``If-Match`` or ``version`` in the body: 428
+without, 412 when it is stale); ``GET`` honours
 ``If-None-Match`` (304). The only file of the module that imports
 ``triotok.http``.
 """
@@ -23,8 +24,6 @@ from ...http import (
     Call,
     Reply,
     Route,
-    decode_cursor,
-    encode_cursor,
     expected_version,
     if_match,
     not_modified,
@@ -106,21 +105,6 @@ async def create_node(call: Call) -> Reply:
     return _reply(node, 201, Location=f"/api/content/nodes/{node.id}")
 
 
-async def list_nodes(call: Call) -> dict[str, Any]:
-    query: models.ContentNodeQuery = call.query
-    after = decode_cursor(query.cursor) if query.cursor is not None else ""
-    page = await _service(call).list(
-        _tenant(call),
-        status=query.status,
-        kind=query.kind,
-        locale=query.locale,
-        tag=query.tag,
-        after=after,
-        limit=query.limit,
-    )
-    return {"items": [n.as_dict() for n in page.nodes], "next_cursor": encode_cursor(page.after)}
-
-
 async def get_node(call: Call) -> Reply:
     node = await _service(call).ask(_tenant(call), parse_node_id(call.params["node_id"]), GetNode())
     assert node is not None
@@ -196,17 +180,6 @@ ROUTES: tuple[Route, ...] = (
         body=models.ContentNodeCreate,
         response=models.ContentNode,
         errors=(409,),
-    ),
-    Route(
-        "GET",
-        "/api/content/nodes",
-        list_nodes,
-        "List content nodes (filters; keyset pagination with an opaque cursor)",
-        "content",
-        _p("read"),
-        operation_id="listContentNodes",
-        query=models.ContentNodeQuery,
-        response=models.ContentNodePage,
     ),
     Route(
         "GET",
