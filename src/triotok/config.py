@@ -203,7 +203,7 @@ FIELDS: tuple[Field, ...] = (
         str,
         "search",
         "text_configs",
-        "PostgreSQL text search configurations: locale=config,... (* default, products)",
+        "PostgreSQL text search configs: en=english,de=german (* the default)",
     ),
 )
 
