@@ -19,8 +19,8 @@ from typing import Any
 
 import trio
 
-from ..._exceptions import StoreError
-from ...actors import Actor, UnknownMessage
+from ..._exceptions import DomainError, StoreError
+from ...actors import Actor, Failure, UnknownMessage
 from ._rebuild import Rebuilder, RebuildOptions, RebuildProgress, RebuildRunning, latest_rebuilds
 from ._service import SearchService
 
@@ -93,7 +93,11 @@ class IndexMonitor(Actor):
 
     async def receive(self, message: Any) -> Any:
         if isinstance(message, StartRebuild):
-            return await self._start(message.options)
+            # A refusal (one is running already) is the asker's answer, not a crash.
+            try:
+                return await self._start(message.options)
+            except DomainError as refused:
+                return Failure(refused)
         raise UnknownMessage(self.ctx.path, message, (StartRebuild,))
 
     async def refresh(self) -> None:

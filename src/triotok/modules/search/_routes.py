@@ -226,7 +226,7 @@ async def list_rebuilds(call: Call) -> dict[str, Any]:
 async def get_rebuild(call: Call) -> dict[str, Any]:
     raw = str(call.params["rebuild_id"])
     if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
-        raise InvalidInput("a rebuild id is a number", field="rebuild_id")
+        raise NotFound(f"no rebuild {raw[:40]!r}")
     row = await _service(call).store.fetchrow(
         "SELECT * FROM search_rebuilds WHERE id = $1", int(raw)
     )
