@@ -279,3 +279,35 @@ async def test_search_is_tenant_scoped(server: Server) -> None:
     }
     assert crossed.status_code == 403
     assert "secret" not in crossed.text.lower()
+
+
+@pytest.fixture
+async def strict_lag(make_server: ServerFactory) -> Any:
+    async with make_server(search_max_lag=0.0) as server:
+        yield server
+
+
+async def test_health_reports_the_lag_and_search_degraded_above_the_limit(
+    strict_lag: Server,
+) -> None:
+    server = strict_lag
+    key = await server.key("alpha", "admin")
+    with trio.fail_after(30):
+        healthy = (await server.client.get("/health")).json()["subsystems"]["search.lag"]
+        assert healthy["status"] == "up"
+        assert healthy["lag_events"] == 0
+        assert healthy["applied_position"] == healthy["head_position"]
+        await server.app.system.ref("/app/transport/relay").stop()
+        token = int((await _create(server, key, _product("MUG-1", "Mug"))).headers[TOKEN])
+        while True:  # the event waits in the outbox: its age grows past the limit of 0 s
+            health = await server.client.get("/health")
+            lag = health.json()["subsystems"]["search.lag"]
+            if lag["status"] == "degraded":
+                break
+    assert lag["lag_events"] == 1
+    assert lag["head_position"] == token
+    assert lag["applied_position"] == token - 1
+    assert lag["lag_seconds"] > 0
+    # Degraded, not down: the search still answers (from the index as it is).
+    assert health.status_code == 200
+    assert (await server.client.get("/ready")).status_code == 200
