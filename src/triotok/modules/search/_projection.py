@@ -30,7 +30,7 @@ from typing import Any
 from ...store import Backend, UnitOfWork
 from ._documents import Change, NodeDoc, NodeGone, ProductDoc, StockLevels
 
-__all__ = ("MAX_BATCH", "Projector", "TextConfigs")
+__all__ = ("MAX_BATCH", "Projector", "TextConfigs", "tenant_token")
 
 #: The most documents one statement carries (bound parameters stay under both stores' limits).
 MAX_BATCH = 1000
@@ -71,6 +71,11 @@ _CONTENT_COLUMNS = (
     "published_key",
     "version",
 )
+
+
+def tenant_token(tenant_id: str) -> str:
+    """The word naming a tenant in the FTS5 tables' ``tenant`` column (letters and digits)."""
+    return "t" + tenant_id.encode().hex()
 
 
 class _Params:
@@ -248,7 +253,10 @@ class Projector:
         if self.backend == "sqlite":
             docs = [int(r["doc"]) for r, _ in changed]
             await self._fts_rewrite(
-                tx, "product_fts", docs, [(int(r["doc"]), *d.search_text()) for r, d in changed]
+                tx,
+                "product_fts",
+                docs,
+                [(int(r["doc"]), d.tenant_id, *d.search_text()) for r, d in changed],
             )
 
     async def _fts_rewrite(
@@ -256,7 +264,7 @@ class Projector:
         tx: UnitOfWork,
         table: str,
         drop: Sequence[int],
-        add: Sequence[tuple[int, str, str]],
+        add: Sequence[tuple[int, str, str, str]],
     ) -> None:
         if drop:
             p = _Params()
@@ -266,9 +274,12 @@ class Projector:
         if add:
             p = _Params()
             rows = ", ".join(
-                p.row((doc, title, f"{title} {body}".strip())) for doc, title, body in add
+                p.row((doc, tenant_token(tenant), title, f"{title} {body}".strip()))
+                for doc, tenant, title, body in add
             )
-            await tx.execute(f"INSERT INTO {table} (rowid, title, body) VALUES {rows}", *p.values)
+            await tx.execute(
+                f"INSERT INTO {table} (rowid, tenant, title, body) VALUES {rows}", *p.values
+            )
 
     async def _stock(self, tx: UnitOfWork, line: StockLevels, older: str) -> int:
         p = _Params()
@@ -391,6 +402,7 @@ class Projector:
                 add = [
                     (
                         int(r["doc"]),
+                        str(r["tenant_id"]),
                         *texts[str(r["tenant_id"]), str(r["node_id"]), str(r["locale"])],
                     )
                     for r in inserted

@@ -20,7 +20,7 @@ exclusions only, too many clauses or too long a text.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..._exceptions import InvalidInput
@@ -81,12 +81,13 @@ class Query:
 
     def hit(self, word: str) -> bool:
         """Whether a document word is one the query looks for (what snippets highlight)."""
-        for clause in self.positive:
-            if word in clause.words[:-1] or word == clause.words[-1]:
-                return True
-            if clause.prefix and word.startswith(clause.words[-1]):
-                return True
-        return False
+        return self.highlighter()(word)
+
+    def highlighter(self) -> Callable[[str], bool]:
+        """:meth:`hit` with the query's words gathered once (for many words)."""
+        exact = frozenset(w for c in self.positive for w in c.words)
+        prefixes = tuple(c.words[-1] for c in self.positive if c.prefix)
+        return lambda word: word in exact or word.startswith(prefixes)
 
 
 def _invalid(reason: str) -> InvalidQuery:

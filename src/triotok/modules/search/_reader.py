@@ -19,13 +19,13 @@ from __future__ import annotations
 import base64
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..._exceptions import InvalidInput
 from ...store import Row, Store, row_timestamp
-from ._projection import TextConfigs, _Params
+from ._projection import TextConfigs, _Params, tenant_token
 from ._query import Query, to_fts5, to_tsquery
 from ._text import highlight, snippet
 
@@ -117,6 +117,10 @@ class SearchResult:
     next_cursor: str | None
 
 
+def _no_hit(word: str) -> bool:
+    return False
+
+
 # ---------------------------------------------------------------- cursors
 
 
@@ -158,6 +162,8 @@ class SearchReader:
         self.backend = backend
         self.configs = configs or TextConfigs()
         self.queries = 0
+        # A join done in the written order: SQLite's CROSS JOIN (PostgreSQL plans well).
+        self._then = "CROSS JOIN" if backend == "sqlite" else "JOIN"
 
     async def _fetch(self, store: Store, sql: str, params: _Params) -> list[Row]:
         self.queries += 1
@@ -236,13 +242,20 @@ class SearchReader:
 
     # ------------------------------------------------------------------ search
 
-    def _match(self, p: _Params, alias: str, query: Query, locale: str | None) -> tuple[str, str]:
+    def _match(
+        self, p: _Params, alias: str, query: Query, locale: str | None, tenant_id: str
+    ) -> tuple[str, str]:
         """(the FROM/WHERE fragment of the full-text condition, the score expression)."""
         if self.backend == "sqlite":
             table = "product_fts" if alias == "p" else "content_fts"
-            condition = f"{table} MATCH {p(to_fts5(query))}"
+            # The tenant's token first: only its rows are ranked and counted; the
+            # user's words are looked for in the text columns only.
+            expression = (
+                f'{{tenant}} : "{tenant_token(tenant_id)}" AND {{title body}} : ({to_fts5(query)})'
+            )
+            condition = f"{table} MATCH {p(expression)}"
             # bm25: lower is better; the title column weighs double.
-            return condition, f"bm25({table}, 2.0, 1.0)"
+            return condition, f"bm25({table}, 0.0, 2.0, 1.0)"
         text = p(to_tsquery(query))
         if alias == "p":
             configs: tuple[str, ...] = (self.configs.products,)
@@ -273,10 +286,13 @@ class SearchReader:
         source = f"FROM {table}"
         score = None
         if req.query is not None:
-            condition, score = self._match(p, alias, req.query, req.locale)
+            condition, score = self._match(p, alias, req.query, req.locale, req.tenant_id)
             if self.backend == "sqlite":
                 fts = "product_fts" if product else "content_fts"
-                source = f"FROM {fts} JOIN {table} ON {alias}.doc = {fts}.rowid"
+                # CROSS JOIN keeps this order: the full-text match drives, each hit
+                # then finds its row by rowid (else SQLite may scan the tenant's rows
+                # and run the MATCH once per row).
+                source = f"FROM {fts} CROSS JOIN {table} ON {alias}.doc = {fts}.rowid"
             where.append(condition)
         if product:
             where.append("p.fields_version > 0")
@@ -328,26 +344,36 @@ class SearchReader:
         p = _Params()
         base, score = self._base(p, req)
         keys, direction = self._order(req, score is not None)
-        if product:
-            columns = _PRODUCT_SELECT
-        else:
-            columns = (
-                "c.node_id, c.locale, c.kind, c.status, c.title, c.slug, c.excerpt, c.body_text,"
-                " c.tags, c.published_at, c.published_key, c.version"
-            )
+        # The match is sorted on its keys only; the page's rows are read after.
+        ids = ["id"] if product else ["node_id", "locale"]
+        key_columns = [f"{alias}.{k} AS {k}" for k in dict.fromkeys([*keys, *ids]) if k != "score"]
         if score is not None:
             sign = "" if self.backend == "sqlite" else "-"
-            columns += f", {sign}{score} AS score"
-        inner = f"SELECT {columns} {base}"
+            key_columns.append(f"{sign}{score} AS score")
         condition = ""
         if req.after is not None:
             op = ">" if direction == "asc" else "<"
             row = ", ".join(p(v) for v in req.after)
             condition = f" WHERE ({', '.join(keys)}) {op} ({row})"
         order = ", ".join(f"{k} {direction.upper()}" for k in keys)
+        outer_order = ", ".join(f"m.{k} {direction.upper()}" for k in keys)
+        if product:
+            columns, table = _PRODUCT_SELECT, "product_index p"
+        else:
+            columns = (
+                "c.node_id, c.locale, c.kind, c.status, c.title, c.slug, c.excerpt, c.body_text,"
+                " c.tags, c.published_at, c.published_key, c.version"
+            )
+            table = "content_index c"
+        join = " AND ".join(f"{alias}.{k} = m.{k}" for k in ids)
+        if score is not None:
+            columns += ", m.score AS score"
         rows = await self._fetch(
             store,
-            f"SELECT * FROM ({inner}) m{condition} ORDER BY {order} LIMIT {p(req.limit + 1)}",
+            f"SELECT {columns} FROM (SELECT * FROM (SELECT {', '.join(key_columns)} {base}) k"
+            f"{condition} ORDER BY {order} LIMIT {p(req.limit + 1)}) m"
+            f" JOIN {table} ON {alias}.tenant_id = {p(req.tenant_id)} AND {join}"
+            f" ORDER BY {outer_order}",
             p,
         )
         page = rows[: req.limit]
@@ -355,14 +381,17 @@ class SearchReader:
         if len(rows) > req.limit and page:
             last = page[-1]
             values = [float(last[k]) if k == "score" else last[k] for k in keys]
+            values = [
+                int(v) if k in ("price", "published_key") else v
+                for k, v in zip(keys, values, strict=True)
+            ]
             next_cursor = _encode_cursor(req.sort, values)
-        items = [self._item(req, r) for r in page]
+        hit = req.query.highlighter() if req.query is not None else _no_hit
+        items = [self._item(req, r, hit) for r in page]
         facets, total = await self._facets(store, req, alias)
         return SearchResult(items, total, facets, next_cursor)
 
-    def _item(self, req: SearchRequest, row: Row) -> dict[str, Any]:
-        query = req.query
-        hit = query.hit if query is not None else (lambda word: False)
+    def _item(self, req: SearchRequest, row: Row, hit: Callable[[str], bool]) -> dict[str, Any]:
         score = float(row["score"]) if "score" in row and row["score"] is not None else None
         if score is not None and self.backend == "postgresql":
             score = -score  # back to ts_rank (the subquery negated it for sorting)
@@ -436,9 +465,9 @@ class SearchReader:
             base2, _ = self._base(p2, req)
             attrs = await self._fetch(
                 store,
-                "SELECT a.name AS name, a.value AS value, count(*) AS n FROM product_index_attrs a"
-                f" JOIN (SELECT p.tenant_id AS t, p.id AS i {base2}) m"
-                " ON a.tenant_id = m.t AND a.product_id = m.i"
+                "SELECT a.name AS name, a.value AS value, count(*) AS n"
+                f" FROM (SELECT p.tenant_id AS t, p.id AS i {base2}) m"
+                f" {self._then} product_index_attrs a ON a.tenant_id = m.t AND a.product_id = m.i"
                 " GROUP BY a.name, a.value ORDER BY a.name, n DESC, a.value"
                 f" LIMIT {p2(_TOP_ATTRIBUTES * _TOP_VALUES)}",
                 p2,
@@ -462,9 +491,9 @@ class SearchReader:
             base2, _ = self._base(p2, req)
             tags = await self._fetch(
                 store,
-                "SELECT g.tag AS tag, count(*) AS n FROM content_index_tags g"
-                f" JOIN (SELECT c.tenant_id AS t, c.node_id AS i {base2}) m"
-                " ON g.tenant_id = m.t AND g.node_id = m.i"
+                "SELECT g.tag AS tag, count(*) AS n"
+                f" FROM (SELECT c.tenant_id AS t, c.node_id AS i {base2}) m"
+                f" {self._then} content_index_tags g ON g.tenant_id = m.t AND g.node_id = m.i"
                 f" GROUP BY g.tag ORDER BY n DESC, g.tag LIMIT {p2(_TOP_TAGS)}",
                 p2,
             )

@@ -18,7 +18,9 @@ names the tenant. The read models are denormalised for reads without joins:
   back. ``content_index``: one row per node and locale (what search finds),
   rewritten with its node's row; ``content_index_tags`` per node.
 * Full text: SQLite FTS5 tables ``product_fts``/``content_fts`` (rowid = the
-  row's ``doc``) with ``unicode61 remove_diacritics 2``; PostgreSQL a
+  row's ``doc``) with ``unicode61 remove_diacritics 2``, whose ``tenant``
+  column holds one token naming the tenant (``tenant_token``): a search
+  matches it first, so it only ever ranks and counts its own tenant's rows; PostgreSQL a
   ``tsvector`` column with a GIN index and the text search configuration it
   was built with (``ts_config``). Both get the same pre-tokenized words
   (``_text.words``), title words first and then the body's.
@@ -149,8 +151,8 @@ _SQLITE = (
         locale TEXT NOT NULL,{_content("TEXT", "INTEGER", "INTEGER", "TIMESTAMPTZ")},
         UNIQUE (tenant_id, node_id, locale))""",
     *_INDEXES,
-    f"CREATE VIRTUAL TABLE product_fts USING fts5(title, body, {_FTS5})",
-    f"CREATE VIRTUAL TABLE content_fts USING fts5(title, body, {_FTS5})",
+    f"CREATE VIRTUAL TABLE product_fts USING fts5(tenant, title, body, {_FTS5})",
+    f"CREATE VIRTUAL TABLE content_fts USING fts5(tenant, title, body, {_FTS5})",
     *_common("TEXT", "INTEGER", "INTEGER", "TIMESTAMPTZ", "INTEGER PRIMARY KEY AUTOINCREMENT"),
 )
 

@@ -58,7 +58,9 @@ def fold(text: str) -> str:
 def words(text: str, limit: int = MAX_WORDS) -> list[str]:
     """The indexed words of ``text``, in order (at most ``limit``)."""
     found: list[str] = []
-    for match in _WORD.finditer(fold(text)):
+    # ASCII has no marks to remove and folds by lowercasing: the common case, fast.
+    folded = text.lower() if text.isascii() else fold(text)
+    for match in _WORD.finditer(folded):
         word = match.group()
         if len(word) <= MAX_WORD:
             found.append(word)
@@ -150,13 +152,19 @@ def plain_text(body: str, body_format: str = "markdown") -> str:
 WordTest = Callable[[str], bool]
 
 
+def _hit_word(word: str, hit: WordTest) -> bool:
+    if word.isascii():
+        return hit(word.lower())
+    return any(hit(w) for w in words(word))
+
+
 def _marked(text: str, start: int, end: int, hit: WordTest) -> str:
     out: list[str] = []
     last = start
     for match in _WORD.finditer(text, start, end):
         out.append(html.escape(text[last : match.start()], quote=False))
         word = match.group()
-        if any(hit(w) for w in words(word)):
+        if _hit_word(word, hit):
             out.append(f"<mark>{html.escape(word, quote=False)}</mark>")
         else:
             out.append(html.escape(word, quote=False))
@@ -180,7 +188,7 @@ def snippet(text: str, hit: WordTest, *, length: int = _SNIPPET_WORDS) -> str:
     spans = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text)]
     if not spans:
         return html.escape(text[:200], quote=False)
-    first = next((i for i, (_, _, word) in enumerate(spans) if any(hit(w) for w in words(word))), 0)
+    first = next((i for i, (_, _, word) in enumerate(spans) if _hit_word(word, hit)), 0)
     lo = max(0, first - _SNIPPET_BEFORE) if first else 0
     hi = min(len(spans), lo + length)
     lo = max(0, min(lo, hi - length))
