@@ -119,6 +119,9 @@ class SearchService:
         self.lag: LagReport | None = None
         #: The newest rebuilds as last read from the store (the monitor refreshes it).
         self.rebuilds: list[RebuildProgress] = []
+        # Per tenant, the highest position found applied: a token at or below it
+        # needs no query (the watermark only moves forward).
+        self._applied_up_to: dict[str, int] = {}
 
     @property
     def store(self) -> Store:
@@ -174,10 +177,20 @@ class SearchService:
 
     async def wait_for(self, tenant_id: str, token: int) -> bool:
         """Whether the index applied ``token`` for ``tenant_id`` within the bounded wait."""
+        if token <= self._applied_up_to.get(tenant_id, 0):
+            return True
         store = self.store
 
         async def check() -> bool:
-            return await has_applied(store, CONSUMER, tenant_id, token)
+            if token <= self._applied_up_to.get(tenant_id, 0):
+                return True
+            if not await has_applied(store, CONSUMER, tenant_id, token):
+                return False
+            if token > self._applied_up_to.get(tenant_id, 0):
+                if len(self._applied_up_to) >= 10_000:
+                    self._applied_up_to.clear()  # bounded: it is only a shortcut
+                self._applied_up_to[tenant_id] = token
+            return True
 
         return await wait_applied(
             check,
