@@ -464,6 +464,10 @@ def demo_banner(app: Application) -> str:
             f'  curl -s -X POST -H "Authorization: Bearer $KEY" -H "{json_type}"'
             f' -d \'{{"delta": 5, "reason": "delivery"}}\' {url}/api/products/ID/inventory',
             "",
+            "Search (lists and search answer from the index; min_token=<X-Consistency-Token>):",
+            f'  curl -s -H "Authorization: Bearer $KEY" "{url}/api/search?q=mug"',
+            f'  curl -s -H "Authorization: Bearer $KEY" "{url}/api/search?type=content&q=welcome"',
+            "",
             f'  curl -s -X POST -H "Authorization: Bearer $OPS" -H "{json_type}"'
             f' -d \'{{"id": "acme", "name": "Acme"}}\' {url}/api/tenants',
             f'  curl -s -H "Authorization: Bearer $OPS" "{url}/system/tree?depth=1"',
