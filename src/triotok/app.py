@@ -178,6 +178,7 @@ def module_settings(settings: Settings) -> dict[str, dict[str, Any]]:
             "consistency_wait": settings.search_consistency_wait,
             "max_lag_seconds": settings.search_max_lag,
             "text_configs": settings.search_text_configs,
+            "page_cache_ttl": settings.search_page_cache_ttl,
         },
     }
 

@@ -80,6 +80,7 @@ class Settings:
     search_consistency_wait: float = 2.0
     search_max_lag: float = 30.0
     search_text_configs: str = ""
+    search_page_cache_ttl: float = 0.5
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied and validated."""
@@ -204,6 +205,15 @@ FIELDS: tuple[Field, ...] = (
         "search",
         "text_configs",
         "PostgreSQL text search configs: en=english,de=german (* the default)",
+    ),
+    Field(
+        "search_page_cache_ttl",
+        float,
+        "search",
+        "page_cache_ttl",
+        "seconds a node reuses a list or search answer (0: never)",
+        0,
+        60,
     ),
 )
 

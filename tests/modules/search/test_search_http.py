@@ -14,6 +14,7 @@ import pytest
 import trio
 
 from tests.http.conftest import Server, ServerFactory
+from triotok.modules.search import SearchService
 
 PRODUCTS = "/api/products"
 NODES = "/api/content/nodes"
@@ -311,3 +312,22 @@ async def test_health_reports_the_lag_and_search_degraded_above_the_limit(
     # Degraded, not down: the search still answers (from the index as it is).
     assert health.status_code == 200
     assert (await server.client.get("/ready")).status_code == 200
+
+
+async def test_a_kept_list_answer_is_dropped_when_its_tenant_changes(server: Server) -> None:
+    key = await server.key("alpha", "admin")
+    auth = server.auth(key)
+    pages = server.app.context.get(SearchService).pages
+    with trio.fail_after(30):
+        token = (await _create(server, key, _product("MUG-1", "Mug"))).headers[TOKEN]
+        await server.client.get(PRODUCTS, params={"min_token": token}, headers=auth)
+        first = await server.client.get(PRODUCTS, params={"limit": 5}, headers=auth)
+        again = await server.client.get(PRODUCTS, params={"limit": 5}, headers=auth)
+        assert again.content == first.content
+        assert pages.statistics().hits >= 1
+        token = (await _create(server, key, _product("MUG-2", "Mug two"))).headers[TOKEN]
+        await server.client.get(PRODUCTS, params={"min_token": token}, headers=auth)
+        # The index applied MUG-2 on this node: the kept page went with it.
+        after = await server.client.get(PRODUCTS, params={"limit": 5}, headers=auth)
+    assert {i["sku"] for i in after.json()["items"]} == {"MUG-1", "MUG-2"}
+    assert len(after.json()["items"]) == 2

@@ -118,7 +118,11 @@ class IndexMonitor(Actor):
             raise RebuildRunning("this node is running a rebuild already")
         service = self._service
         store = service.store
-        rebuilder = Rebuilder(store, service.projector(store.backend))
+        rebuilder = Rebuilder(
+            store,
+            service.projector(store.backend),
+            on_batch=lambda _: service.pages.invalidate_all(),
+        )
         rebuild_id = await rebuilder.start(options)
         scope = trio.CancelScope()
         self._running = scope

@@ -56,8 +56,30 @@ async def _consistent(call: Call, token: int | None) -> dict[str, str]:
 # ---------------------------------------------------------------- lists
 
 
+def _cached(call: Call) -> tuple[Reply | None, tuple[int, int]]:
+    """A kept answer to this very request (never with ``min_token``), or the generation to keep."""
+    pages = _service(call).pages
+    tenant = _tenant(call)
+    if call.query.min_token is None:
+        body = pages.get(call.route.operation_id, tenant, call.query_string)
+        if body is not None:
+            return Reply(body, 200), (0, 0)
+    return None, pages.generation(tenant)
+
+
+def _keep(call: Call, body: bytes, generation: tuple[int, int], headers: dict[str, str]) -> Reply:
+    if not headers:  # a stale answer is never kept
+        _service(call).pages.put(
+            call.route.operation_id, _tenant(call), call.query_string, body, generation
+        )
+    return Reply(body, 200, headers)
+
+
 async def list_products(call: Call) -> Reply:
     query: models.ProductQuery = call.query
+    cached, generation = _cached(call)
+    if cached is not None:
+        return cached
     headers = await _consistent(call, query.min_token)
     service = _service(call)
     after = decode_cursor(query.cursor) if query.cursor is not None else ""
@@ -69,12 +91,15 @@ async def list_products(call: Call) -> Reply:
         after=after,
         limit=query.limit,
     )
-    body = {"items": page.items, "next_cursor": encode_cursor(page.after)}
-    return Reply(body, 200, headers)
+    body = json_bytes({"items": page.items, "next_cursor": encode_cursor(page.after)})
+    return _keep(call, body, generation, headers)
 
 
 async def list_nodes(call: Call) -> Reply:
     query: models.ContentNodeQuery = call.query
+    cached, generation = _cached(call)
+    if cached is not None:
+        return cached
     headers = await _consistent(call, query.min_token)
     service = _service(call)
     after = decode_cursor(query.cursor) if query.cursor is not None else ""
@@ -91,7 +116,7 @@ async def list_nodes(call: Call) -> Reply:
     # The documents are stored as the JSON the API answers: join, never re-encode.
     cursor = json_bytes(encode_cursor(page.after))
     body = b'{"items":[' + ",".join(page.documents).encode() + b'],"next_cursor":' + cursor + b"}"
-    return Reply(body, 200, headers)
+    return _keep(call, body, generation, headers)
 
 
 # ---------------------------------------------------------------- search
@@ -188,6 +213,9 @@ def _fields(request: SearchRequest) -> dict[str, Any]:
 
 
 async def search(call: Call) -> Reply:
+    cached, generation = _cached(call)
+    if cached is not None:
+        return cached
     request = _request(call)
     headers = await _consistent(call, call.query.min_token)
     service = _service(call)
@@ -199,7 +227,7 @@ async def search(call: Call) -> Reply:
         "facets": result.facets,
         "next_cursor": result.next_cursor,
     }
-    return Reply(body, 200, headers)
+    return _keep(call, json_bytes(body), generation, headers)
 
 
 # ---------------------------------------------------------------- rebuilds

@@ -18,6 +18,7 @@ from ...store import Store, StoreHandle
 from ...transport import Envelope
 from ._consistency import Applied, LagReport, has_applied, measure_lag, wait_applied
 from ._documents import changes_of
+from ._pagecache import PageCache
 from ._projection import Projector, TextConfigs
 from ._reader import SearchReader
 from ._rebuild import RebuildProgress
@@ -38,11 +39,14 @@ class SearchSettings:
     * ``poll_interval``: how often such a read looks again meanwhile;
     * ``max_lag_seconds``: above this lag ``/health`` reports search degraded;
     * ``refresh_interval``: how often the monitor measures lag and rebuilds;
+    * ``page_cache_ttl``: how long a list or search answer is reused on a node
+      (0: never; see ``_pagecache``);
     * ``configs``: PostgreSQL text search configurations.
     """
 
     consistency_wait: float = 2.0
     poll_interval: float = 0.05
+    page_cache_ttl: float = 0.5
     max_lag_seconds: float = 30.0
     refresh_interval: float = 1.0
     configs: TextConfigs = field(default_factory=TextConfigs)
@@ -50,7 +54,13 @@ class SearchSettings:
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> SearchSettings:
         """From a module's settings mapping (unknown keys refused)."""
-        known = {"consistency_wait", "poll_interval", "max_lag_seconds", "refresh_interval"}
+        known = {
+            "consistency_wait",
+            "poll_interval",
+            "max_lag_seconds",
+            "refresh_interval",
+            "page_cache_ttl",
+        }
         options: dict[str, Any] = {}
         for key, value in values.items():
             if key in known:
@@ -112,6 +122,7 @@ class SearchService:
         self._store = store
         self.settings = settings or SearchSettings()
         self.applied = Applied()
+        self.pages = PageCache(ttl=self.settings.page_cache_ttl)
         self._projectors: dict[str, Projector] = {}
         self._readers: dict[str, SearchReader] = {}
         self.duplicates = 0
@@ -159,6 +170,8 @@ class SearchService:
             raise
         if not first:
             self.duplicates += 1
+        elif changes and envelope.tenant_id is not None:
+            self.pages.invalidate(envelope.tenant_id)
         self.applied.notify()
 
     def statistics(self) -> ProjectionStatistics:
