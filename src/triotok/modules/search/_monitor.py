@@ -89,6 +89,9 @@ class IndexMonitor(Actor):
     async def on_start(self) -> None:
         self.ctx.register("projection", self._service)
         self.ctx.register("rebuild", _RebuildView(self._service))
+        # A first look before the actor counts as running: the tree shows the lag at once.
+        with contextlib.suppress(StoreError):
+            await self.refresh()
         self.ctx.start_soon(self._refresh_loop)
 
     async def receive(self, message: Any) -> Any:
@@ -107,11 +110,11 @@ class IndexMonitor(Actor):
 
     async def _refresh_loop(self) -> None:
         while True:
+            await trio.sleep(self._service.settings.refresh_interval)
             try:
                 await self.refresh()
             except StoreError as exc:  # the store restarts: keep the last view, try again
                 logger.debug("search monitor: %s", exc)
-            await trio.sleep(self._service.settings.refresh_interval)
 
     async def _start(self, options: RebuildOptions) -> RebuildProgress:
         if self._running is not None:
