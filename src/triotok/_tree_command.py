@@ -246,6 +246,13 @@ def render_tree(tree: Mapping[str, Any], *, color: bool = False) -> str:
                 if isinstance(value, Mapping) and isinstance(value.get("state"), str):
                     text = f"breaker {part}={value['state']}"
                     cells.append(_paint(text, _BREAKER_COLOURS.get(value["state"]), color))
+                elif isinstance(value, Mapping) and value.get("rebuild_id") is not None:
+                    cells.append(f"{part} {_progress(value)}")
+                elif isinstance(value, Mapping) and value.get("lag_events") is not None:
+                    cells.append(
+                        f"lag {value['lag_events']} events/{value.get('lag_seconds', 0):g}s"
+                        f"  applied {value.get('applied_position')}/{value.get('head_position')}"
+                    )
         error = node.get("last_error")
         if error:
             if isinstance(error, Mapping):
@@ -254,6 +261,21 @@ def render_tree(tree: Mapping[str, Any], *, color: bool = False) -> str:
             cells.append(_paint(f"error: {text[:200]}", _ERROR, color))
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
+
+
+def _progress(stats: Mapping[str, Any], width: int = 20) -> str:
+    """A rebuild's progress: ``[#####.....] 52.0% 5,200/10,000 rows 4,100 rows/s ETA 1s``."""
+    percent = float(stats.get("percent") or 0.0)
+    filled = round(min(100.0, max(0.0, percent)) / 100 * width)
+    eta = stats.get("eta_s")
+    text = (
+        f"[{'#' * filled}{'.' * (width - filled)}] {percent:.1f}%"
+        f" {int(stats.get('rows_done') or 0):,}/{int(stats.get('rows_total') or 0):,} rows"
+        f" {float(stats.get('rows_per_s') or 0):,.0f} rows/s"
+    )
+    if stats.get("status") != "running":
+        return f"{text} {stats.get('status')}"
+    return text if eta is None else f"{text} ETA {float(eta):.0f}s"
 
 
 # ------------------------------------------------------------------ the command

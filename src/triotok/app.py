@@ -74,6 +74,7 @@ from .modules.content import (
     Who,
 )
 from .modules.orders import ORDERS
+from .modules.search import SEARCH
 from .modules.tenants import TENANTS, TenantDirectory, TenantRepository
 from .store import (
     DurableDeadLetterLog,
@@ -109,6 +110,7 @@ MODULES: tuple[Module, ...] = (
     CONTENT,
     COMMERCE,
     ORDERS,
+    SEARCH,
 )
 
 #: The platform's own actors that must run for ``/ready`` (modules add theirs).
@@ -182,6 +184,12 @@ def module_settings(settings: Settings) -> dict[str, dict[str, Any]]:
         "tenants": {
             "cache_ttl": settings.tenant_cache_ttl,
             "negative_ttl": settings.tenant_negative_ttl,
+        },
+        "search": {
+            "consistency_wait": settings.search_consistency_wait,
+            "max_lag_seconds": settings.search_max_lag,
+            "text_configs": settings.search_text_configs,
+            "page_cache_ttl": settings.search_page_cache_ttl,
         },
     }
 
@@ -483,6 +491,10 @@ def demo_banner(app: Application) -> str:
             f'  curl -s -X POST -H "Authorization: Bearer $KEY" -H "{json_type}"'
             f' -d \'{{"tracking_number": "TRACK-1"}}\' {url}/api/orders/ORDER/ship',
             f'  curl -s -H "Authorization: Bearer $KEY" "{url}/api/orders?status=shipped"',
+            "",
+            "Search (lists and search answer from the index; min_token=<X-Consistency-Token>):",
+            f'  curl -s -H "Authorization: Bearer $KEY" "{url}/api/search?q=mug"',
+            f'  curl -s -H "Authorization: Bearer $KEY" "{url}/api/search?type=content&q=welcome"',
             "",
             f'  curl -s -X POST -H "Authorization: Bearer $OPS" -H "{json_type}"'
             f' -d \'{{"id": "acme", "name": "Acme"}}\' {url}/api/tenants',

@@ -11,6 +11,10 @@ server actually starts, so ``--help`` and configuration errors answer at once.
 
 ``triotok tree [--url U] [--key K] [--prefix P] [--depth N] [--state S] [--watch [SECONDS]]
 [--no-color]`` shows the live tree of a running server (see ``_tree_command``).
+
+``triotok index rebuild [--store URL] [--config FILE] [--tenant T] [--type product|content]
+[--workers N] [--batch-size B] [--pause SECONDS]`` rebuilds the search read models from the
+write tables, with a progress bar; it resumes where a stopped one left off (``_index_command``).
 """
 
 from __future__ import annotations
@@ -72,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_serve_parser(commands)
     _add_tree_parser(commands)
+    _add_index_parser(commands)
     return parser
 
 
@@ -157,6 +162,65 @@ def _add_tree_parser(commands: Any) -> None:
     tree.add_argument("--no-color", action="store_true", help="no colours")
 
 
+_INDEX_DESCRIPTION = """\
+Work on the search index of a TrioToK store: the read models that the
+product and content lists and the search API answer from."""
+
+_REBUILD_DESCRIPTION = """\
+Rebuild the search index from the products and content nodes as stored, in
+batches, by several workers, with a progress bar. Servers may keep running:
+changes they make meanwhile are never lost or undone. If the rebuild stops
+(Ctrl-C, a crash, a kill), run the same command again: it resumes after the
+last batch it finished."""
+
+_REBUILD_EPILOG = """\
+Exit status: 0 done; 1 the store failed, or a rebuild of the same scope is
+running elsewhere; 2 a usage or configuration problem; 130 interrupted."""
+
+
+def _add_index_parser(commands: Any) -> None:
+    index = commands.add_parser(
+        "index", help="work on the search index", description=_INDEX_DESCRIPTION
+    )
+    actions = index.add_subparsers(
+        dest="index_command",
+        required=True,
+        title="commands",
+        metavar="COMMAND",
+        help="what to do",
+    )
+    rebuild = actions.add_parser(
+        "rebuild",
+        help="rebuild the search index from the stored products and content",
+        description=_REBUILD_DESCRIPTION,
+        epilog=_REBUILD_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rebuild.add_argument("--store", metavar="URL", help="the store (default: the settings')")
+    rebuild.add_argument("--config", metavar="FILE", help="read settings from this TOML file")
+    rebuild.add_argument("--tenant", metavar="T", help="only this tenant (default: every one)")
+    rebuild.add_argument(
+        "--type", choices=("product", "content"), help="only products or only content"
+    )
+    rebuild.add_argument(
+        "--workers", type=int, default=1, metavar="N", help="batches worked on at once; default 1"
+    )
+    rebuild.add_argument(
+        "--batch-size",
+        type=int,
+        default=500,
+        metavar="B",
+        help="rows per batch (1 to 1000); default 500",
+    )
+    rebuild.add_argument(
+        "--pause",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="rest after each batch, to spare a busy database; default 0",
+    )
+
+
 def _positive_seconds(text: str) -> float:
     try:
         seconds = float(text)
@@ -176,6 +240,10 @@ def main(argv: list[str] | None = None) -> int:
         from ._tree_command import main as tree_main
 
         return tree_main(args)
+    if args.command == "index":
+        from ._index_command import main as index_main
+
+        return index_main(args)
     return 2  # pragma: no cover  # argparse rejects unknown commands
 
 

@@ -77,6 +77,10 @@ class Settings:
     keep_alive_timeout: float = 5.0
     body_timeout: float = 30.0
     durable_bus_dead_letters: bool = False
+    search_consistency_wait: float = 2.0
+    search_max_lag: float = 30.0
+    search_text_configs: str = ""
+    search_page_cache_ttl: float = 0.5
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied and validated."""
@@ -176,6 +180,40 @@ FIELDS: tuple[Field, ...] = (
         "events",
         "durable_bus_dead_letters",
         "keep the bus's dead letters in the store, not in memory",
+    ),
+    Field(
+        "search_consistency_wait",
+        float,
+        "search",
+        "consistency_wait",
+        "longest seconds a list or search with min_token waits for the index",
+        0,
+        60,
+    ),
+    Field(
+        "search_max_lag",
+        float,
+        "search",
+        "max_lag_seconds",
+        "index lag in seconds above which /health reports search degraded",
+        0,
+        86400,
+    ),
+    Field(
+        "search_text_configs",
+        str,
+        "search",
+        "text_configs",
+        "PostgreSQL text search configs: en=english,de=german (* the default)",
+    ),
+    Field(
+        "search_page_cache_ttl",
+        float,
+        "search",
+        "page_cache_ttl",
+        "seconds a node reuses a list or search answer (0: never)",
+        0,
+        60,
     ),
 )
 

@@ -225,6 +225,7 @@ def _param(name: str, route: Route) -> st.SearchStrategy[str]:
         "node_id": "00000000-0000-4000-8000-000000000000",
         "product_id": "00000000-0000-4000-8000-000000000001",
         "order_id": "00000000-0000-4000-8000-000000000002",
+        "rebuild_id": "1",
     }[name]
     return st.one_of(st.just(real), made)
 

@@ -78,11 +78,19 @@ async def test_responses_match_their_declared_schema(server: Server) -> None:
             json={"items": [{"product_id": product.json()["id"], "quantity": 1}]},
             headers=ops,
         )
+        # The lists and search answer from the index: let it apply both writes.
+        await server.client.get(
+            "/api/products",
+            params={"min_token": product.headers["X-Consistency-Token"]},
+            headers=ops,
+        )
+        rebuild = await server.client.post("/api/search/rebuilds", json={}, headers=ops)
         params = {
             "tenant_id": "ops",
             "node_id": node.json()["id"],
             "product_id": product.json()["id"],
             "order_id": order.json()["id"],
+            "rebuild_id": str(rebuild.json()["id"]),
         }
         for route in all_routes(MODULES):
             if route.method != "GET" or route.response is None:

@@ -98,6 +98,7 @@ def nodes(dom: str) -> dict[str, str]:
 async def test_the_page_draws_the_live_tree(server: Server, tmp_path: Path) -> None:
     await populate(server)
     key = await server.operator()
+    await _rebuilt(server, key)
     dom = await browse(tmp_path, f"{server.url}/system#key={key}", "--dump-dom")
     drawn = nodes(dom)
     assert drawn == {
@@ -109,6 +110,10 @@ async def test_the_page_draws_the_live_tree(server: Server, tmp_path: Path) -> N
         "/app/transport/bus/sub-1-commerce": "running",
         "/app/transport/bus/sub-2-orders": "running",
         "/app/transport/bus/sub-3-orders": "running",
+        # The search module's three subscriptions, in its consumer group.
+        "/app/transport/bus/sub-4-search": "running",
+        "/app/transport/bus/sub-5-search": "running",
+        "/app/transport/bus/sub-6-search": "running",
         "/app/transport/relay": "running",
         "/app/tenants": "running",
         "/app/access": "running",
@@ -125,6 +130,11 @@ async def test_the_page_draws_the_live_tree(server: Server, tmp_path: Path) -> N
         "/app/modules/orders/orders": "running",
         "/app/modules/orders/on-1": "running",
         "/app/modules/orders/on-2": "running",
+        "/app/modules/search": "running",
+        "/app/modules/search/index": "running",
+        "/app/modules/search/on-1": "running",
+        "/app/modules/search/on-2": "running",
+        "/app/modules/search/on-3": "running",
         "/app/http": "running",
         "/app/payments": "running",
         "/app/crasher": "running",
@@ -132,6 +142,10 @@ async def test_the_page_draws_the_live_tree(server: Server, tmp_path: Path) -> N
     assert '<span class="badge state-running">running</span>' in dom
     assert "breaker gateway: forced_open" in dom
     assert "breaker payments: closed" in dom  # the orders module's payment gateway
+    # The search index: its lag, and the last rebuild as a progress bar.
+    assert re.search(r'<progress max="100" value="100"[^>]*>', dom)
+    assert "100% 0/0 rows" in dom
+    assert re.search(r"lag </span><span class=\"value\">0 events", dom)
     assert re.search(r'id="updated"[^>]*>last updated ', dom)
     assert 'id="login" hidden' in dom
     # The crash message is shown as text: escaped in the DOM, never an element.
@@ -142,6 +156,24 @@ async def test_the_page_draws_the_live_tree(server: Server, tmp_path: Path) -> N
     assert 'data-action="restart" data-path="/app/tenants"' in dom
     assert 'data-action="stop" data-path="/app/crasher"' in dom
     assert 'data-path="/app" data-action' not in dom
+
+
+async def _rebuilt(server: Server, key: str) -> None:
+    """Run a (tiny) rebuild through the operators' route and wait until the tree shows it done."""
+    with trio.fail_after(30):
+        started = await server.client.post(
+            "/api/search/rebuilds", json={"type": "product"}, headers=server.auth(key)
+        )
+        assert started.status_code == 202, started.text
+        while True:
+            tree = await server.client.get(
+                "/system/tree",
+                params={"prefix": "/app/modules/search/index"},
+                headers=server.auth(key),
+            )
+            if tree.json()["components"]["rebuild"]["status"] == "done":
+                return
+            await trio.sleep(0.05)
 
 
 @pytest.mark.chromium
@@ -160,12 +192,13 @@ async def test_screenshot(server: Server, tmp_path: Path) -> None:
     """A PNG to look at while working on the page (``pytest --basetemp=DIR``: DIR/*/system.png)."""
     await populate(server)
     key = await server.operator()
+    await _rebuilt(server, key)
     shot = tmp_path / "system.png"
     await browse(
         tmp_path,
         f"{server.url}/system#key={key}",
         f"--screenshot={shot}",
-        "--window-size=1280,720",
+        "--window-size=1280,1100",
     )
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shot.stat().st_size > 10_000

@@ -219,3 +219,35 @@ def test_an_invalid_url_is_a_usage_error(url: str) -> None:
     assert err.getvalue().startswith(f"triotok tree: invalid --url {url!r}")
     assert len(err.getvalue().splitlines()) == 1
     assert out.getvalue() == ""
+
+
+def test_a_rebuild_shows_as_a_progress_bar_and_the_index_lag_in_events_and_seconds() -> None:
+    tree = {
+        "path": "/app/modules/search/index",
+        "name": "index",
+        "kind": "actor",
+        "state": "running",
+        "restarts": 0,
+        "components": {
+            "rebuild": {
+                "rebuild_id": 3,
+                "status": "running",
+                "rows_done": 5200,
+                "rows_total": 10000,
+                "percent": 52.0,
+                "rows_per_s": 4100.0,
+                "eta_s": 1.2,
+            },
+            "projection": {
+                "lag_events": 4,
+                "lag_seconds": 0.25,
+                "applied_position": 96,
+                "head_position": 100,
+            },
+        },
+    }
+    line = render_tree(tree)
+    assert "rebuild [##########..........] 52.0% 5,200/10,000 rows 4,100 rows/s ETA 1s" in line
+    assert "lag 4 events/0.25s  applied 96/100" in line
+    tree["components"]["rebuild"].update(status="done", percent=100.0, rows_done=10000)  # type: ignore[index]
+    assert "[####################] 100.0% 10,000/10,000 rows 4,100 rows/s done" in render_tree(tree)

@@ -9,7 +9,10 @@ Pipeline of every request, in order (each step may answer a problem):
    cache (404, or 403 ``tenant_inactive``), the query and the body: strict
    JSON first, then converted into the route's msgspec Structs (415/400/422),
    then the handler;
-3. on the way out (the gateway again, for every response including
+3. a successful write of a tenant-scoped route gets ``X-Consistency-Token``:
+   the outbox position at or after its event (``min_token`` of read-model
+   lists and searches waits for it);
+4. on the way out (the gateway again, for every response including
    problems): security headers, ``X-Request-Id``, ``RateLimit`` headers.
 
 Any exception becomes problem+json (see ``_problems``); nothing else ever
@@ -29,6 +32,7 @@ from .._exceptions import InvalidConfig, RequestError
 from ..modules import authorize
 from ..modules.access import parse_key, verify_key
 from ..modules.tenants import validate_tenant_id
+from ..store import outbox_head
 from ._idempotency import (
     HEADER,
     IdempotencyKeys,
@@ -45,7 +49,10 @@ from ._query import parse_query
 from ._routes import Call, Headers, Reply, Route, json_bytes
 from ._services import Services
 
-__all__ = ("create_app",)
+__all__ = ("CONSISTENCY_TOKEN", "create_app")
+
+#: The header a write's response carries its consistency token in.
+CONSISTENCY_TOKEN = "X-Consistency-Token"
 
 _PROBLEM_JSON = PROBLEM_JSON.encode()
 
@@ -198,13 +205,22 @@ async def _handle(
         request_id=state.request_id,
         traceparent_header=state.traceparent,
         headers=headers,
+        query_string=query_string,
     )
+    reply: Reply | None = None
     if route.idempotent:
         header = _latin1_text(headers.get(HEADER), HEADER)
         if header is not None:
-            return await _once(route, call, parse_idempotency_key(header), body, path)
-    result = await route.handler(call)
-    return result if isinstance(result, Reply) else Reply(result, route.status)
+            reply = await _once(route, call, parse_idempotency_key(header), body, path)
+    if reply is None:
+        result = await route.handler(call)
+        reply = result if isinstance(result, Reply) else Reply(result, route.status)
+    if route.method != "GET" and route.tenant_scoped and 200 <= reply.status < 300:
+        # Read-your-writes: the outbox position at or after this write's event,
+        # for ``min_token`` on the lists and searches served by read models.
+        token = await outbox_head(services.store.store)
+        reply.headers.setdefault(CONSISTENCY_TOKEN, str(token))
+    return reply
 
 
 def _answer(route: Route, result: Reply | dict[str, Any] | list[Any]) -> Stored:

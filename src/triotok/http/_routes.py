@@ -76,6 +76,8 @@ class Call:
     traceparent_header: str | None
     #: The request's headers (conditional requests read ``If-Match``/``If-None-Match``).
     headers: Headers = field(default_factory=lambda: _NO_HEADERS)
+    #: The raw query string, for parameters a route reads by prefix (``attr.<name>``).
+    query_string: bytes = b""
 
     @property
     def principal(self) -> str:

@@ -45,6 +45,7 @@ from ._migrations import STORE_SCHEMA as STORE_SCHEMA
 from ._migrations import Migration as Migration
 from ._migrations import Schema as Schema
 from ._open import open_store as open_store
+from ._outbox import outbox_head as outbox_head
 from ._outbox_transport import OutboxTransport as OutboxTransport
 from ._outbox_transport import OutboxTransportStatistics as OutboxTransportStatistics
 from ._owner import GetPosition as GetPosition
@@ -119,6 +120,7 @@ __all__ = (
     "default_node_id",
     "idempotent",
     "open_store",
+    "outbox_head",
     "parse_store_url",
     "parse_timestamp",
     "row_timestamp",

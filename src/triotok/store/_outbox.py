@@ -7,7 +7,7 @@ from typing import Any
 
 from .._exceptions import InvalidConfig
 
-__all__ = ("EncodedEvent", "check_claim", "encode_event")
+__all__ = ("EncodedEvent", "check_claim", "encode_event", "outbox_head")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,3 +57,13 @@ def check_claim(limit: int) -> None:
     """A claim takes at least one row (SQLite would read ``LIMIT -1`` as no limit)."""
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise InvalidConfig("limit", f"must be an integer >= 1, got {limit!r}")
+
+
+async def outbox_head(store: Any) -> int:
+    """The newest outbox position (0 when the outbox is empty): a consistency token.
+
+    Read after a write committed, it is at or after the write's own event, so
+    "the index has applied this position" covers that event.
+    """
+    head = await store.fetchval("SELECT max(id) FROM outbox")
+    return 0 if head is None else int(head)

@@ -196,14 +196,19 @@ async def test_viewers_read_editors_write(server: Server) -> None:
     with trio.fail_after(30):
         refused = await _create(server, viewer)
         assert refused.status_code == 403
-        product_id = (await _create(server, editor)).json()["id"]
+        created = await _create(server, editor)
+        product_id = created.json()["id"]
+        token = created.headers["X-Consistency-Token"]
         stock = await server.client.post(
             f"{PRODUCTS}/{product_id}/inventory",
             json={"delta": 1, "reason": "in"},
             headers=server.auth(viewer),
         )
         assert stock.status_code == 403
-        listed = await server.client.get(PRODUCTS, headers=server.auth(viewer))
+        listed = await server.client.get(
+            PRODUCTS, params={"min_token": token}, headers=server.auth(viewer)
+        )
+    assert "X-Consistency-Stale" not in listed.headers
     assert [p["id"] for p in listed.json()["items"]] == [product_id]
 
 
@@ -293,16 +298,21 @@ async def test_bad_changes_are_problems_and_nothing_is_written(
 
 
 async def test_lists_filter_and_page_with_an_opaque_cursor_in_one_query(server: Server) -> None:
-    from triotok.modules.commerce import ProductService
+    from triotok.modules.search import SearchService
 
     admin = await server.key("alpha", "admin")
     auth = server.auth(admin)
-    repository = server.services.context.get(ProductService).repository
+    # Lists are served by the search module's read model (one query a page).
+    repository = server.services.context.get(SearchService).reader()
     with trio.fail_after(60):
         ids = [(await _create(server, admin, _product(f"P-{i}"))).json()["id"] for i in range(7)]
-        await server.client.patch(
+        activated = await server.client.patch(
             f"{PRODUCTS}/{ids[0]}", json={"status": "active"}, headers={**auth, "If-Match": '"1"'}
         )
+        fresh = await server.client.get(
+            PRODUCTS, params={"min_token": activated.headers["X-Consistency-Token"]}, headers=auth
+        )
+        assert "X-Consistency-Stale" not in fresh.headers
         seen: list[str] = []
         cursor = None
         while True:
@@ -335,9 +345,16 @@ async def test_tenant_a_never_sees_or_changes_tenant_bs_products(server: Server)
     alpha = await server.key("alpha", "admin")
     beta = await server.key("beta", "admin")
     with trio.fail_after(30):
-        product_id = (await _create(server, alpha, _product("SECRET-1"))).json()["id"]
+        created = await _create(server, alpha, _product("SECRET-1"))
+        product_id = created.json()["id"]
+        token = created.headers["X-Consistency-Token"]
         url = f"{PRODUCTS}/{product_id}"
         as_beta = server.auth(beta)
+        # The index has the product (alpha sees it), and beta never does.
+        seen = await server.client.get(
+            PRODUCTS, params={"min_token": token}, headers=server.auth(alpha)
+        )
+        assert [p["id"] for p in seen.json()["items"]] == [product_id]
         attempts = [
             await server.client.get(url, headers=as_beta),
             await server.client.patch(
@@ -351,7 +368,9 @@ async def test_tenant_a_never_sees_or_changes_tenant_bs_products(server: Server)
         for response in attempts:
             assert response.status_code == 404, response.text
             assert "secret" not in response.text.lower()
-        listed = (await server.client.get(PRODUCTS, headers=as_beta)).json()
+        listed = (
+            await server.client.get(PRODUCTS, params={"min_token": token}, headers=as_beta)
+        ).json()
         assert listed["items"] == []
         by_sku = await server.client.get(PRODUCTS, params={"sku": "SECRET-1"}, headers=as_beta)
         assert by_sku.json()["items"] == []

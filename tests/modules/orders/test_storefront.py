@@ -1,7 +1,7 @@
 """The ``storefront`` role: the public catalogue, placing orders, and only its own orders.
 
 A storefront key reads active products and published content (the rest is
-404 and never listed), places orders, and reads the orders its own key
+404, never listed and never found by search), places orders, and reads the orders its own key
 placed; another storefront key of the same tenant does not see them. It
 changes nothing else (403).
 """
@@ -29,16 +29,37 @@ async def test_a_storefront_sees_the_public_catalogue_only(server: Server) -> No
             headers=server.auth(admin),
         )
         draft_id = draft.json()["id"]
-        listed = (await server.client.get("/api/products", headers=shop)).json()["items"]
-        assert [p["id"] for p in listed] == [active]
-        drafts = await server.client.get("/api/products", params={"status": "draft"}, headers=shop)
+        # Lists and search answer from the read models: wait for the draft's event.
+        fresh = {"min_token": draft.headers["X-Consistency-Token"]}
+        listed = await server.client.get("/api/products", params=fresh, headers=shop)
+        assert [p["id"] for p in listed.json()["items"]] == [active]
+        drafts = await server.client.get(
+            "/api/products", params={**fresh, "status": "draft"}, headers=shop
+        )
         assert drafts.json()["items"] == []
+        found = await server.client.get("/api/search", params={**fresh, "q": "soon"}, headers=shop)
+        assert found.status_code == 200, found.text
+        assert found.json()["items"] == []
+        assert found.json()["total"] == 0
+        asked = await server.client.get(
+            "/api/search", params={**fresh, "q": "soon", "status": "draft"}, headers=shop
+        )
+        assert asked.json()["total"] == 0
+        # The admin's search finds the draft (and the storefront's answer was not kept for it).
+        admins = await server.client.get(
+            "/api/search", params={"q": "soon"}, headers=server.auth(admin)
+        )
+        assert [p["id"] for p in admins.json()["items"]] == [draft_id]
+        shops = await server.client.get("/api/search", params={"q": "soon"}, headers=shop)
+        assert shops.json()["items"] == []
         assert (await server.client.get(f"/api/products/{active}", headers=shop)).is_success
         hidden = await server.client.get(f"/api/products/{draft_id}", headers=shop)
         assert hidden.status_code == 404
         assert "Soon" not in hidden.text
         # The admin still sees everything.
-        every = (await server.client.get("/api/products", headers=server.auth(admin))).json()
+        every = (
+            await server.client.get("/api/products", params=fresh, headers=server.auth(admin))
+        ).json()
         assert len(every["items"]) == 2
 
         def node(slug: str) -> dict[str, object]:
@@ -51,11 +72,16 @@ async def test_a_storefront_sees_the_public_catalogue_only(server: Server) -> No
             f"{NODES}/{page_id}/publish", headers=server.auth(admin)
         )
         assert published.status_code == 200, published.text
-        nodes = (await server.client.get(NODES, headers=shop)).json()["items"]
+        fresh = {"min_token": published.headers["X-Consistency-Token"]}
+        nodes = (await server.client.get(NODES, params=fresh, headers=shop)).json()["items"]
         assert [n["id"] for n in nodes] == [page_id]
         assert (await server.client.get(f"{NODES}/{page_id}", headers=shop)).is_success
         assert (await server.client.get(f"{NODES}/{secret_id}", headers=shop)).status_code == 404
-        assert "secret" not in (await server.client.get(NODES, headers=shop)).text
+        assert "secret" not in (await server.client.get(NODES, params=fresh, headers=shop)).text
+        content = await server.client.get(
+            "/api/search", params={**fresh, "type": "content", "q": "secret"}, headers=shop
+        )
+        assert content.json()["items"] == []
 
 
 async def test_a_storefront_places_orders_and_reads_only_its_own(server: Server) -> None:

@@ -118,6 +118,21 @@
     return span;
   }
 
+  function progress(name, stats) {
+    // A rebuild: a <progress> bar (no inline style: the page runs under a strict CSP).
+    const box = el("span", "fact rebuild");
+    const bar = document.createElement("progress");
+    bar.max = 100;
+    bar.value = Math.min(100, Math.max(0, Number(stats.percent) || 0));
+    const eta = stats.status === "running" && typeof stats.eta_s === "number"
+      ? ", ETA " + Math.round(stats.eta_s) + " s" : "";
+    const text = stats.percent + "% " + stats.rows_done + "/" + stats.rows_total + " rows, "
+      + Math.round(stats.rows_per_s) + " rows/s" + eta + (stats.status === "running" ? "" : " (" + stats.status + ")");
+    bar.title = text;
+    box.append(el("span", "label", name + " "), bar, el("span", "value", " " + text));
+    return box;
+  }
+
   function components(node) {
     const out = [];
     const parts = node.components || {};
@@ -138,6 +153,11 @@
             stats.not_permitted_calls + " rejected";
           out.push(fact("calls", calls, stats.not_permitted_calls ? "warn" : ""));
         }
+      } else if (stats && typeof stats === "object" && stats.rebuild_id !== null && "rows_total" in stats) {
+        out.push(progress(name, stats));
+      } else if (stats && typeof stats === "object" && typeof stats.lag_events === "number") {
+        const lag = stats.lag_events + " events, " + stats.lag_seconds + " s";
+        out.push(fact("lag", lag, stats.lag_events > 0 ? "warn" : ""));
       } else if (stats && typeof stats === "object" && "hits" in stats) {
         out.push(
           fact(name, stats.size + " cached, " + stats.hits + " hits / " + stats.misses + " misses")

@@ -2,8 +2,8 @@
 
 msgspec Structs, declared once: the HTTP layer validates request bodies and
 queries with them, and ``/openapi.json`` publishes them as the components
-``Product``, ``ProductPage``, ``ProductCreate``, ``ProductUpdate``,
-``InventoryAdjustment`` and ``ProductQuery``.
+``Product``, ``ProductCreate``, ``ProductUpdate``,
+``InventoryAdjustment``.
 """
 
 from __future__ import annotations
@@ -30,8 +30,6 @@ __all__ = (
     "InventoryAdjustment",
     "Product",
     "ProductCreate",
-    "ProductPage",
-    "ProductQuery",
     "ProductUpdate",
 )
 
@@ -119,15 +117,6 @@ class Product(Struct, frozen=True):
     EXAMPLE: ClassVar[dict[str, Any]] = _PRODUCT
 
 
-class ProductPage(Struct, frozen=True):
-    """A page of products; ``next_cursor`` continues it (``null``: the last page)."""
-
-    items: list[Product]
-    next_cursor: str | None
-
-    EXAMPLE: ClassVar[dict[str, Any]] = {"items": [_PRODUCT], "next_cursor": None}
-
-
 class ProductCreate(Struct, frozen=True, forbid_unknown_fields=True):
     """A new product (created as a draft, without stock)."""
 
@@ -174,12 +163,3 @@ class InventoryAdjustment(Struct, frozen=True, forbid_unknown_fields=True):
     reason: Annotated[str, Meta(min_length=1, max_length=200, pattern=NAME_PATTERN)]
 
     EXAMPLE: ClassVar[dict[str, Any]] = {"delta": 40, "reason": "delivery 2024-05-01"}
-
-
-class ProductQuery(Struct, frozen=True):
-    """``GET /api/products``: filters and keyset pagination (``cursor`` is opaque)."""
-
-    status: Status | None = None
-    sku: Sku | None = None
-    limit: Annotated[int, Meta(ge=1, le=100)] = 50
-    cursor: Annotated[str, Meta(pattern="^[0-9a-f]{32}$")] | None = None

@@ -1,4 +1,4 @@
-"""Products in the store: loads, keyset lists, guarded writes and stock adjustments.
+"""Products in the store: loads, guarded writes and stock adjustments.
 
 Invariants:
 
@@ -12,12 +12,13 @@ Invariants:
   concurrent adjustments and reservations on any number of nodes can neither
   oversell nor make stock negative. Every stock change advances ``version``
   too: the representation (and its ``ETag``) includes the stock.
-* A list page of any size costs one query (the attributes live in the row).
 * Field writes are deferred statements (``tx.defer``): a command's unit of
   work is one round trip with its event and audit row, and its errors are
   raised when it commits. Skus are guarded by the unique index alone;
   :meth:`ProductRepository.explain` turns its violation into
   :class:`SkuTaken`, naming the product that holds the sku.
+* Lists are not read here: the search module serves them from its read
+  model, fed by this module's events.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from ...store import Row, Store, UnitOfWork, row_timestamp
 from ._lifecycle import Status
 from ._model import Product
 
-__all__ = ("ProductPage", "ProductRepository", "SkuTaken", "StaleProduct", "StockLevels")
+__all__ = ("ProductRepository", "SkuTaken", "StaleProduct", "StockLevels")
 
 COLUMNS = (
     "tenant_id, id, sku, title, description, price, currency, status, attributes,"
@@ -78,16 +79,6 @@ def product_of(row: Row) -> Product:
     )
 
 
-class ProductPage:
-    """One page of a list: the products and the id to continue after (``None``: the end)."""
-
-    __slots__ = ("after", "products")
-
-    def __init__(self, products: list[Product], after: str | None) -> None:
-        self.products = products
-        self.after = after
-
-
 class StockLevels:
     """A product's stock after a change."""
 
@@ -118,36 +109,6 @@ class ProductRepository:
             product_id,
         )
         return None if row is None else product_of(row)
-
-    async def list(
-        self,
-        store: Store,
-        tenant_id: str,
-        *,
-        status: str | None = None,
-        sku: str | None = None,
-        after: str = "",
-        limit: int = 50,
-    ) -> ProductPage:
-        """Products ordered by id after ``after``, filtered; one query whatever ``limit``."""
-        where = ["tenant_id = $1", "id > $2"]
-        args: list[Any] = [tenant_id, after]
-        if status is not None:
-            args.append(status)
-            where.append(f"status = ${len(args)}")
-        if sku is not None:
-            args.append(sku)
-            where.append(f"sku = ${len(args)}")
-        args.append(limit + 1)
-        self.queries += 1
-        rows = await store.fetch(
-            f"SELECT {COLUMNS} FROM commerce_products WHERE {' AND '.join(where)}"
-            f" ORDER BY id LIMIT ${len(args)}",
-            *args,
-        )
-        more = len(rows) > limit
-        products = [product_of(r) for r in rows[:limit]]
-        return ProductPage(products, products[-1].id if more and products else None)
 
     # ------------------------------------------------------------------ writes
 

@@ -2,15 +2,16 @@
 
 Every command goes to the product's entity (``/app/modules/commerce/products``),
 so commands to one product are serialised by its mailbox; ``GET`` by id
-answers the entity's freshly read state (the write side), lists read the
-store in one query. Responses carry the product's version as a strong
-``ETag``; a restricted reader (the ``storefront`` role) sees active
-products only (others are 404 and never listed). ``PATCH`` and ``DELETE``
-need it back (``If-Match`` or ``version`` in the body: 428 without, 412
-when it is stale); ``GET`` honours ``If-None-Match`` (304). ``DELETE``
-archives (products are never deleted: orders refer to them) and answers the
-archived product. Stock adjustments are deltas and need no version. The
-only file of the module that imports ``triotok.http``.
+answers the entity's freshly read state (the write side); the list (``GET
+/api/products``) is the search module's, served from its read model.
+Responses carry the product's version as a strong ``ETag``; a restricted
+reader (the ``storefront`` role) sees active products only (others are 404
+and never listed). ``PATCH`` and ``DELETE`` need it back (``If-Match`` or
+``version`` in the body: 428 without, 412 when it is stale); ``GET`` honours
+``If-None-Match`` (304). ``DELETE`` archives (products are never deleted:
+orders refer to them) and answers the archived product. Stock adjustments
+are deltas and need no version. The only file of the module that imports
+``triotok.http``.
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ from ...http import (
     Call,
     Reply,
     Route,
-    decode_cursor,
-    encode_cursor,
     expected_version,
     not_modified,
 )
@@ -89,23 +88,6 @@ async def create_product(call: Call) -> Reply:
     )
     product = await _service(call).ask(_tenant(call), str(uuid.uuid4()), command)
     return _reply(product, 201, Location=f"/api/products/{product.id}")
-
-
-async def list_products(call: Call) -> dict[str, Any]:
-    query: models.ProductQuery = call.query
-    after = decode_cursor(query.cursor) if query.cursor is not None else ""
-    status = query.status
-    if call.restricted:  # the public catalogue: active products only
-        if status not in (None, Status.ACTIVE.value):
-            return {"items": [], "next_cursor": None}
-        status = Status.ACTIVE.value
-    page = await _service(call).list(
-        _tenant(call), status=status, sku=query.sku, after=after, limit=query.limit
-    )
-    return {
-        "items": [p.as_dict() for p in page.products],
-        "next_cursor": encode_cursor(page.after),
-    }
 
 
 async def get_product(call: Call) -> Reply:
@@ -178,17 +160,6 @@ ROUTES: tuple[Route, ...] = (
         body=models.ProductCreate,
         response=models.Product,
         errors=(409,),
-    ),
-    Route(
-        "GET",
-        "/api/products",
-        list_products,
-        "List products (status, sku; keyset pagination with an opaque cursor)",
-        "products",
-        _p("read"),
-        operation_id="listProducts",
-        query=models.ProductQuery,
-        response=models.ProductPage,
     ),
     Route(
         "GET",

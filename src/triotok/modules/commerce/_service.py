@@ -1,4 +1,4 @@
-"""What the commerce routes and the orders saga use: the entity region, lists, reservations."""
+"""What the commerce routes and the orders saga use: the entity region, reservations."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from ...store import StoreHandle
 from ...supervision import ActorSystem
 from ._inventory import Inventory
 from ._model import Product
-from ._repository import ProductPage, ProductRepository
+from ._repository import ProductRepository
 
 __all__ = ("REGION_PATH", "ProductService")
 
@@ -44,6 +44,3 @@ class ProductService:
         """Passivate the product's entity if it is active (its state stays in the store)."""
         region: Any = self._system.ref(REGION_PATH)
         await region.passivate((tenant_id, product_id))
-
-    async def list(self, tenant_id: str, **filters: Any) -> ProductPage:
-        return await self.repository.list(self._store.store, tenant_id, **filters)

@@ -2,8 +2,8 @@
 
 msgspec Structs, declared once: the HTTP layer validates request bodies and
 queries with them, and ``/openapi.json`` publishes them as the components
-``ContentNode``, ``ContentNodePage``, ``ContentNodeCreate``,
-``ContentNodeUpdate``, ``ContentTranslation`` and ``ContentNodeQuery``.
+``ContentNode``, ``ContentNodeCreate``,
+``ContentNodeUpdate``, ``ContentTranslation``.
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ from ._model import KIND_PATTERN, LOCALE_PATTERN, SLUG_PATTERN, TAG_PATTERN
 __all__ = (
     "ContentNode",
     "ContentNodeCreate",
-    "ContentNodePage",
-    "ContentNodeQuery",
     "ContentNodeUpdate",
     "ContentTranslation",
 )
@@ -116,15 +114,6 @@ class ContentNode(Struct, frozen=True):
     EXAMPLE: ClassVar[dict[str, Any]] = _NODE
 
 
-class ContentNodePage(Struct, frozen=True):
-    """A page of nodes; ``next_cursor`` continues it (``null``: the last page)."""
-
-    items: list[ContentNode]
-    next_cursor: str | None
-
-    EXAMPLE: ClassVar[dict[str, Any]] = {"items": [_NODE], "next_cursor": None}
-
-
 class ContentNodeCreate(Struct, frozen=True, forbid_unknown_fields=True):
     """A new node (created as a draft)."""
 
@@ -152,14 +141,3 @@ class ContentNodeUpdate(Struct, frozen=True, forbid_unknown_fields=True):
     version: Version | UnsetType = UNSET
 
     EXAMPLE: ClassVar[dict[str, Any]] = {"tags": ["company", "team"], "version": 1}
-
-
-class ContentNodeQuery(Struct, frozen=True):
-    """``GET /api/content/nodes``: filters and keyset pagination (``cursor`` is opaque)."""
-
-    status: Status | None = None
-    kind: Kind | None = None
-    locale: Locale | None = None
-    tag: Tag | None = None
-    limit: Annotated[int, Meta(ge=1, le=100)] = 50
-    cursor: Annotated[str, Meta(pattern="^[0-9a-f]{32}$")] | None = None

@@ -1,4 +1,4 @@
-"""Content nodes in the store: loads, keyset lists, and writes guarded by ``version``.
+"""Content nodes in the store: loads and writes guarded by ``version``.
 
 Invariants:
 
@@ -11,21 +11,20 @@ Invariants:
   database, and their errors are raised when it commits. Slugs are guarded by
   the unique index alone; :meth:`ContentRepository.explain` turns its
   violation into :class:`SlugTaken`, naming the node that holds the slug.
-* A page of any size costs three queries (nodes, then the page's
-  translations and tags by id): no query per node.
+* Lists are not read here: the search module serves them from its read
+  model, fed by this module's events.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from ..._exceptions import Conflict, ConflictError
 from ...store import Row, Store, UnitOfWork, parse_timestamp, row_timestamp
 from ._lifecycle import Status
 from ._model import ContentNode, Translation
 
-__all__ = ("ContentRepository", "NodePage", "SlugTaken", "StaleNode")
+__all__ = ("ContentRepository", "SlugTaken", "StaleNode")
 
 _NODE_COLUMNS = (
     "tenant_id, id, kind, status, parent_id, position, created_at, updated_at,"
@@ -77,16 +76,6 @@ def _node(row: Row, translations: Sequence[Row], tags: Sequence[Row]) -> Content
     )
 
 
-class NodePage:
-    """One page of a list: the nodes and the id to continue after (``None``: the end)."""
-
-    __slots__ = ("after", "nodes")
-
-    def __init__(self, nodes: list[ContentNode], after: str | None) -> None:
-        self.nodes = nodes
-        self.after = after
-
-
 class ContentRepository:
     """Reads and writes of content nodes; one instance per application."""
 
@@ -118,74 +107,6 @@ class ContentRepository:
             node_id,
         )
         return _node(row, translations, tags)
-
-    async def list(
-        self,
-        store: Store,
-        tenant_id: str,
-        *,
-        status: str | None = None,
-        kind: str | None = None,
-        locale: str | None = None,
-        tag: str | None = None,
-        after: str = "",
-        limit: int = 50,
-    ) -> NodePage:
-        """Nodes ordered by id after ``after``, filtered; three queries whatever ``limit``."""
-        where = ["n.tenant_id = $1", "n.id > $2"]
-        args: list[Any] = [tenant_id, after]
-        if status is not None:
-            args.append(status)
-            where.append(f"n.status = ${len(args)}")
-        if kind is not None:
-            args.append(kind)
-            where.append(f"n.kind = ${len(args)}")
-        if locale is not None:
-            args.append(locale)
-            where.append(
-                "EXISTS (SELECT 1 FROM content_translations t WHERE t.tenant_id = n.tenant_id"
-                f" AND t.node_id = n.id AND t.locale = ${len(args)})"
-            )
-        if tag is not None:
-            args.append(tag)
-            where.append(
-                "EXISTS (SELECT 1 FROM content_tags g WHERE g.tenant_id = n.tenant_id"
-                f" AND g.node_id = n.id AND g.tag = ${len(args)})"
-            )
-        args.append(limit + 1)
-        columns = ", ".join(f"n.{c.strip()}" for c in _NODE_COLUMNS.split(","))
-        self.queries += 1
-        rows = await store.fetch(
-            f"SELECT {columns} FROM content_nodes n WHERE {' AND '.join(where)}"
-            f" ORDER BY n.id LIMIT ${len(args)}",
-            *args,
-        )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        if not rows:
-            return NodePage([], None)
-        ids = [str(r["id"]) for r in rows]
-        placeholders = ", ".join(f"${i}" for i in range(2, len(ids) + 2))
-        self.queries += 2
-        translations = await store.fetch(
-            "SELECT * FROM content_translations WHERE tenant_id = $1"
-            f" AND node_id IN ({placeholders})",
-            tenant_id,
-            *ids,
-        )
-        tags = await store.fetch(
-            f"SELECT node_id, tag FROM content_tags WHERE tenant_id = $1 AND node_id IN"
-            f" ({placeholders})",
-            tenant_id,
-            *ids,
-        )
-        by_node: dict[str, tuple[list[Row], list[Row]]] = {i: ([], []) for i in ids}
-        for t in translations:
-            by_node[str(t["node_id"])][0].append(t)
-        for g in tags:
-            by_node[str(g["node_id"])][1].append(g)
-        nodes = [_node(r, *by_node[str(r["id"])]) for r in rows]
-        return NodePage(nodes, ids[-1] if more else None)
 
     # ------------------------------------------------------------------ writes
 

@@ -2,13 +2,14 @@
 
 Every command goes to the node's entity (``/app/modules/content/nodes``), so
 commands to one node are serialised by its mailbox; ``GET`` by id answers
-from the entity's state (the write side), lists read the store with a
-constant number of queries. Responses carry the node's version as a strong
-``ETag``; a restricted reader (the ``storefront`` role) sees published
-nodes only (others are 404 and never listed). ``PATCH`` and ``DELETE``
-need it back (``If-Match`` or ``version`` in the body: 428 without, 412
-when it is stale); ``GET`` honours ``If-None-Match`` (304). The only file
-of the module that imports ``triotok.http``.
+from the entity's state (the write side); the list (``GET
+/api/content/nodes``) is the search module's, served from its read model.
+Responses carry the node's version as a strong ``ETag``; a restricted reader
+(the ``storefront`` role) sees published nodes only (others are 404 and never
+listed). ``PATCH`` and ``DELETE`` need it back (``If-Match`` or ``version``
+in the body: 428 without, 412 when it is stale); ``GET`` honours
+``If-None-Match`` (304). The only file of the module that imports
+``triotok.http``.
 """
 
 from __future__ import annotations
@@ -24,8 +25,6 @@ from ...http import (
     Call,
     Reply,
     Route,
-    decode_cursor,
-    encode_cursor,
     expected_version,
     if_match,
     not_modified,
@@ -107,26 +106,6 @@ async def create_node(call: Call) -> Reply:
     return _reply(node, 201, Location=f"/api/content/nodes/{node.id}")
 
 
-async def list_nodes(call: Call) -> dict[str, Any]:
-    query: models.ContentNodeQuery = call.query
-    after = decode_cursor(query.cursor) if query.cursor is not None else ""
-    status = query.status
-    if call.restricted:  # what is public: published nodes only
-        if status not in (None, Status.PUBLISHED.value):
-            return {"items": [], "next_cursor": None}
-        status = Status.PUBLISHED.value
-    page = await _service(call).list(
-        _tenant(call),
-        status=status,
-        kind=query.kind,
-        locale=query.locale,
-        tag=query.tag,
-        after=after,
-        limit=query.limit,
-    )
-    return {"items": [n.as_dict() for n in page.nodes], "next_cursor": encode_cursor(page.after)}
-
-
 async def get_node(call: Call) -> Reply:
     node_id = parse_node_id(call.params["node_id"])
     node = await _service(call).ask(_tenant(call), node_id, GetNode())
@@ -205,17 +184,6 @@ ROUTES: tuple[Route, ...] = (
         body=models.ContentNodeCreate,
         response=models.ContentNode,
         errors=(409,),
-    ),
-    Route(
-        "GET",
-        "/api/content/nodes",
-        list_nodes,
-        "List content nodes (filters; keyset pagination with an opaque cursor)",
-        "content",
-        _p("read"),
-        operation_id="listContentNodes",
-        query=models.ContentNodeQuery,
-        response=models.ContentNodePage,
     ),
     Route(
         "GET",

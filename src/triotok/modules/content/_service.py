@@ -1,4 +1,4 @@
-"""What the content routes use: the entity region and the list reads."""
+"""What the content routes use: the entity region (lists are the search module's)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from ...store import StoreHandle
 from ...supervision import ActorSystem, EntitiesRef
 from ._model import ContentNode
-from ._repository import ContentRepository, NodePage
+from ._repository import ContentRepository
 
 __all__ = ("REGION_PATH", "ContentService")
 
@@ -41,6 +41,3 @@ class ContentService:
     async def passivate(self, tenant_id: str, node_id: str) -> None:
         """Passivate the node's entity if it is active (its state stays in the store)."""
         await self._region().passivate((tenant_id, node_id))
-
-    async def list(self, tenant_id: str, **filters: Any) -> NodePage:
-        return await self.repository.list(self._store.store, tenant_id, **filters)
