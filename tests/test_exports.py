@@ -88,8 +88,10 @@ PUBLIC: dict[str, set[str]] = {
     "triotok.actors.lowlevel": {
         "ActorCell",
         "AskRequest",
+        "ContextCapture",
         "Node",
         "Runtime",
+        "TracedActorRef",
         "percentile",
     },
     "triotok.supervision": {
@@ -132,6 +134,7 @@ PUBLIC: dict[str, set[str]] = {
         "open_system",
     },
     "triotok.transport": {
+        "DeliveryHook",
         "BusActor",
         "BusStatistics",
         "DEFAULT_MAX_SIZE",

@@ -54,6 +54,7 @@ from ._registry import default_registry as default_registry
 from ._registry import event as event
 from ._registry import upcaster as upcaster
 from ._routing import ordering_key as ordering_key
+from ._subscription import DeliveryHook as DeliveryHook
 from ._transport import EventSink as EventSink
 from ._transport import Transport as Transport
 
@@ -68,6 +69,7 @@ __all__ = (
     "DeadLetterQueue",
     "DeadLetterQueueStatistics",
     "DeadLetterStore",
+    "DeliveryHook",
     "Envelope",
     "EventBus",
     "EventSchema",
