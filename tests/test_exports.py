@@ -85,6 +85,16 @@ PUBLIC: dict[str, set[str]] = {
         "open_loading_cache",
         "open_singleflight",
     },
+    "triotok.telemetry": {
+        "EXPORTERS",
+        "LOG_FORMATS",
+        "REQUEST_SCOPE",
+        "ContextFilter",
+        "Telemetry",
+        "TelemetryOptions",
+        "configure_logging",
+        "span",
+    },
     "triotok.actors.lowlevel": {
         "ActorCell",
         "AskRequest",
@@ -331,6 +341,7 @@ PUBLIC: dict[str, set[str]] = {
         "validate_tenant_id",
     },
     "triotok.http": {
+        "MetricsServer",
         "Call",
         "GetPort",
         "HttpOptions",

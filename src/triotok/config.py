@@ -25,6 +25,11 @@ A TOML file groups the settings in sections::
     [http]
     rate_limit_per_ip = 100        # requests per minute
     max_body_bytes = 1048576
+
+    [telemetry]
+    tracing = "otlp"               # off, otlp, console
+    trace_sample_ratio = 0.1
+    metrics_port = 9464            # /metrics without a key, on 127.0.0.1
 """
 
 from __future__ import annotations
@@ -77,6 +82,15 @@ class Settings:
     keep_alive_timeout: float = 5.0
     body_timeout: float = 30.0
     durable_bus_dead_letters: bool = False
+    relay: bool = True
+    log_format: str = "auto"
+    tracing: str = "off"
+    otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    trace_sample_ratio: float = 1.0
+    service_name: str = "triotok"
+    metrics: bool = True
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 0
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied and validated."""
@@ -176,6 +190,37 @@ FIELDS: tuple[Field, ...] = (
         "events",
         "durable_bus_dead_letters",
         "keep the bus's dead letters in the store, not in memory",
+    ),
+    Field(
+        "relay",
+        bool,
+        "events",
+        "relay",
+        "deliver outbox events from this node (false: other nodes' relays deliver them)",
+    ),
+    Field("log_format", str, "server", "log_format", "auto (json unless a terminal), json, text"),
+    Field("tracing", str, "telemetry", "tracing", "trace exporter: off, otlp (HTTP), console"),
+    Field("otlp_endpoint", str, "telemetry", "otlp_endpoint", "OTLP/HTTP traces URL"),
+    Field(
+        "trace_sample_ratio",
+        float,
+        "telemetry",
+        "trace_sample_ratio",
+        "share of new traces sampled (parent-based: a sampled caller's always are)",
+        0,
+        1,
+    ),
+    Field("service_name", str, "telemetry", "service_name", "service.name of the spans"),
+    Field("metrics", bool, "telemetry", "metrics", "serve Prometheus metrics at /metrics"),
+    Field("metrics_host", str, "telemetry", "metrics_host", "address of the metrics listener"),
+    Field(
+        "metrics_port",
+        int,
+        "telemetry",
+        "metrics_port",
+        "a separate /metrics listener needing no key (0: none)",
+        0,
+        65535,
     ),
 )
 
@@ -288,13 +333,24 @@ def _validate(settings: Settings) -> None:
             raise InvalidConfig(field.name, f"must be >= {field.minimum:g}, got {value!r}")
         if field.maximum is not None and value > field.maximum:
             raise InvalidConfig(field.name, f"must be <= {field.maximum:g}, got {value!r}")
-    try:
-        ipaddress.ip_address(settings.host)
-    except ValueError:
-        if settings.host != "localhost":
-            raise InvalidConfig(
-                "host", f"{settings.host!r} is not an IP address (or 'localhost')"
-            ) from None
+    from .telemetry import EXPORTERS, LOG_FORMATS
+
+    if settings.log_format not in LOG_FORMATS:
+        raise InvalidConfig(
+            "log_format", f"{settings.log_format!r}; one of {', '.join(LOG_FORMATS)}"
+        )
+    if settings.tracing not in EXPORTERS:
+        raise InvalidConfig("tracing", f"{settings.tracing!r}; one of {', '.join(EXPORTERS)}")
+    if not settings.otlp_endpoint.startswith(("http://", "https://")):
+        raise InvalidConfig("otlp_endpoint", f"{settings.otlp_endpoint!r} is not an http(s) URL")
+    if not settings.service_name:
+        raise InvalidConfig("service_name", "must not be empty")
+    for name in ("host", "metrics_host"):
+        _check_host(name, getattr(settings, name))
+    if settings.metrics_port and not settings.metrics:
+        raise InvalidConfig("metrics_port", "set, but metrics are off")
+    if settings.metrics_port and settings.metrics_port == settings.port:
+        raise InvalidConfig("metrics_port", "must differ from port")
     if settings.log_level not in _LOG_LEVELS:
         raise InvalidConfig("log_level", f"{settings.log_level!r}; one of {', '.join(_LOG_LEVELS)}")
     if not _TENANT_ID.fullmatch(settings.operator_tenant):
@@ -309,3 +365,11 @@ def _validate(settings: Settings) -> None:
     from .store import parse_store_url
 
     parse_store_url(settings.store_url)
+
+
+def _check_host(name: str, host: str) -> None:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if host != "localhost":
+            raise InvalidConfig(name, f"{host!r} is not an IP address (or 'localhost')") from None

@@ -20,6 +20,7 @@ from ._conditional import encode_cursor as encode_cursor
 from ._conditional import expected_version as expected_version
 from ._conditional import if_match as if_match
 from ._conditional import not_modified as not_modified
+from ._metrics import MetricsServer as MetricsServer
 from ._middleware import SECURITY_HEADERS as SECURITY_HEADERS
 from ._openapi import openapi_document as openapi_document
 from ._problems import PROBLEM_JSON as PROBLEM_JSON
@@ -45,6 +46,7 @@ __all__ = (
     "GetPort",
     "HttpOptions",
     "HttpServer",
+    "MetricsServer",
     "Reply",
     "Route",
     "Services",

@@ -75,6 +75,17 @@ def create_app(services: Services, routes: Iterable[Route] | None = None) -> Qua
         refuse=refuse,
     )
 
+    telemetry = services.telemetry
+    if telemetry is not None and telemetry.enabled:
+        # Outermost, around the gateway: its refusals (429, 413) are counted too.
+        app.asgi_app = telemetry.asgi(app.asgi_app)  # type: ignore[method-assign]  # as above
+
+        @app.before_request
+        async def _route_template() -> None:
+            rule = request.url_rule
+            if rule is not None:
+                telemetry.set_route(request.scope, rule.rule)
+
     @app.errorhandler(Exception)
     async def _problem(exc: Exception) -> Response:
         problem = problem_for(exc)
@@ -137,6 +148,7 @@ def _view(route: Route, services: Services, limits: ClientLimits) -> Any:
                 raise RequestError("unknown tenant", status=404, code="tenant_not_found")
             if not tenant.active:
                 raise RequestError("this tenant is deactivated", status=403, code="tenant_inactive")
+            state.tenant_id = request_tenant or key.tenant_id
         query = _query(route)
         body = await _body(route)
         call = Call(

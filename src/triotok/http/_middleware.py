@@ -172,12 +172,14 @@ _HSTS = (b"strict-transport-security", HSTS.encode())
 class RequestState:
     """Per-request facts the gateway establishes and the views read (``scope["triotok"]``)."""
 
-    __slots__ = ("limits", "request_id", "traceparent")
+    __slots__ = ("limits", "request_id", "tenant_id", "traceparent")
 
     def __init__(self, request_id: str, traceparent: str | None) -> None:
         self.request_id = request_id
         self.traceparent = traceparent
         self.limits: dict[str, RateDecision] = {}
+        #: The tenant the request acts for, once authorised (logs and spans read it).
+        self.tenant_id: str | None = None
 
 
 class Gateway:
