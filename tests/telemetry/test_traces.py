@@ -10,11 +10,20 @@ indexer's own message span and transaction.
 
 from __future__ import annotations
 
+import functools
+import itertools
+import json
+import os
 import secrets
+import signal
+import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import trio
 
 from tests.telemetry.indexer import WITH_INDEXER
@@ -24,6 +33,7 @@ from triotok.config import load_settings
 from triotok.modules.access import ApiKeyRepository, Role
 from triotok.modules.tenants import TenantRepository
 
+NODE = Path(__file__).with_name("_node.py")
 PRODUCT = {"sku": "MUG-1", "title": "Mug", "price": 1290, "currency": "EUR"}
 
 
@@ -67,13 +77,15 @@ def one(spans: list[ReceivedSpan], name: str, **attributes: Any) -> ReceivedSpan
     return found[0]
 
 
-def assert_product_trace(spans: list[ReceivedSpan], client_span_id: str) -> dict[str, ReceivedSpan]:
+def assert_product_trace(
+    spans: list[ReceivedSpan], client_span_id: str, tenant: str = "acme"
+) -> dict[str, ReceivedSpan]:
     """The chain of the module docstring, each span the child of the one before it."""
     server = one(spans, "POST /api/products")
     assert (server.kind, server.parent_span_id) == ("server", client_span_id)
     assert server.attributes["http.route"] == "/api/products"
     assert server.attributes["http.response.status_code"] == 201
-    assert server.attributes["triotok.tenant.id"] == "acme"
+    assert server.attributes["triotok.tenant.id"] == tenant
     message = one(spans, "CreateProduct /app/modules/commerce/products")
     activation = one(spans, "activate /app/modules/commerce/products")
     assert activation.parent_span_id == message.parent_span_id
@@ -90,7 +102,7 @@ def assert_product_trace(spans: list[ReceivedSpan], client_span_id: str) -> dict
         s for s in spans if s.name == "db transaction" and s.parent_span_id == indexer.span_id
     )
     chain = [server, message, write, publish, deliver, handle, indexer, index_write]
-    for parent, child in zip(chain, chain[1:], strict=False):
+    for parent, child in itertools.pairwise(chain):
         assert child.parent_span_id == parent.span_id, (parent.name, child.name)
     assert (publish.kind, deliver.kind, handle.kind) == ("producer", "consumer", "consumer")
     statements = [s for s in spans if s.parent_span_id == write.span_id and s.kind == "client"]
@@ -138,3 +150,87 @@ async def test_one_trace_from_a_product_creation_to_the_indexer(tmp_path: Path) 
     found = assert_product_trace(spans, client_span)
     assert found["server"].span_id == returned[2]
     assert {s.instance for s in spans} == {found["server"].instance}
+
+
+async def _start_node(env: dict[str, str], nursery: trio.Nursery) -> tuple[trio.Process, int]:
+    """A node process; returns it and its port once it printed ``ready <port>``."""
+    proc = await nursery.start(
+        functools.partial(
+            trio.run_process,
+            [sys.executable, str(NODE)],
+            env=env,
+            stdout=subprocess.PIPE,
+            check=False,
+        )
+    )
+    assert proc.stdout is not None
+    buffer = b""
+    while b"\n" not in buffer:
+        chunk = await proc.stdout.receive_some(1024)
+        assert chunk, "the node exited before it was ready"
+        buffer += chunk
+    words = buffer.split(b"\n", 1)[0].split()
+    assert words[0] == b"ready", buffer
+    return proc, int(words[1])
+
+
+def _node_env(tmp_path: Path, endpoint: str, **settings: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRIOTOK_", "OTEL_"))}
+    env.update(
+        {
+            "TRIOTOK_PORT": "0",
+            "TRIOTOK_STORE_URL": f"sqlite:///{tmp_path}/triotok.db",
+            "TRIOTOK_TRACING": "otlp",
+            "TRIOTOK_OTLP_ENDPOINT": endpoint,
+            "TRIOTOK_LOG_FORMAT": "json",
+            "TRIOTOK_LOG_LEVEL": "warning",
+            "TRIOTOK_GRACEFUL_TIMEOUT": "2",
+            "PYTHONPATH": os.pathsep.join(sys.path),
+        }
+    )
+    env.update({f"TRIOTOK_{k.upper()}": v for k, v in settings.items()})
+    return env
+
+
+@pytest.mark.slow
+async def test_one_trace_across_two_node_processes(tmp_path: Path) -> None:
+    """Node A serves the request and writes the outbox row; node B's relay and indexer handle it."""
+    trace_id, client_span = secrets.token_hex(16), secrets.token_hex(8)
+    with otlp_receiver() as receiver:
+        async with trio.open_nursery() as nursery:
+            with trio.fail_after(60):
+                front, port = await _start_node(
+                    _node_env(tmp_path, receiver.url, relay="false", demo="true"), nursery
+                )
+                back, _ = await _start_node(_node_env(tmp_path, receiver.url), nursery)
+                keys = json.loads((tmp_path / "demo-keys.json").read_text())
+                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+                    created = await client.post(
+                        "/api/products",
+                        json=PRODUCT,
+                        headers={
+                            "Authorization": f"Bearer {keys['demo']}",
+                            "traceparent": f"00-{trace_id}-{client_span}-01",
+                        },
+                    )
+                assert created.status_code == 201, created.text
+                db = sqlite3.connect(tmp_path / "triotok.db")
+                try:
+                    # Node B's relay polls the shared file (SQLite wakes no other
+                    # process); a row is marked delivered once its handlers returned.
+                    undelivered = "SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL"
+                    while db.execute(undelivered).fetchone()[0]:  # noqa: ASYNC110  # another process's write: no event to wait on
+                        await trio.sleep(0.05)
+                finally:
+                    db.close()
+                for proc in (front, back):
+                    proc.send_signal(signal.SIGTERM)  # each flushes its spans on the way out
+                assert await front.wait() == 0
+                assert await back.wait() == 0
+        spans = receiver.trace(trace_id)
+    found = assert_product_trace(spans, client_span, tenant="demo")
+    front_instance = found["server"].instance
+    back_instance = found["deliver"].instance
+    assert front_instance != back_instance
+    assert found["message"].instance == front_instance
+    assert found["handle"].instance == back_instance
