@@ -269,79 +269,87 @@ async def open_application(
     check_modules(modules)
     if telemetry is None:
         telemetry = Telemetry(telemetry_options(settings))
-    async with open_system(name="app") as system:
-        telemetry.install(system)
-        handle = StoreHandle(wrap=telemetry.instrument_store if telemetry.enabled else None)
-        events = InMemoryTransport()
-        outbox = OutboxTransport(handle)
-        durable = DurableDeadLetterLog(handle) if settings.durable_bus_dead_letters else None
-        bus = EventBus(transport=outbox, dead_letters=durable)
-        bus.delivery_hook = telemetry.bus_hook()
-        roles = RoleTable(grant for module in modules for grant in module.permissions)
-        tenants = TenantDirectory("tenants")
-        tenants.timer = telemetry.tenant_timer()
-        base = ModuleContext(
-            "platform",
-            system,
-            handle,
-            bus,
-            events,
-            tenants,
-            KeyDirectory("access"),
-            roles,
-            operator_tenant=settings.operator_tenant,
-        )
-        own = module_settings(settings)
-        for name, values in (settings_of or {}).items():
-            own[name] = {**own.get(name, {}), **values}
-        contexts = {m.name: base.for_module(m.name, own.get(m.name, {})) for m in modules}
-        services = Services(
-            options=http_options(settings),
-            context=base,
-            modules=modules,
-            required=required_paths(modules, serve_http=serve_http),
-            version=__version__,
-            event_dead_letters={"bus": bus.dead_letters, "outbox": EventDeadLetters(handle)},
-            telemetry=telemetry,
-        )
-        await system.spawn(
-            StoreOwner, handle, settings.store_url, schemas_of(modules), name="store", shutdown=30.0
-        )
-        for module in modules:
-            if module.setup is not None:
-                module.setup(contexts[module.name])
-        await _start_modules(system, modules, contexts)
-        plumbing = [
-            ChildSpec("feed", OutboxFeed, (handle, events)),
-            bus.child_spec("bus"),  # subscribes to the outbox before the relay starts
-        ]
-        if settings.relay:
-            sink = telemetry.wrap_sink(outbox.deliver)
-            plumbing.append(ChildSpec("relay", OutboxRelay, (handle, sink), shutdown=10.0))
-        await system.spawn_supervisor(SupervisorSpec("transport", plumbing))
-        app = Application(settings, system, services, events, bus)
-        if telemetry.metrics is not None:
-            _scrape_refreshers(app, telemetry)
-            if settings.metrics_port:
-                await system.spawn(
-                    MetricsServer,
-                    telemetry.metrics,
-                    settings.metrics_host,
-                    settings.metrics_port,
-                    name="metrics",
-                )
-        if settings.demo:
-            app.demo = await ensure_demo(app, keys_file=demo_keys_path(settings))
-        if serve_http:
-            await system.spawn(
-                HttpServer, services, name="http", shutdown=settings.graceful_timeout + 5.0
+    try:
+        async with open_system(name="app") as system:
+            telemetry.install(system)
+            handle = StoreHandle(wrap=telemetry.instrument_store if telemetry.enabled else None)
+            events = InMemoryTransport()
+            outbox = OutboxTransport(handle)
+            durable = DurableDeadLetterLog(handle) if settings.durable_bus_dead_letters else None
+            bus = EventBus(transport=outbox, dead_letters=durable)
+            bus.delivery_hook = telemetry.bus_hook()
+            roles = RoleTable(grant for module in modules for grant in module.permissions)
+            tenants = TenantDirectory("tenants")
+            tenants.timer = telemetry.tenant_timer()
+            base = ModuleContext(
+                "platform",
+                system,
+                handle,
+                bus,
+                events,
+                tenants,
+                KeyDirectory("access"),
+                roles,
+                operator_tenant=settings.operator_tenant,
             )
-        try:
-            yield app
-        finally:
-            app.stopped.set()
-            await bus.aclose()
-            await telemetry.aclose()
+            own = module_settings(settings)
+            for name, values in (settings_of or {}).items():
+                own[name] = {**own.get(name, {}), **values}
+            contexts = {m.name: base.for_module(m.name, own.get(m.name, {})) for m in modules}
+            services = Services(
+                options=http_options(settings),
+                context=base,
+                modules=modules,
+                required=required_paths(modules, serve_http=serve_http),
+                version=__version__,
+                event_dead_letters={"bus": bus.dead_letters, "outbox": EventDeadLetters(handle)},
+                telemetry=telemetry,
+            )
+            await system.spawn(
+                StoreOwner,
+                handle,
+                settings.store_url,
+                schemas_of(modules),
+                name="store",
+                shutdown=30.0,
+            )
+            for module in modules:
+                if module.setup is not None:
+                    module.setup(contexts[module.name])
+            await _start_modules(system, modules, contexts)
+            plumbing = [
+                ChildSpec("feed", OutboxFeed, (handle, events)),
+                bus.child_spec("bus"),  # subscribes to the outbox before the relay starts
+            ]
+            if settings.relay:
+                sink = telemetry.wrap_sink(outbox.deliver)
+                plumbing.append(ChildSpec("relay", OutboxRelay, (handle, sink), shutdown=10.0))
+            await system.spawn_supervisor(SupervisorSpec("transport", plumbing))
+            app = Application(settings, system, services, events, bus)
+            if telemetry.metrics is not None:
+                _scrape_refreshers(app, telemetry)
+                if settings.metrics_port:
+                    await system.spawn(
+                        MetricsServer,
+                        telemetry.metrics,
+                        settings.metrics_host,
+                        settings.metrics_port,
+                        name="metrics",
+                    )
+            if settings.demo:
+                app.demo = await ensure_demo(app, keys_file=demo_keys_path(settings))
+            if serve_http:
+                await system.spawn(
+                    HttpServer, services, name="http", shutdown=settings.graceful_timeout + 5.0
+                )
+            try:
+                yield app
+            finally:
+                app.stopped.set()
+                await bus.aclose()
+    finally:
+        # After the whole tree stopped: the spans of its last requests and messages are in.
+        await telemetry.aclose()
 
 
 # ------------------------------------------------------------------ metrics read per scrape
