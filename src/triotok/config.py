@@ -26,10 +26,12 @@ A TOML file groups the settings in sections::
     rate_limit_per_ip = 100        # requests per minute
     max_body_bytes = 1048576
 
-    [telemetry]
-    tracing = "otlp"               # off, otlp, console
-    trace_sample_ratio = 0.1
-    metrics_port = 9464            # /metrics without a key, on 127.0.0.1
+    [traces]
+    exporter = "otlp"              # off, otlp, console
+    sample_ratio = 0.1
+
+    [metrics]
+    port = 9464                    # /metrics without a key, on 127.0.0.1
 """
 
 from __future__ import annotations
@@ -196,28 +198,28 @@ FIELDS: tuple[Field, ...] = (
         bool,
         "events",
         "relay",
-        "deliver outbox events from this node (false: other nodes' relays deliver them)",
+        "deliver outbox events from this node (false: other nodes do)",
     ),
     Field("log_format", str, "server", "log_format", "auto (json unless a terminal), json, text"),
-    Field("tracing", str, "telemetry", "tracing", "trace exporter: off, otlp (HTTP), console"),
-    Field("otlp_endpoint", str, "telemetry", "otlp_endpoint", "OTLP/HTTP traces URL"),
+    Field("tracing", str, "traces", "exporter", "trace exporter: off, otlp (HTTP), console"),
+    Field("otlp_endpoint", str, "traces", "otlp", "OTLP/HTTP traces URL"),
     Field(
         "trace_sample_ratio",
         float,
-        "telemetry",
-        "trace_sample_ratio",
+        "traces",
+        "sample_ratio",
         "share of new traces sampled (parent-based: a sampled caller's always are)",
         0,
         1,
     ),
-    Field("service_name", str, "telemetry", "service_name", "service.name of the spans"),
-    Field("metrics", bool, "telemetry", "metrics", "serve Prometheus metrics at /metrics"),
-    Field("metrics_host", str, "telemetry", "metrics_host", "address of the metrics listener"),
+    Field("service_name", str, "traces", "service_name", "service.name of the spans"),
+    Field("metrics", bool, "metrics", "enabled", "serve Prometheus metrics at /metrics"),
+    Field("metrics_host", str, "metrics", "host", "address of the metrics listener"),
     Field(
         "metrics_port",
         int,
-        "telemetry",
-        "metrics_port",
+        "metrics",
+        "port",
         "a separate /metrics listener needing no key (0: none)",
         0,
         65535,
