@@ -42,8 +42,11 @@ ROUNDS = 3
 # ------------------------------------------------------------------ the two servers (subprocesses)
 
 
-def _serve_triotok(store_dir: str) -> None:
-    """Run the application on a free port; print ``port key`` once ready."""
+def _serve_triotok(store_dir: str, overrides: str = "{}") -> None:
+    """Run the application on a free port; print ``port key`` once ready.
+
+    ``overrides``: more settings, as JSON (``bench/telemetry.py`` turns telemetry on and off).
+    """
     import trio
 
     from triotok.app import open_application
@@ -59,6 +62,7 @@ def _serve_triotok(store_dir: str) -> None:
                 "rate_limit_per_ip": 10**9,
                 "rate_limit_per_key": 10**9,
                 "log_level": "warning",
+                **json.loads(overrides),
             }
         )
         async with open_application(settings) as app:
