@@ -82,11 +82,18 @@ def _seed(store_dir: str) -> None:
     trio.run(run)
 
 
-def _serve_triotok(store_dir: str, workers: int) -> tuple[subprocess.Popen[str], int]:
-    """``triotok serve`` on the seeded file, limits out of the way; wait until ready."""
+def _serve_triotok(
+    store_dir: str, workers: int, settings: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], int]:
+    """``triotok serve`` on the seeded file, limits out of the way; wait until ready.
+
+    ``settings``: more ``TRIOTOK_*`` variables (``bench/telemetry.py`` turns
+    telemetry on and off with them).
+    """
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRIOTOK_")}
     env.update(TRIOTOK_RATE_LIMIT_PER_IP=str(10**9), TRIOTOK_RATE_LIMIT_PER_KEY=str(10**9))
+    env.update(settings or {})
     proc = subprocess.Popen(
         [
             os.path.join(os.path.dirname(sys.executable), "triotok"),

@@ -85,11 +85,23 @@ PUBLIC: dict[str, set[str]] = {
         "open_loading_cache",
         "open_singleflight",
     },
+    "triotok.telemetry": {
+        "EXPORTERS",
+        "LOG_FORMATS",
+        "REQUEST_SCOPE",
+        "ContextFilter",
+        "Telemetry",
+        "TelemetryOptions",
+        "configure_logging",
+        "span",
+    },
     "triotok.actors.lowlevel": {
         "ActorCell",
         "AskRequest",
+        "ContextCapture",
         "Node",
         "Runtime",
+        "TracedActorRef",
         "percentile",
     },
     "triotok.supervision": {
@@ -132,6 +144,7 @@ PUBLIC: dict[str, set[str]] = {
         "open_system",
     },
     "triotok.transport": {
+        "DeliveryHook",
         "BusActor",
         "BusStatistics",
         "DEFAULT_MAX_SIZE",
@@ -431,6 +444,7 @@ PUBLIC: dict[str, set[str]] = {
     "triotok.http": {
         "IDEMPOTENCY",
         "IdempotencyKeys",
+        "MetricsServer",
         "Call",
         "GetPort",
         "HttpOptions",

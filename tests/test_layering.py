@@ -21,6 +21,9 @@ held against these rules:
    ``modules/`` imports ``triotok.http``.
 5. **Modules never import each other**: ``modules/<a>/`` imports nothing of
    ``modules/<b>/``; the shared contract files ``modules/_*.py`` are for all.
+6. **Only ``telemetry/`` speaks OpenTelemetry and Prometheus**: the libraries of
+   :data:`TELEMETRY_LIBRARIES` are imported nowhere else, so the core, the
+   store and the transport know telemetry only through their own seams.
 
 :func:`violations` is the checker; the tests run it on the real tree (no
 violation) and on small fake trees (each rule fires).
@@ -86,6 +89,8 @@ STDLIB_IO = frozenset(
         "xmlrpc",
     }
 )
+#: The libraries only ``telemetry/`` may import.
+TELEMETRY_LIBRARIES = frozenset({"opentelemetry", "prometheus_client", "pythonjsonlogger"})
 #: Pure state machines: no trio either (time is passed in).
 SANS_IO = frozenset(
     {
@@ -159,6 +164,8 @@ def violations(root: Path) -> list[str]:
                         found.append(f"{where}: the core imports the library {target}")
                 if relative in SANS_IO and top == "trio":
                     found.append(f"{where}: a sans-I/O policy imports trio")
+                if top in TELEMETRY_LIBRARIES and layer != "telemetry":
+                    found.append(f"{where}: only telemetry imports {target}")
                 continue
             dest = _unit(target)
             if dest[0] != layer:
@@ -191,7 +198,7 @@ def test_every_package_is_in_a_layer() -> None:
     packages = {p.stem for p in SRC.glob("*.py")} | {
         p.name for p in SRC.iterdir() if (p / "__init__.py").exists()
     }
-    assert packages == set(RANK) - {"telemetry", "plugins"}, "add the new package to LAYERS"
+    assert packages == set(RANK) - {"plugins"}, "add the new package to LAYERS"
 
 
 # ------------------------------------------------------------------ the checker fires
@@ -256,6 +263,16 @@ def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
             "modules/shop/_x.py:1: module shop imports module tenants",
             id="module-to-module",
         ),
+        pytest.param(
+            {"store/_x.py": "from opentelemetry import trace\n"},
+            "store/_x.py:1: only telemetry imports opentelemetry",
+            id="telemetry-library",
+        ),
+        pytest.param(
+            {"app.py": "def f():\n    import prometheus_client\n"},
+            "app.py:2: only telemetry imports prometheus_client",
+            id="telemetry-library-composition-root",
+        ),
     ],
 )
 def test_each_rule_fires(tmp_path: Path, files: dict[str, str], expected: str) -> None:
@@ -278,3 +295,46 @@ def test_what_the_rules_allow(tmp_path: Path) -> None:
         },
     )
     assert violations(root) == []
+
+
+def test_the_core_runs_without_loading_telemetry_libraries() -> None:
+    """Importing and starting the core loads no OpenTelemetry, Prometheus or JSON-log module."""
+    import subprocess
+
+    libraries = sorted(TELEMETRY_LIBRARIES)
+    code = (
+        "import sys, trio\n"
+        "from triotok import Actor, open_system\n"
+        "from triotok.store import open_store\n"
+        "from triotok.transport import EventBus\n"
+        "class A(Actor):\n"
+        "    async def receive(self, m): return m\n"
+        "async def main():\n"
+        "    async with open_system() as s:\n"
+        "        r = await s.spawn(A, name='a')\n"
+        "        assert await r.ask(1) == 1\n"
+        "trio.run(main)\n"
+        f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {libraries!r})\n"
+        "print(bad)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_tracing_off_loads_no_opentelemetry() -> None:
+    """The application with tracing off (the default) never imports the OpenTelemetry SDK."""
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "from triotok.telemetry import Telemetry, TelemetryOptions\n"
+        "t = Telemetry(TelemetryOptions(metrics=True))\n"
+        "import triotok.app\n"
+        "print(sorted(m for m in sys.modules if m.startswith('opentelemetry')))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]"

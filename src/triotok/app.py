@@ -51,7 +51,7 @@ from . import __version__
 from ._exceptions import Conflict, ConflictError, InvalidConfig
 from .actors import ActorRef
 from .config import Settings
-from .http import IDEMPOTENCY, SYSTEM, HttpOptions, HttpServer, Services
+from .http import IDEMPOTENCY, SYSTEM, HttpOptions, HttpServer, MetricsServer, Services
 from .modules import Module, ModuleContext, RoleTable, SubscriberActor, check_modules
 from .modules.access import ACCESS, ApiKeyRepository, KeyDirectory, Role, hash_key, parse_key
 from .modules.audit import AUDIT
@@ -87,6 +87,7 @@ from .store import (
     StoreOwner,
 )
 from .supervision import ActorSystem, ChildSpec, SupervisorSpec, open_system
+from .telemetry import Telemetry, TelemetryOptions
 from .transport import EventBus, InMemoryTransport
 
 __all__ = (
@@ -96,6 +97,7 @@ __all__ = (
     "ensure_demo",
     "open_application",
     "schemas_of",
+    "telemetry_options",
 )
 
 logger = logging.getLogger("triotok.app")
@@ -178,6 +180,21 @@ def http_options(settings: Settings) -> HttpOptions:
     )
 
 
+def telemetry_options(settings: Settings) -> TelemetryOptions:
+    """Traces and metrics as ``settings`` configure them (the node id as the instance)."""
+    from .store import default_node_id
+
+    return TelemetryOptions(
+        tracing=settings.tracing,  # type: ignore[arg-type]  # validated by load_settings
+        otlp_endpoint=settings.otlp_endpoint,
+        sample_ratio=settings.trace_sample_ratio,
+        service_name=settings.service_name,
+        service_version=__version__,
+        instance_id=default_node_id(),
+        metrics=settings.metrics,
+    )
+
+
 def module_settings(settings: Settings) -> dict[str, dict[str, Any]]:
     """Each built-in module's own settings, from the application's."""
     return {
@@ -256,72 +273,181 @@ async def open_application(
     serve_http: bool = True,
     modules: Sequence[Module] = MODULES,
     settings_of: Mapping[str, Mapping[str, Any]] | None = None,
+    telemetry: Telemetry | None = None,
 ) -> AsyncIterator[Application]:
     """Start the tree of ``modules`` (and the server unless ``serve_http`` is false).
 
     ``settings_of`` gives modules their own settings by module name (merged
     over what :func:`module_settings` derives from ``settings``).
+    ``telemetry`` (default: one built from ``settings``, see
+    :func:`telemetry_options`) is installed before anything is spawned and
+    flushed when the application stops.
     """
     modules = tuple(modules)
     check_modules(modules)
-    async with open_system(name="app") as system:
-        handle = StoreHandle()
-        events = InMemoryTransport()
-        outbox = OutboxTransport(handle)
-        durable = DurableDeadLetterLog(handle) if settings.durable_bus_dead_letters else None
-        bus = EventBus(transport=outbox, dead_letters=durable)
-        roles = RoleTable(grant for module in modules for grant in module.permissions)
-        base = ModuleContext(
-            "platform",
-            system,
-            handle,
-            bus,
-            events,
-            TenantDirectory("tenants"),
-            KeyDirectory("access"),
-            roles,
-            operator_tenant=settings.operator_tenant,
-        )
-        own = module_settings(settings)
-        for name, values in (settings_of or {}).items():
-            own[name] = {**own.get(name, {}), **values}
-        contexts = {m.name: base.for_module(m.name, own.get(m.name, {})) for m in modules}
-        services = Services(
-            options=http_options(settings),
-            context=base,
-            modules=modules,
-            required=required_paths(modules, serve_http=serve_http),
-            version=__version__,
-            event_dead_letters={"bus": bus.dead_letters, "outbox": EventDeadLetters(handle)},
-        )
-        await system.spawn(
-            StoreOwner, handle, settings.store_url, schemas_of(modules), name="store", shutdown=30.0
-        )
-        for module in modules:
-            if module.setup is not None:
-                module.setup(contexts[module.name])
-        await _start_modules(system, modules, contexts)
-        transport = SupervisorSpec(
-            "transport",
-            [
+    if telemetry is None:
+        telemetry = Telemetry(telemetry_options(settings))
+    try:
+        async with open_system(name="app") as system:
+            telemetry.install(system)
+            handle = StoreHandle(wrap=telemetry.instrument_store if telemetry.enabled else None)
+            events = InMemoryTransport()
+            outbox = OutboxTransport(handle)
+            durable = DurableDeadLetterLog(handle) if settings.durable_bus_dead_letters else None
+            bus = EventBus(transport=outbox, dead_letters=durable)
+            bus.delivery_hook = telemetry.bus_hook()
+            roles = RoleTable(grant for module in modules for grant in module.permissions)
+            tenants = TenantDirectory("tenants")
+            tenants.timer = telemetry.tenant_timer()
+            base = ModuleContext(
+                "platform",
+                system,
+                handle,
+                bus,
+                events,
+                tenants,
+                KeyDirectory("access"),
+                roles,
+                operator_tenant=settings.operator_tenant,
+            )
+            own = module_settings(settings)
+            for name, values in (settings_of or {}).items():
+                own[name] = {**own.get(name, {}), **values}
+            contexts = {m.name: base.for_module(m.name, own.get(m.name, {})) for m in modules}
+            services = Services(
+                options=http_options(settings),
+                context=base,
+                modules=modules,
+                required=required_paths(modules, serve_http=serve_http),
+                version=__version__,
+                event_dead_letters={"bus": bus.dead_letters, "outbox": EventDeadLetters(handle)},
+                telemetry=telemetry,
+            )
+            await system.spawn(
+                StoreOwner,
+                handle,
+                settings.store_url,
+                schemas_of(modules),
+                name="store",
+                shutdown=30.0,
+            )
+            for module in modules:
+                if module.setup is not None:
+                    module.setup(contexts[module.name])
+            await _start_modules(system, modules, contexts)
+            plumbing = [
                 ChildSpec("feed", OutboxFeed, (handle, events)),
                 bus.child_spec("bus"),  # subscribes to the outbox before the relay starts
-                ChildSpec("relay", OutboxRelay, (handle, outbox.deliver), shutdown=10.0),
-            ],
+            ]
+            if settings.relay:
+                sink = telemetry.wrap_sink(outbox.deliver)
+                plumbing.append(ChildSpec("relay", OutboxRelay, (handle, sink), shutdown=10.0))
+            await system.spawn_supervisor(SupervisorSpec("transport", plumbing))
+            app = Application(settings, system, services, events, bus)
+            if telemetry.metrics is not None:
+                _scrape_refreshers(app, telemetry)
+                if settings.metrics_port:
+                    await system.spawn(
+                        MetricsServer,
+                        telemetry.metrics,
+                        settings.metrics_host,
+                        settings.metrics_port,
+                        name="metrics",
+                    )
+            if settings.demo:
+                app.demo = await ensure_demo(app, keys_file=demo_keys_path(settings))
+            if serve_http:
+                await system.spawn(
+                    HttpServer, services, name="http", shutdown=settings.graceful_timeout + 5.0
+                )
+            try:
+                yield app
+            finally:
+                app.stopped.set()
+                await bus.aclose()
+    finally:
+        # After the whole tree stopped: the spans of its last requests and messages are in.
+        await telemetry.aclose()
+
+
+# ------------------------------------------------------------------ metrics read per scrape
+
+
+def _scrape_refreshers(app: Application, telemetry: Telemetry) -> None:
+    """The series that need a query or a check: measured just before each scrape."""
+    metrics = telemetry.metrics
+    assert metrics is not None
+    services = app.services
+
+    async def outbox() -> list[Any]:
+        store = services.store.store
+        backlog = await store.fetchval("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL")
+        family = metrics.gauge("outbox_lag_events", "Outbox rows not delivered yet")
+        family.add_metric([], float(backlog or 0))
+        return [family]
+
+    async def dead_letters() -> list[Any]:
+        family = metrics.gauge(
+            "dead_letters",
+            "Dead letters by source: bus and outbox entries kept now, actors posted since start",
+            labels=["source"],
         )
-        await system.spawn_supervisor(transport)
-        app = Application(settings, system, services, events, bus)
-        if settings.demo:
-            app.demo = await ensure_demo(app, keys_file=demo_keys_path(settings))
-        if serve_http:
-            await system.spawn(
-                HttpServer, services, name="http", shutdown=settings.graceful_timeout + 5.0
-            )
+        for source, store in services.event_dead_letters.items():
+            family.add_metric([source], (await store.statistics()).size)
+        family.add_metric(["actors"], app.system.dead_letters.statistics().total)
+        return [family]
+
+    async def health() -> list[Any]:
+        ok, checks = await _readiness(app)
+        modules = metrics.gauge(
+            "module_health", "1 for each check's current status", labels=["module", "status"]
+        )
+        for name, status in checks.items():
+            for candidate in ("up", "degraded", "down"):
+                modules.add_metric([name, candidate], 1.0 if status == candidate else 0.0)
+        ready = metrics.gauge("triotok_ready", "1 while /ready would answer 200")
+        ready.add_metric([], 1.0 if ok else 0.0)
+        info = metrics.gauge("triotok_build_info", "The running version", labels=["version"])
+        info.add_metric([__version__], 1.0)
+        return [modules, ready, info]
+
+    metrics.add_refresher("outbox", outbox)
+    metrics.add_refresher("dead_letters", dead_letters)
+    metrics.add_refresher("health", health)
+
+
+async def _readiness(app: Application) -> tuple[bool, dict[str, str]]:
+    """What ``/ready`` checks, as ``(ready, {check: up|degraded|down})``."""
+    services = app.services
+    ok = app.system.root.state.value == "running"
+    for path in services.required:
         try:
-            yield app
-        finally:
-            app.stopped.set()
-            await bus.aclose()
+            state = app.system.tree(prefix=path, depth=0)["state"]
+        except LookupError:
+            state = "missing"
+        ok = ok and state == "running"
+    statuses: dict[str, str] = {}
+    try:
+        with trio.fail_after(1.0):
+            await services.store.store.ping()
+        statuses["store"] = "up"
+    except Exception:  # StoreUnavailable, TooSlowError: not ready either way
+        statuses["store"] = "down"
+        ok = False
+    reported = {"ok": "up", "degraded": "degraded", "down": "down"}
+    for module in services.modules:
+        for check in module.health:
+            name = module.name if check.name == module.name else f"{module.name}.{check.name}"
+            try:
+                with trio.fail_after(1.0):
+                    report = await check.check(services.context)
+                status = reported[report.status]
+            except Exception:
+                status = "down"
+            statuses[name] = status
+            if status == "down" and check.critical:
+                ok = False
+    return ok, statuses
 
 
 # ------------------------------------------------------------------ demo data

@@ -117,6 +117,9 @@ def _add_serve_parser(commands: Any) -> None:
         "and print the keys; not for production",
     )
     flag("--log-level", "log_level", "LEVEL")
+    flag("--log-format", "log_format", "FORMAT")
+    flag("--tracing", "tracing", "EXPORTER")
+    flag("--metrics-port", "metrics_port", "PORT", type=int)
 
 
 def _toml(value: object) -> str:
@@ -258,6 +261,9 @@ def _serve(args: argparse.Namespace) -> int:
         "workers": args.workers,
         "demo": args.demo,
         "log_level": args.log_level,
+        "log_format": args.log_format,
+        "tracing": args.tracing,
+        "metrics_port": args.metrics_port,
     }
     worker_index = os.environ.get(_WORKER_ENV)
     env = {k: v for k, v in os.environ.items() if k != _WORKER_ENV}
@@ -266,11 +272,9 @@ def _serve(args: argparse.Namespace) -> int:
     except InvalidConfig as exc:
         print(f"triotok: invalid configuration: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from .telemetry import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format, stream=sys.stderr)
     if settings.workers > 1 and worker_index is None:
         return _run_workers(settings)
     if worker_index is None and settings.port != 0:
@@ -351,6 +355,8 @@ def _run_workers(settings: Settings) -> int:
         env = dict(base_env)
         env[_WORKER_ENV] = str(index)
         env["TRIOTOK_DEMO"] = str(settings.demo and index == 0)
+        if settings.metrics_port:  # one listener per worker: metrics_port + its index
+            env["TRIOTOK_METRICS_PORT"] = str(settings.metrics_port + index)
         code = "import sys; from triotok.cli import main; sys.exit(main(sys.argv[1:]))"
         return subprocess.Popen(
             [sys.executable, "-c", code, "serve"], env=env, start_new_session=True

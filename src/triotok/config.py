@@ -25,6 +25,13 @@ A TOML file groups the settings in sections::
     [http]
     rate_limit_per_ip = 100        # requests per minute
     max_body_bytes = 1048576
+
+    [traces]
+    exporter = "otlp"              # off, otlp, console
+    sample_ratio = 0.1
+
+    [metrics]
+    port = 9464                    # /metrics without a key, on 127.0.0.1
 """
 
 from __future__ import annotations
@@ -81,6 +88,15 @@ class Settings:
     search_max_lag: float = 30.0
     search_text_configs: str = ""
     search_page_cache_ttl: float = 0.5
+    relay: bool = True
+    log_format: str = "auto"
+    tracing: str = "off"
+    otlp_endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    trace_sample_ratio: float = 1.0
+    service_name: str = "triotok"
+    metrics: bool = True
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 0
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied and validated."""
@@ -215,6 +231,37 @@ FIELDS: tuple[Field, ...] = (
         0,
         60,
     ),
+    Field(
+        "relay",
+        bool,
+        "events",
+        "relay",
+        "deliver outbox events from this node (false: other nodes do)",
+    ),
+    Field("log_format", str, "server", "log_format", "auto (json unless a terminal), json, text"),
+    Field("tracing", str, "traces", "exporter", "trace exporter: off, otlp (HTTP), console"),
+    Field("otlp_endpoint", str, "traces", "otlp", "OTLP/HTTP traces URL"),
+    Field(
+        "trace_sample_ratio",
+        float,
+        "traces",
+        "sample_ratio",
+        "share of new traces sampled (parent-based: a sampled caller's always are)",
+        0,
+        1,
+    ),
+    Field("service_name", str, "traces", "service_name", "service.name of the spans"),
+    Field("metrics", bool, "metrics", "enabled", "serve Prometheus metrics at /metrics"),
+    Field("metrics_host", str, "metrics", "host", "address of the metrics listener"),
+    Field(
+        "metrics_port",
+        int,
+        "metrics",
+        "port",
+        "a separate /metrics listener needing no key (0: none)",
+        0,
+        65535,
+    ),
 )
 
 _BY_NAME = {f.name: f for f in FIELDS}
@@ -326,13 +373,24 @@ def _validate(settings: Settings) -> None:
             raise InvalidConfig(field.name, f"must be >= {field.minimum:g}, got {value!r}")
         if field.maximum is not None and value > field.maximum:
             raise InvalidConfig(field.name, f"must be <= {field.maximum:g}, got {value!r}")
-    try:
-        ipaddress.ip_address(settings.host)
-    except ValueError:
-        if settings.host != "localhost":
-            raise InvalidConfig(
-                "host", f"{settings.host!r} is not an IP address (or 'localhost')"
-            ) from None
+    from .telemetry import EXPORTERS, LOG_FORMATS
+
+    if settings.log_format not in LOG_FORMATS:
+        raise InvalidConfig(
+            "log_format", f"{settings.log_format!r}; one of {', '.join(LOG_FORMATS)}"
+        )
+    if settings.tracing not in EXPORTERS:
+        raise InvalidConfig("tracing", f"{settings.tracing!r}; one of {', '.join(EXPORTERS)}")
+    if not settings.otlp_endpoint.startswith(("http://", "https://")):
+        raise InvalidConfig("otlp_endpoint", f"{settings.otlp_endpoint!r} is not an http(s) URL")
+    if not settings.service_name:
+        raise InvalidConfig("service_name", "must not be empty")
+    for name in ("host", "metrics_host"):
+        _check_host(name, getattr(settings, name))
+    if settings.metrics_port and not settings.metrics:
+        raise InvalidConfig("metrics_port", "set, but metrics are off")
+    if settings.metrics_port and settings.metrics_port == settings.port:
+        raise InvalidConfig("metrics_port", "must differ from port")
     if settings.log_level not in _LOG_LEVELS:
         raise InvalidConfig("log_level", f"{settings.log_level!r}; one of {', '.join(_LOG_LEVELS)}")
     if not _TENANT_ID.fullmatch(settings.operator_tenant):
@@ -347,3 +405,11 @@ def _validate(settings: Settings) -> None:
     from .store import parse_store_url
 
     parse_store_url(settings.store_url)
+
+
+def _check_host(name: str, host: str) -> None:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if host != "localhost":
+            raise InvalidConfig(name, f"{host!r} is not an IP address (or 'localhost')") from None

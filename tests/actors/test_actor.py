@@ -274,23 +274,77 @@ async def test_background_tasks_never_outlive_their_actor(autojump_clock: MockCl
     assert Background.cancelled == 2
 
 
-async def test_a_message_hook_wraps_every_message(autojump_clock: MockClock) -> None:
-    seen: list[tuple[str, Any]] = []
+class _Capture:
+    """A context capture that sends the sender's ``current`` value with each message."""
+
+    def __init__(self) -> None:
+        self.active = 0
+        self.current: Any = None
+        self.captured: list[Any] = []
+
+    def capture(self, message: Any) -> Any:
+        self.captured.append(message)
+        return self.current
+
+
+async def test_a_message_hook_wraps_the_messages_sent_with_a_context(
+    autojump_clock: MockClock,
+) -> None:
+    seen: list[tuple[str, Any, Any]] = []
 
     @contextlib.contextmanager
-    def hook(cell: Any, message: Any) -> Iterator[None]:
-        seen.append((cell.path, message))
+    def hook(cell: Any, message: Any, context: Any) -> Iterator[None]:
+        seen.append((cell.path, message, context))
         yield
 
+    capture = _Capture()
     async with open_system() as system:
-        ref = await system.spawn(Recorder, name="rec")
+        system.runtime.context_capture = capture
         system.runtime.message_hook = hook
+        ref = await system.spawn(Recorder, name="rec")
+        ref.tell("idle")  # active == 0: nothing captured, nothing hooked
+        capture.active = 1
+        capture.current = "ctx-1"
         ref.tell("told")
+        await ref.send("sent")
         assert await ref.ask("asked") == "asked"
         with pytest.raises(ActorCrashed):
             await ref.ask("boom")
-        system.runtime.message_hook = None
+        capture.current = None  # active, but the sender is in no traced context
         await ref.ask("untraced")
         stats = ref.statistics()
-    assert seen == [("/app/rec", "told"), ("/app/rec", "asked"), ("/app/rec", "boom")]
+    assert capture.captured == ["told", "sent", "asked", "boom", "untraced"]
+    assert seen == [
+        ("/app/rec", "told", "ctx-1"),
+        ("/app/rec", "sent", "ctx-1"),
+        ("/app/rec", "asked", "ctx-1"),
+        ("/app/rec", "boom", "ctx-1"),
+    ]
+    assert stats.processed == 5  # the crashed one is counted as failed
     assert stats.latency_p50 is not None
+
+
+async def test_a_traced_tell_that_crashes_is_a_dead_letter_of_the_message(
+    autojump_clock: MockClock,
+) -> None:
+    capture = _Capture()
+    capture.active, capture.current = 1, "ctx"
+    async with open_system() as system:
+        system.runtime.context_capture = capture
+        ref = await system.spawn(Recorder, name="rec")
+        ref.tell("boom")
+        await ref.ask("after")  # the restarted incarnation answers
+        letters = system.dead_letters.recent()
+    assert [(letter.message, letter.reason.value) for letter in letters] == [("boom", "crashed")]
+
+
+async def test_a_cell_spawned_before_the_capture_was_set_is_not_traced(
+    autojump_clock: MockClock,
+) -> None:
+    capture = _Capture()
+    capture.active, capture.current = 1, "ctx"
+    async with open_system() as system:
+        ref = await system.spawn(Recorder, name="rec")
+        system.runtime.context_capture = capture
+        assert await ref.ask("x") == "x"
+    assert capture.captured == []

@@ -140,8 +140,16 @@ class ActorContext:
         await publisher(event, self._cell.path)
 
     def register(self, name: str, component: Any) -> None:
-        """Show ``component.statistics()`` (a breaker, a cache) in the tree under this actor."""
-        self._cell.components[name] = component
+        """Show ``component.statistics()`` (a breaker, a cache) in the tree under this actor.
+
+        Telemetry reads the same components for its metrics (and follows a
+        registered breaker's transitions in traces).
+        """
+        cell = self._cell
+        cell.components[name] = component
+        hook = cell.runtime.on_register
+        if hook is not None:
+            hook(cell, name, component)
 
     def stop(self) -> None:
         """Finish this incarnation after the current message (a normal exit).

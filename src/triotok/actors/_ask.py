@@ -48,9 +48,15 @@ class AskRequest:
 
     ``task`` is ``None`` once the request is settled (replied, failed, timed
     out or abandoned by a cancelled caller); settling twice is a no-op.
+
+    ``context`` is the sender's trace context when the runtime has a
+    :class:`~triotok.actors.lowlevel.ContextCapture` and the sender was in a
+    traced context (else ``None``). A message *told* in such a context is
+    queued as an ``AskRequest`` too (:meth:`told`: no task, ``timeout`` 0),
+    so the context travels with it without a second kind of queue item.
     """
 
-    __slots__ = ("deadline", "message", "path", "task", "timeout")
+    __slots__ = ("context", "deadline", "message", "path", "task", "timeout")
 
     def __init__(self, message: Any, path: str, timeout: float, task: Task | None) -> None:
         self.message = message
@@ -58,6 +64,19 @@ class AskRequest:
         self.timeout = timeout
         self.task = task
         self.deadline = math.inf
+        self.context: Any = None
+
+    @classmethod
+    def told(cls, message: Any, path: str, context: Any) -> AskRequest:
+        """A ``tell`` that carries ``context``: nobody waits for its reply."""
+        request = cls(message, path, 0.0, None)
+        request.context = context
+        return request
+
+    @property
+    def is_tell(self) -> bool:
+        """Whether this carries a told message (see :meth:`told`), not an ask."""
+        return self.timeout == 0.0
 
     def reply(self, value: Any) -> None:
         task = self.task

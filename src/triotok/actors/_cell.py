@@ -42,8 +42,7 @@ logger = logging.getLogger("triotok.actors")
 
 #: Messages handled back to back before the loop yields to other tasks.
 BATCH = 256
-#: Handling latency is sampled on one message in ``SAMPLE_EVERY`` (on every
-#: message while a tracing hook is set: that path pays for its hook anyway).
+#: Handling latency is sampled on one message in ``SAMPLE_EVERY``.
 SAMPLE_EVERY = 8
 _STOP = "stop"
 
@@ -76,7 +75,7 @@ class ActorCell(Node):
 
     def __init__(self, runtime: Runtime, path: str, parent: Node | None, mailbox: Mailbox) -> None:
         super().__init__(runtime, path, parent)
-        from ._ref import ActorRef  # the ref and the cell refer to each other
+        from ._ref import ActorRef, TracedActorRef  # the ref and the cell refer to each other
 
         self.queue: deque[Any] = deque()
         self.capacity = mailbox.capacity
@@ -92,7 +91,8 @@ class ActorCell(Node):
         self.dropped = 0
         self.latencies: deque[float] = deque(maxlen=256)
         self.actor: Actor | None = None
-        self.ref: ActorRef = ActorRef(self)
+        capture = runtime.context_capture
+        self.ref: ActorRef = ActorRef(self) if capture is None else TracedActorRef(self, capture)
         #: The task running the current incarnation (None between incarnations).
         self.task: Task | None = None
         #: Set when the actor stopped itself for good via ``ref.stop()``.
@@ -273,7 +273,6 @@ class ActorCell(Node):
                 self.waiter = current_task()
                 await wait_task_rescheduled(abort_park)
                 continue
-            hook = self.runtime.message_hook
             handled = 0
             # Sample on the cell's running count, not the batch's: an actor fed
             # one message per batch would otherwise time every message.
@@ -284,19 +283,21 @@ class ActorCell(Node):
                     item = queue.popleft()
                     if self.blocked:
                         self.room.unpark()
-                    if hook is not None:
-                        started = perf_counter()
-                        await self._handle_item(receive, hook, item)
-                        latencies.append(perf_counter() - started)
-                    elif (base + handled) % SAMPLE_EVERY:
+                    if (base + handled) % SAMPLE_EVERY:
                         if type(item) is AskRequest:
-                            item.reply(await receive(item.message))
+                            if item.context is None:
+                                item.reply(await receive(item.message))
+                            else:
+                                await self._handle_traced(receive, item)
                         else:
                             await receive(item)
                     else:
                         started = perf_counter()
                         if type(item) is AskRequest:
-                            item.reply(await receive(item.message))
+                            if item.context is None:
+                                item.reply(await receive(item.message))
+                            else:
+                                await self._handle_traced(receive, item)
                         else:
                             await receive(item)
                         latencies.append(perf_counter() - started)
@@ -317,14 +318,14 @@ class ActorCell(Node):
             if handled >= BATCH:
                 await trio.lowlevel.checkpoint()
 
-    async def _handle_item(self, receive: Callable[[Any], Any], hook: Any, item: Any) -> None:
-        """The traced path: every message under ``with hook(cell, message)``."""
-        if type(item) is AskRequest:
-            with hook(self, item.message):
-                item.reply(await receive(item.message))
-        else:
-            with hook(self, item):
-                await receive(item)
+    async def _handle_traced(self, receive: Callable[[Any], Any], item: AskRequest) -> None:
+        """A message sent with a context: handled under ``runtime.message_hook``."""
+        hook = self.runtime.message_hook
+        if hook is None:
+            item.reply(await receive(item.message))
+            return
+        with hook(self, item.message, item.context):
+            item.reply(await receive(item.message))
 
     def _crashed(self, item: Any, error: Exception) -> None:
         from .._exceptions import ActorCrashed

@@ -17,10 +17,11 @@ from ._stats import ActorStatistics
 
 if TYPE_CHECKING:
     from ._cell import ActorCell
+    from ._runtime import ContextCapture
 
 _INF = math.inf
 
-__all__ = ("ActorRef",)
+__all__ = ("ActorRef", "TracedActorRef")
 
 
 class ActorRef:
@@ -184,3 +185,74 @@ class ActorRef:
     def statistics(self) -> ActorStatistics:
         """A frozen snapshot of the actor's counters and state."""
         return self._cell.statistics()
+
+
+class TracedActorRef(ActorRef):
+    """The ref of a cell spawned while the runtime had a ``context_capture``.
+
+    ``tell``, ``send`` and ``ask`` capture the sender's trace context with the
+    message (a told message travels as :meth:`AskRequest.told`), so the
+    receiving cell handles it under ``runtime.message_hook`` as a child of
+    the sender. While ``capture.active`` is 0 they queue exactly what an
+    :class:`ActorRef` queues. ``tell`` and ``ask`` repeat the untraced fast
+    paths instead of calling them: a call level would cost more than the
+    3 % that tracing installed but idle may cost.
+    """
+
+    __slots__ = ("_capture",)
+
+    def __init__(self, cell: ActorCell, capture: ContextCapture) -> None:
+        super().__init__(cell)
+        self._capture = capture
+
+    def tell(self, message: Any) -> None:
+        capture = self._capture
+        if capture.active:
+            context = capture.capture(message)
+            if context is not None:
+                message = AskRequest.told(message, self._cell.path, context)
+        cell = self._cell
+        queue = cell.queue
+        if len(queue) < cell.capacity and cell.accepting:
+            queue.append(message)
+            depth = len(queue)
+            if depth > cell.high_water_mark:
+                cell.high_water_mark = depth
+            task = cell.waiter
+            if task is not None:
+                cell.waiter = None
+                trio.lowlevel.reschedule(task)
+        else:
+            cell.enqueue_full(message, raise_on_block=True)
+
+    async def send(self, message: Any) -> None:
+        capture = self._capture
+        if capture.active:
+            context = capture.capture(message)
+            if context is not None:
+                message = AskRequest.told(message, self._cell.path, context)
+        await self._put(message)
+        await trio.lowlevel.checkpoint()
+
+    async def ask(self, message: Any, *, timeout: float = 5.0) -> Any:  # noqa: ASYNC109  # as ActorRef.ask
+        if not 0 < timeout < _INF:
+            seconds("timeout", timeout, allow_zero=False)
+        cell = self._cell
+        deadline = trio.current_time() + timeout
+        queue = cell.queue
+        if len(queue) >= cell.capacity or not cell.accepting:
+            await self._wait_for_room(message, deadline, timeout)
+        request = AskRequest(message, cell.path, timeout, current_task())
+        capture = self._capture
+        if capture.active:
+            request.context = capture.capture(message)
+        cell.runtime.ask_timer.add(request, deadline)
+        if len(queue) < cell.capacity:
+            queue.append(request)
+            depth = len(queue)
+            if depth > cell.high_water_mark:
+                cell.high_water_mark = depth
+            cell.wake()
+        else:
+            cell.enqueue_full(request, raise_on_block=False)
+        return await wait_task_rescheduled(request.abort)

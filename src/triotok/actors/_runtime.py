@@ -3,13 +3,24 @@
 The supervision layer owns the :class:`Runtime` and fills in the hooks that
 need knowledge from above the core (spawning children, publishing events,
 tracing); the core calls them without importing anything above it.
+
+Tracing uses two seams, both ``None`` (and free) unless a telemetry layer
+sets them before the actors it traces are spawned:
+
+* :attr:`Runtime.context_capture` (a :class:`ContextCapture`): a cell
+  spawned while it is set gets a ref whose ``tell``/``send``/``ask`` capture
+  the sender's context with the message; while ``capture.active`` is 0 (no
+  traced context anywhere) they do nothing more than an untraced ref;
+* :attr:`Runtime.message_hook`: ``with hook(cell, message, context)`` around
+  the handling of each message that carries a captured context. Messages
+  sent outside any traced context are handled exactly as without telemetry.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .._exceptions import ActorNotFound
 from ._ask import AskTimer
@@ -20,10 +31,23 @@ if TYPE_CHECKING:
     from ._cell import ActorCell
     from ._node import Node
 
-__all__ = ("MessageHook", "Runtime")
+__all__ = ("ContextCapture", "MessageHook", "Runtime")
 
-#: Called around every handled message when set: ``with hook(cell, message): ...``.
-MessageHook = Callable[["ActorCell", Any], AbstractContextManager[Any]]
+#: Called around the handling of each message sent with a captured context:
+#: ``with hook(cell, message, context): ...``.
+MessageHook = Callable[["ActorCell", Any, Any], AbstractContextManager[Any]]
+
+
+class ContextCapture(Protocol):
+    """The sending side of tracing: what a traced ref asks before queueing a message."""
+
+    #: More than 0 while a traced context may be current in some task; at 0
+    #: the refs skip :meth:`capture` (the cost of tracing installed but idle).
+    active: int
+
+    def capture(self, message: Any) -> Any:
+        """The current task's context to send with ``message``, or ``None`` for none."""
+        ...
 
 
 class Runtime:
@@ -34,8 +58,12 @@ class Runtime:
         self.registry: dict[str, Node] = {}
         self.dead_letters = DeadLetterOffice()
         self.ask_timer = AskTimer()
-        #: Tracing seam: wraps each message's handling (None = fast path).
+        #: Tracing seam: wraps the handling of messages sent with a context.
         self.message_hook: MessageHook | None = None
+        #: Tracing seam: captures the sender's context (set before spawning).
+        self.context_capture: ContextCapture | None = None
+        #: Observes ``ctx.register(name, component)`` (a breaker, a cache).
+        self.on_register: Callable[[Node, str, Any], None] | None = None
         #: Observes every state change of every node.
         self.on_state_change: Callable[[Node, ActorState], None] | None = None
         #: Publishes an event for ``ctx.publish(event)`` as ``publisher(event,

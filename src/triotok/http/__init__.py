@@ -22,6 +22,7 @@ from ._conditional import if_match as if_match
 from ._conditional import not_modified as not_modified
 from ._idempotency import IDEMPOTENCY as IDEMPOTENCY
 from ._idempotency import IdempotencyKeys as IdempotencyKeys
+from ._metrics import MetricsServer as MetricsServer
 from ._middleware import SECURITY_HEADERS as SECURITY_HEADERS
 from ._openapi import openapi_document as openapi_document
 from ._problems import PROBLEM_JSON as PROBLEM_JSON
@@ -49,6 +50,7 @@ __all__ = (
     "HttpOptions",
     "HttpServer",
     "IdempotencyKeys",
+    "MetricsServer",
     "Reply",
     "Route",
     "Services",

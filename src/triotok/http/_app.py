@@ -103,6 +103,17 @@ def create_app(
         direct=_direct_lane(_direct_routes(table), services, limits) if direct else None,
     )
 
+    telemetry = services.telemetry
+    if telemetry is not None and telemetry.enabled:
+        # Outermost, around the gateway: its refusals (429, 413) are counted too.
+        app.asgi_app = telemetry.asgi(app.asgi_app)  # type: ignore[method-assign]  # as above
+
+        @app.before_request
+        async def _route_template() -> None:
+            rule = request.url_rule
+            if rule is not None:
+                telemetry.set_route(request.scope, rule.rule)
+
     @app.errorhandler(Exception)
     async def _problem(exc: Exception) -> Response:
         status, body, headers = _problem_answer(exc, request.path, _state())
@@ -192,6 +203,7 @@ async def _handle(
             raise RequestError("unknown tenant", status=404, code="tenant_not_found")
         if not tenant.active:
             raise RequestError("this tenant is deactivated", status=403, code="tenant_inactive")
+        state.tenant_id = request_tenant or key.tenant_id
     query = None if route.query is None else parse_query(query_string, route.query)
     body = None if route.body is None else await read_body(route)
     call = Call(
@@ -299,10 +311,15 @@ def _direct_lane(
     checks both lanes answer byte for byte alike.
     """
 
+    telemetry = services.telemetry
+    template = None if telemetry is None or not telemetry.enabled else telemetry.set_route
+
     async def serve(scope: Scope, state: RequestState, send: Send) -> bool:
         route = routes.get(scope["path"])
         if route is None:
             return False
+        if template is not None:  # what Quart's before_request hook does in the other lane
+            template(scope, route.path)
         try:
             reply = await _handle(
                 route,

@@ -180,7 +180,8 @@ class RequestState:
     pass over the headers so views need not look them up again. The rate
     limits a request passed are kept as plain floats (``ip_reset``,
     ``key_reset``: seconds until that bucket is full again); only a refusal
-    keeps a full decision (``denied``).
+    keeps a full decision (``denied``). ``tenant_id`` is the tenant the
+    request acts for, once authorised (logs and spans read it).
     """
 
     __slots__ = (
@@ -190,6 +191,7 @@ class RequestState:
         "key_reset",
         "request_id",
         "tenant",
+        "tenant_id",
         "traceparent",
     )
 
@@ -201,6 +203,7 @@ class RequestState:
         self.ip_reset: float | None = None
         self.key_reset: float | None = None
         self.denied: tuple[str, RateDecision] | None = None
+        self.tenant_id: str | None = None
 
     @property
     def limits(self) -> dict[str, RateDecision]:

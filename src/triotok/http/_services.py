@@ -12,6 +12,7 @@ from ..modules.access import KeyDirectory
 from ..modules.tenants import TenantDirectory
 from ..store import StoreHandle
 from ..supervision import ActorSystem
+from ..telemetry import Telemetry
 from ..transport import DeadLetterStore, EventBus
 
 if TYPE_CHECKING:
@@ -55,6 +56,8 @@ class Services:
     started_at: float = field(default_factory=time.time)
     #: The dead-letter stores of events by source (``"bus"``, ``"outbox"``), one API for all.
     event_dead_letters: Mapping[str, DeadLetterStore] = field(default_factory=dict)
+    #: Traces and metrics (``triotok.telemetry.Telemetry``); None: none at all.
+    telemetry: Telemetry | None = None
     #: Set by ``/app/http`` once it serves: the Quart app and the bound port.
     app: Any = None
     port: int | None = None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Any, Generic, TypeVar
 
 import trio
@@ -40,6 +41,8 @@ class Directory(Generic[K, V]):
     def __init__(self, name: str) -> None:
         self.name = name
         self._cache: LoadingCache[K, V] | None = None
+        #: Called with the seconds each :meth:`get` took (telemetry; None: not timed).
+        self.timer: Callable[[float], None] | None = None
 
     @property
     def ready(self) -> bool:
@@ -54,10 +57,20 @@ class Directory(Generic[K, V]):
         cache = self._cache
         if cache is None:
             raise ActorStopped(f"/{self.name}")
+        timer = self.timer
+        if timer is None:
+            try:
+                return cache.get_nowait(key)
+            except trio.WouldBlock:
+                return await cache.get_or_none(key)
+        started = perf_counter()
         try:
-            return cache.get_nowait(key)
-        except trio.WouldBlock:
-            return await cache.get_or_none(key)
+            try:
+                return cache.get_nowait(key)
+            except trio.WouldBlock:
+                return await cache.get_or_none(key)
+        finally:
+            timer(perf_counter() - started)
 
     def invalidate(self, key: K) -> None:
         if self._cache is not None:

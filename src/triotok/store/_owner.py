@@ -57,11 +57,17 @@ class GetPosition:
 
 
 class StoreHandle:
-    """The current store of the application, or :class:`StoreUnavailable` between owners."""
+    """The current store of the application, or :class:`StoreUnavailable` between owners.
 
-    def __init__(self) -> None:
+    ``wrap`` (telemetry's instrumented store, for one) is applied to each
+    store an owner opens: every user of the handle gets the wrapped store,
+    the owner's tree entry keeps the backend's statistics.
+    """
+
+    def __init__(self, *, wrap: Callable[[Store], Store] | None = None) -> None:
         self._store: Store | None = None
         self._opened = trio.Event()
+        self._wrap = wrap
 
     @property
     def store(self) -> Store:
@@ -75,6 +81,8 @@ class StoreHandle:
         return self._store is not None
 
     def _set(self, store: Store | None) -> None:
+        if store is not None and self._wrap is not None:
+            store = self._wrap(store)
         self._store = store
         if store is not None:
             self._opened.set()

@@ -168,10 +168,11 @@ class EntityCell(ActorCell):
         self.retried = None
         self.region.conflicts += 1
         conflict = EntityConflict(self.path, self.key, error)
-        if type(item) is AskRequest:
+        if type(item) is AskRequest and not item.is_tell:
             item.fail(conflict)
         else:  # a tell: nobody to answer
-            self.runtime.dead_letters.post(item, self.path, DeadLetterReason.CRASHED, conflict)
+            message = item.message if type(item) is AskRequest else item
+            self.runtime.dead_letters.post(message, self.path, DeadLetterReason.CRASHED, conflict)
 
     def statistics(self) -> ActorStatistics:
         error = self.last_error

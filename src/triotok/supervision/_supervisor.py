@@ -339,7 +339,10 @@ class SupervisorNode(Node):
         if isinstance(node, ActorCell):
             node.reopen()
         node.closed = False
-        await self._nursery.start(self._child_task, child, child.incarnation, report)
+        # Named after the child's path: logs name the actor they come from.
+        await self._nursery.start(
+            self._child_task, child, child.incarnation, report, name=node.path
+        )
         if child.backoff is not None:
             child.backoff.started(trio.current_time())
 

@@ -56,6 +56,7 @@ from ._registry import event_view as event_view
 from ._registry import upcaster as upcaster
 from ._registry import view_of as view_of
 from ._routing import ordering_key as ordering_key
+from ._subscription import DeliveryHook as DeliveryHook
 from ._transport import EventSink as EventSink
 from ._transport import Transport as Transport
 
@@ -70,6 +71,7 @@ __all__ = (
     "DeadLetterQueue",
     "DeadLetterQueueStatistics",
     "DeadLetterStore",
+    "DeliveryHook",
     "Envelope",
     "EventBus",
     "EventSchema",

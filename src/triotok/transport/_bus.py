@@ -39,7 +39,7 @@ from ._envelope import Envelope
 from ._memory import InMemoryTransport
 from ._registry import SchemaRegistry
 from ._routing import key_hash, matches, validate_pattern
-from ._subscription import Delivery, Outcome, Subscription, Ticket
+from ._subscription import Delivery, DeliveryHook, Outcome, Subscription, Ticket
 from ._transport import Transport
 
 if TYPE_CHECKING:
@@ -189,6 +189,8 @@ class EventBus:
         self._subscribed = False
         self._runtime: Any = None
         self._unsubscribe_office: Any = None
+        #: Instrumentation seam (telemetry: consumer spans, event metrics); None: none.
+        self.delivery_hook: DeliveryHook | None = None
 
     # ------------------------------------------------------------------ wiring
 
@@ -373,11 +375,13 @@ class EventBus:
         hashed = key_hash(envelope)
         ticket = Ticket() if wait else None
         refused: MailboxFull | None = None
+        hook = self.delivery_hook
+        context = None if hook is None else hook.capture()
         for sub in routes:
             copy = envelope
             if data is not None:
                 copy = decode(data, registry=self._registry, max_size=self._max_size)
-            delivery = Delivery(copy, hashed, sub, ticket)
+            delivery = Delivery(copy, hashed, sub, ticket, context)
             error = await self._offer(sub, delivery)
             if error is not None and refused is None:
                 refused = error

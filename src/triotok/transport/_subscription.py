@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import enum
 import logging
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
 
@@ -32,9 +33,38 @@ from ._routing import pick_member
 if TYPE_CHECKING:
     from ._bus import EventBus
 
-__all__ = ("Delivery", "Outcome", "Subscription", "SubscriptionActor", "Ticket")
+__all__ = (
+    "Delivery",
+    "DeliveryHook",
+    "Outcome",
+    "Subscription",
+    "SubscriptionActor",
+    "Ticket",
+)
 
 logger = logging.getLogger("triotok.bus")
+
+
+class DeliveryHook(Protocol):
+    """The bus's instrumentation seam (``EventBus.delivery_hook``; telemetry sets it).
+
+    ``capture`` runs in the task calling ``deliver`` (a relay delivering a
+    row, a publisher): what it returns travels with each delivery of that
+    call. ``handling`` wraps each attempt to hand an envelope to a
+    subscriber, in the subscription's lane task; an exception from the
+    subscriber passes through it. ``consumer`` is the subscription's group,
+    else its subscriber's path.
+    """
+
+    def capture(self) -> Any:
+        """The delivering task's context, or ``None``."""
+        ...
+
+    def handling(
+        self, envelope: Envelope, consumer: str, subscriber: str, attempt: int, context: Any
+    ) -> AbstractContextManager[Any]:
+        """A context manager around one attempt (telemetry: a consumer span, metrics)."""
+        ...
 
 
 class Outcome(enum.Enum):
@@ -74,12 +104,19 @@ class Ticket:
 class Delivery:
     """One envelope owed by one subscription (what its mailbox holds)."""
 
-    __slots__ = ("envelope", "hashed", "outcome", "subscription", "ticket")
+    __slots__ = ("context", "envelope", "hashed", "outcome", "subscription", "ticket")
 
     def __init__(
-        self, envelope: Envelope, hashed: int, subscription: Subscription, ticket: Ticket | None
+        self,
+        envelope: Envelope,
+        hashed: int,
+        subscription: Subscription,
+        ticket: Ticket | None,
+        context: Any = None,
     ) -> None:
         self.envelope = envelope
+        #: What ``DeliveryHook.capture`` returned in the delivering task.
+        self.context = context
         self.hashed = hashed
         self.subscription = subscription
         self.ticket = ticket
@@ -199,8 +236,14 @@ class SubscriptionActor(Actor):
             if target is None:
                 delivery.settle(Outcome.UNSUBSCRIBED)
                 return
+            hook = bus.delivery_hook
             try:
-                await target.ask(envelope, timeout=policy.timeout)
+                if hook is None:
+                    await target.ask(envelope, timeout=policy.timeout)
+                else:
+                    consumer = sub.group or target.path
+                    with hook.handling(envelope, consumer, target.path, attempt, delivery.context):
+                        await target.ask(envelope, timeout=policy.timeout)
             except Exception as exc:
                 decision = policy.decide(attempt, exc, bus._rng)
                 if decision.dead_letter is not None:

@@ -1,0 +1,232 @@
+"""Telemetry's costs, each against the same thing without it, side by side in one run.
+
+* **Actors**: ``tell`` throughput and ``ask`` round trips on a system with
+  tracing installed but sampling off (ratio 0, nothing current) against a
+  plain system. Budget: at most 3 % slower.
+* **HTTP**: the cached tenant GET of ``bench/http.py`` on three servers,
+  rounds alternating: telemetry off, metrics on (the default), and tracing
+  at ratio 1.0 exporting over OTLP/HTTP to a local sink that accepts every
+  batch. Budgets: metrics >= 0.95x off, tracing >= 0.75x off.
+* **Scrape**: rendering ``/metrics`` for a tree with 10,000 active entities
+  (one region) and a tenant cache of 100 tenants. Budget: < 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import trio
+
+from bench._harness import Report, Row, progress
+from bench._httpload import Plan, first_line, load_round, python, stop
+from bench.http import _serve_triotok
+from triotok import Actor, open_system
+from triotok.supervision import Entities
+from triotok.telemetry import Telemetry, TelemetryOptions
+
+CONNECTIONS = 16
+SECONDS = 3.0
+ROUNDS = 3
+
+
+class Sink(Actor):
+    async def receive(self, message: Any) -> Any:
+        return message
+
+
+class Entity(Actor):
+    def __init__(self, key: Any) -> None:
+        self.key = key
+
+    async def receive(self, message: Any) -> Any:
+        return message
+
+
+# ------------------------------------------------------------------ actors
+
+
+async def _actor_round(traced: bool, tells: int, asks: int) -> tuple[float, float]:
+    async with open_system(name="app") as system:
+        telemetry = None
+        if traced:
+            from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+            from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+                InMemorySpanExporter,
+            )
+
+            telemetry = Telemetry(
+                TelemetryOptions(tracing="console", sample_ratio=0.0, metrics=False),
+                span_processor=SimpleSpanProcessor(InMemorySpanExporter()),
+            )
+            telemetry.install(system)
+        ref = await system.spawn(Sink, name="sink")
+        started = time.perf_counter()
+        batch = 500
+        for _ in range(tells // batch):
+            for i in range(batch):
+                ref.tell(i)
+            await ref.ask(None)  # drained up to here
+        tell_rate = tells / (time.perf_counter() - started)
+        started = time.perf_counter()
+        for i in range(asks):
+            await ref.ask(i)
+        ask_rate = asks / (time.perf_counter() - started)
+        if telemetry is not None:
+            await telemetry.aclose()
+    return tell_rate, ask_rate
+
+
+def _actors(report: Report, quick: bool) -> None:
+    tells, asks = (50_000, 5_000) if quick else (500_000, 50_000)
+    rounds = 1 if quick else 5
+    best: dict[str, list[float]] = {"off": [0.0, 0.0], "installed": [0.0, 0.0]}
+    for i in range(rounds):
+        for name in ("off", "installed"):
+            progress(f"actors round {i + 1}/{rounds}: {name}")
+            tell, ask = trio.run(_actor_round, name == "installed", tells, asks)
+            best[name] = [max(best[name][0], tell), max(best[name][1], ask)]
+    for name, label in (("off", "no telemetry"), ("installed", "tracing installed, sampling off")):
+        report.add(Row(f"tell, {label}", best[name][0], "msg/s"))
+        report.add(Row(f"ask, {label}", best[name][1], "asks/s"))
+    for kind in ("tell", "ask"):
+        row = f"{kind}, tracing installed, sampling off"
+        ratio = report.compare(row, f"{kind}, no telemetry")
+        report.get(row).budget, report.get(row).ok = ">= 0.97x", ratio >= 0.97
+
+
+# ------------------------------------------------------------------ HTTP
+
+
+class _Accept(BaseHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+def _http(report: Report, quick: bool) -> None:
+    seconds = 1.0 if quick else SECONDS
+    rounds = 1 if quick else ROUNDS
+    sink = ThreadingHTTPServer(("127.0.0.1", 0), _Accept)
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    endpoint = f"http://127.0.0.1:{sink.server_address[1]}/v1/traces"
+    variants = {  # TRIOTOK_* settings of each server
+        "telemetry off": {"TRIOTOK_METRICS": "false"},
+        "metrics on": {"TRIOTOK_METRICS": "true"},
+        "tracing 1.0 + OTLP": {
+            "TRIOTOK_METRICS": "false",
+            "TRIOTOK_TRACING": "otlp",
+            "TRIOTOK_TRACE_SAMPLE_RATIO": "1.0",
+            "TRIOTOK_OTLP_ENDPOINT": endpoint,
+        },
+    }
+    procs: list[Any] = []
+    best: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="triotok-bench-telemetry-") as tmp:
+        try:
+            plans = {}
+            for index, (name, settings) in enumerate(variants.items()):
+                store_dir = f"{tmp}/{index}"
+                os.mkdir(store_dir)
+                seeder = python("import sys, bench.http as b; b._seed(sys.argv[1])", store_dir)
+                info = first_line(seeder)
+                seeder.wait(timeout=60)
+                proc, port = _serve_triotok(store_dir, 1, settings)
+                procs.append(proc)
+                headers = {"Authorization": f"Bearer {info['key']}", "X-Tenant": "bench"}
+                plans[name] = (port, Plan("GET", "/api/tenants/current", headers))
+            for port, plan in plans.values():
+                load_round(port, plan, CONNECTIONS, 0.5)
+            for i in range(rounds):
+                for name, (port, plan) in plans.items():
+                    progress(f"http round {i + 1}/{rounds}: {name}")
+                    result = load_round(port, plan, CONNECTIONS, seconds)
+                    if result["errors"]:
+                        raise RuntimeError(f"{name}: {result['errors']} non-200 answers")
+                    rate = result["count"] / result["elapsed"]
+                    if name not in best or rate > best[name]["rate"]:
+                        best[name] = {**result, "rate": rate}
+        finally:
+            stop(*procs)
+            sink.shutdown()
+    for name in variants:
+        report.add(Row(f"GET tenant, {name}", best[name]["rate"], "req/s"))
+    for name, floor in (("metrics on", 0.95), ("tracing 1.0 + OTLP", 0.75)):
+        ratio = report.compare(f"GET tenant, {name}", "GET tenant, telemetry off")
+        row = report.get(f"GET tenant, {name}")
+        row.budget, row.ok = f">= {floor:.2f}x", ratio >= floor
+
+
+# ------------------------------------------------------------------ scrape
+
+
+async def _scrape(entities: int, tenants: int, repeats: int) -> tuple[float, int]:
+    from triotok.resilience import LoadingCache
+
+    telemetry = Telemetry(TelemetryOptions(metrics=True))
+    metrics = telemetry.metrics
+    assert metrics is not None
+
+    class Tenants(Actor):
+        async def on_start(self) -> None:
+            async def load(key: str) -> str:
+                await trio.lowlevel.checkpoint()
+                return key
+
+            self.cache = LoadingCache(load, nursery=self.ctx.nursery, name="tenants")
+            self.ctx.register("cache", self.cache)
+
+        async def receive(self, message: Any) -> Any:
+            return await self.cache.get(message)
+
+    async with open_system(name="app") as system:
+        metrics.watch(system)
+        cache = await system.spawn(Tenants, name="tenants")
+        for i in range(tenants):
+            await cache.ask(f"tenant-{i}")
+        region = await system.spawn_entities(
+            Entities("products", factory=Entity, max_active=entities + 1, idle=3600.0)
+        )
+        for i in range(entities):
+            await region.ask(i, "hello")
+        samples = []
+        size = 0
+        for _ in range(repeats):
+            started = time.perf_counter()
+            size = len(await metrics.scrape())
+            samples.append(time.perf_counter() - started)
+        await system.stop()
+    return sorted(samples)[len(samples) // 2], size
+
+
+def _scrape_row(report: Report, quick: bool) -> None:
+    progress("scrape with 10,000 active entities and 100 tenants")
+    median, size = trio.run(_scrape, 10_000, 100, 5 if quick else 21)
+    report.add(
+        Row(
+            "/metrics scrape, 10,000 entities + 100 tenants (median)",
+            median * 1000,
+            "ms",
+            budget="< 50 ms",
+            ok=median < 0.050,
+            extra={"bytes": size},
+        )
+    )
+
+
+def main(args: argparse.Namespace) -> Report:
+    report = Report("telemetry: costs against the same without it")
+    _actors(report, args.quick)
+    _http(report, args.quick)
+    _scrape_row(report, args.quick)
+    return report

@@ -1,0 +1,110 @@
+"""Parent-based ratio sampling through the actor seams, and breaker transitions as span events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from triotok import Actor, open_system
+from triotok.actors.lowlevel import TracedActorRef
+from triotok.resilience import CircuitBreaker
+from triotok.telemetry import Telemetry, TelemetryOptions, span
+
+SAMPLED = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+UNSAMPLED = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"
+
+
+class Echo(Actor):
+    async def receive(self, message: Any) -> Any:
+        with span("echo work"):
+            return message
+
+
+class Guarded(Actor):
+    """Calls a failing dependency through a breaker that opens on the first failure."""
+
+    async def on_start(self) -> None:
+        self.breaker = CircuitBreaker("dependency", window_size=1, minimum_calls=1)
+        self.ctx.register("dependency", self.breaker)
+
+    async def receive(self, message: Any) -> Any:
+        async def fail() -> None:
+            raise RuntimeError("down")
+
+        try:
+            await self.breaker.call(fail)
+        except RuntimeError:
+            return "failed"
+        return "ok"
+
+
+def _telemetry(ratio: float) -> tuple[Telemetry, InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    telemetry = Telemetry(
+        TelemetryOptions(tracing="console", sample_ratio=ratio, metrics=False),
+        span_processor=SimpleSpanProcessor(exporter),
+    )
+    return telemetry, exporter
+
+
+async def _ask_under(telemetry: Telemetry, traceparent: str | None, factory: Any) -> Any:
+    from triotok.telemetry._tracing import extract  # the layer's own helper
+
+    tracing = telemetry.tracing
+    assert tracing is not None
+    async with open_system() as system:
+        telemetry.install(system)
+        ref = await system.spawn(factory, name="target")
+        assert isinstance(ref, TracedActorRef)
+        with tracing.scope("root", extract(traceparent)):
+            reply = await ref.ask("hello")
+        assert tracing.active == 0
+    await telemetry.aclose()
+    return reply
+
+
+async def test_ratio_zero_records_nothing_for_a_new_trace() -> None:
+    telemetry, exporter = _telemetry(0.0)
+    assert await _ask_under(telemetry, None, Echo) == "hello"
+    assert exporter.get_finished_spans() == ()
+
+
+async def test_ratio_zero_follows_a_sampled_caller() -> None:
+    telemetry, exporter = _telemetry(0.0)
+    await _ask_under(telemetry, SAMPLED, Echo)
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    assert set(spans) == {"root", "str /app/target", "echo work"}
+    assert spans["root"].parent is not None
+    assert spans["root"].parent.span_id == 0xB7AD6B7169203331
+    assert spans["str /app/target"].parent.span_id == spans["root"].context.span_id
+    assert spans["echo work"].parent.span_id == spans["str /app/target"].context.span_id
+
+
+async def test_an_unsampled_caller_is_never_traced_whatever_the_ratio() -> None:
+    telemetry, exporter = _telemetry(1.0)
+    await _ask_under(telemetry, UNSAMPLED, Echo)
+    assert exporter.get_finished_spans() == ()
+
+
+async def test_a_breaker_transition_is_an_event_of_the_current_span() -> None:
+    telemetry, exporter = _telemetry(1.0)
+    assert await _ask_under(telemetry, None, Guarded) == "failed"
+    (message,) = [s for s in exporter.get_finished_spans() if s.name == "str /app/target"]
+    (event,) = message.events
+    assert event.name == "breaker.transition"
+    attributes = dict(event.attributes or {})
+    reason = attributes.pop("triotok.breaker.reason")
+    assert attributes == {
+        "triotok.breaker.name": "dependency",
+        "triotok.breaker.from": "closed",
+        "triotok.breaker.to": "open",
+    }
+    assert isinstance(reason, str)
+    assert reason
+
+
+async def test_span_is_a_no_op_without_tracing() -> None:
+    with span("nothing") as opened:
+        assert opened is None
