@@ -277,7 +277,13 @@ async def open_application(
             event_dead_letters={"bus": bus.dead_letters, "outbox": EventDeadLetters(handle)},
         )
         await system.spawn(
-            StoreOwner, handle, settings.store_url, schemas_of(modules), name="store", shutdown=30.0
+            StoreOwner,
+            handle,
+            settings.store_url,
+            schemas_of(modules),
+            True,  # guard: behind the read and write breakers
+            name="store",
+            shutdown=30.0,
         )
         for module in modules:
             if module.setup is not None:

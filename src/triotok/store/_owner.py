@@ -30,6 +30,7 @@ import trio
 from .._exceptions import StoreUnavailable
 from ..actors import Actor, UnknownMessage
 from ..transport import Envelope, InMemoryTransport, SchemaError, decode
+from ._guard import GuardedStore, StoreBreakers
 from ._migrations import Schema
 from ._open import open_store
 from ._types import Store
@@ -57,11 +58,18 @@ class GetPosition:
 
 
 class StoreHandle:
-    """The current store of the application, or :class:`StoreUnavailable` between owners."""
+    """The current store of the application, or :class:`StoreUnavailable` between owners.
 
-    def __init__(self) -> None:
+    ``breakers`` are the store's read and write circuit breakers; an owner
+    started with ``guard=True`` (the application's) publishes its store
+    behind them (:class:`~._guard.GuardedStore`), so calls fail fast while
+    the database is down.
+    """
+
+    def __init__(self, breakers: StoreBreakers | None = None) -> None:
         self._store: Store | None = None
         self._opened = trio.Event()
+        self.breakers = breakers if breakers is not None else StoreBreakers()
 
     @property
     def store(self) -> Store:
@@ -88,12 +96,23 @@ class StoreHandle:
 
 
 class StoreOwner(Actor):
-    """``/app/store``: holds the store open; answers :class:`Ping` with the round-trip time."""
+    """``/app/store``: holds the store open; answers :class:`Ping` with the round-trip time.
 
-    def __init__(self, handle: StoreHandle, url: str, schemas: Sequence[Schema] = ()) -> None:
+    With ``guard`` the store is published behind the handle's breakers (both
+    shown in the tree as components of ``/app/store``).
+    """
+
+    def __init__(
+        self,
+        handle: StoreHandle,
+        url: str,
+        schemas: Sequence[Schema] = (),
+        guard: bool = False,
+    ) -> None:
         self._handle = handle
         self._url = url
         self._schemas = tuple(schemas)
+        self._guard = guard
         self._closing = trio.Event()
         self._closed = trio.Event()
 
@@ -102,9 +121,16 @@ class StoreOwner(Actor):
 
     async def _hold(self, task_status: trio.TaskStatus[None]) -> None:
         try:
-            async with open_store(self._url, schemas=self._schemas) as store:
+            async with open_store(self._url, schemas=self._schemas) as opened:
+                store: Store = opened
+                if self._guard:
+                    breakers = self._handle.breakers
+                    breakers.reset()
+                    store = GuardedStore(opened, breakers)  # type: ignore[assignment]  # a Store
+                    self.ctx.register("breaker.reads", breakers.reads)
+                    self.ctx.register("breaker.writes", breakers.writes)
                 self._handle._set(store)
-                self.ctx.register("store", store)
+                self.ctx.register("store", opened)
                 task_status.started()
                 try:
                     await self._closing.wait()
