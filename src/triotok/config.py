@@ -77,6 +77,8 @@ class Settings:
     keep_alive_timeout: float = 5.0
     body_timeout: float = 30.0
     durable_bus_dead_letters: bool = False
+    store_down_mode: str = "read_only"
+    stale_max_age: float = 3600.0
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied and validated."""
@@ -176,6 +178,21 @@ FIELDS: tuple[Field, ...] = (
         "events",
         "durable_bus_dead_letters",
         "keep the bus's dead letters in the store, not in memory",
+    ),
+    Field(
+        "store_down_mode",
+        str,
+        "modes",
+        "store_down",
+        "service mode while the store cannot be read: read_only or offline",
+    ),
+    Field(
+        "stale_max_age",
+        float,
+        "modes",
+        "stale_max_age",
+        "seconds a read's last good answer may be served while the store is down",
+        0,
     ),
 )
 
@@ -304,6 +321,8 @@ def _validate(settings: Settings) -> None:
     for name in ("keep_alive_timeout", "body_timeout"):
         if getattr(settings, name) <= 0:
             raise InvalidConfig(name, "must be > 0")
+    if settings.store_down_mode not in ("read_only", "offline"):
+        raise InvalidConfig("store_down_mode", "must be read_only or offline")
     if settings.workers > 1 and settings.port == 0:
         raise InvalidConfig("workers", "several workers need a fixed port (not 0)")
     from .store import parse_store_url

@@ -4,11 +4,15 @@ Pipeline of every request, in order (each step may answer a problem):
 
 1. the ASGI :class:`~._middleware.Gateway`, before any routing: request id,
    ``traceparent``, per-IP rate limit (429), declared body size (413);
-2. the route's view: API key (401), per-key rate limit (429), tenant id
-   (400), tenant/role authorisation (403), tenant resolution through the
-   cache (404, or 403 ``tenant_inactive``), the query and the body: strict
-   JSON first, then converted into the route's msgspec Structs (415/400/422),
-   then the handler;
+2. the route's view: **the service-mode gate** (503 ``degraded``,
+   ``read_only`` or ``offline`` with ``Retry-After``, at once: one attribute
+   check while the node is ``full``), a feature flag that is off (404), API
+   key (401), per-key rate limit (429), tenant id (400), tenant/role
+   authorisation (403), tenant resolution through the cache (404, or 403
+   ``tenant_inactive``), the flag for this tenant (404), the query and the
+   body: strict JSON first, then converted into the route's msgspec Structs
+   (415/400/422), then the handler, or, for a ``serve_stale`` read while
+   the store is down, its last good answer (``Cache-Status``, ``Age``);
 3. on the way out (the gateway again, for every response including
    problems): security headers, ``X-Request-Id``, ``RateLimit`` headers.
 
@@ -21,10 +25,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import trio
 from quart import Response, request
 from quart_trio import QuartTrio
 
-from .._exceptions import RequestError
+from .._exceptions import AskTimeout, CircuitOpen, MailboxFull, RequestError, StoreUnavailable
 from ..modules import authorize
 from ..modules.access import parse_key, verify_key
 from ..modules.tenants import validate_tenant_id
@@ -35,8 +40,18 @@ from ._problems import PROBLEM_JSON, Problem, problem_body, problem_for
 from ._query import parse_query
 from ._routes import Call, Reply, Route, json_bytes
 from ._services import Services
+from ._stale import StaleResponses, stale_headers
 
 __all__ = ("create_app",)
+
+#: What a ``serve_stale`` read falls back to its last good answer on.
+_STORE_TROUBLE = (StoreUnavailable, CircuitOpen, AskTimeout, MailboxFull)
+
+_REFUSALS = {
+    "degraded": "the service is degraded: optional features are off",
+    "read_only": "the service is read-only for now: writes are refused",
+    "offline": "the service is offline: only health and operator routes answer",
+}
 
 
 def create_app(services: Services, routes: Iterable[Route] | None = None) -> QuartTrio:
@@ -61,6 +76,7 @@ def create_app(services: Services, routes: Iterable[Route] | None = None) -> Qua
     app.config["services"] = services
     limits = ClientLimits(options.rate_limit_per_ip, options.rate_limit_per_key)
     app.config["limits"] = limits
+    stale = services.stale
 
     def refuse(status: int, code: str, detail: str, path: str, request_id: str) -> bytes:
         problem = Problem(status, code, detail)
@@ -92,16 +108,32 @@ def create_app(services: Services, routes: Iterable[Route] | None = None) -> Qua
         app.add_url_rule(
             route.path,
             endpoint=route.endpoint,
-            view_func=_view(route, services, limits),
+            view_func=_view(route, services, limits, stale),
             methods=[route.method],
         )
     return app
 
 
-def _view(route: Route, services: Services, limits: ClientLimits) -> Any:
+def _view(route: Route, services: Services, limits: ClientLimits, stale: StaleResponses) -> Any:
     options = services.options
+    board = services.context.mode
+    flags = services.context.flags
+    gated = not route.control
+    criticality = route.criticality
+    writes = bool(route.writes)
+    flag = route.flag
+    serve_stale = route.serve_stale
 
     async def view(**params: Any) -> Response:
+        # The service-mode gate: while the node is full, this one attribute check.
+        if board.restricted and gated:
+            code = board.refusal(criticality, writes)
+            if code is not None:
+                return _refused(code, board.retry_after)
+        if flag is not None:
+            known = flags.get(flag)
+            if known is None or not known.enabled:
+                raise RequestError("no route matches this URL", status=404, code="route_not_found")
         state = _state()
         assert state is not None  # the gateway runs before every view
         key = tenant = None
@@ -137,6 +169,12 @@ def _view(route: Route, services: Services, limits: ClientLimits) -> Any:
                 raise RequestError("unknown tenant", status=404, code="tenant_not_found")
             if not tenant.active:
                 raise RequestError("this tenant is deactivated", status=403, code="tenant_inactive")
+        if flag is not None:
+            subject = request_tenant
+            if subject is None and tenant is not None:
+                subject = tenant.id
+            if not flags.enabled(flag, tenant=subject, key=key.id if key is not None else None):
+                raise RequestError("no route matches this URL", status=404, code="route_not_found")
         query = _query(route)
         body = await _body(route)
         call = Call(
@@ -151,16 +189,60 @@ def _view(route: Route, services: Services, limits: ClientLimits) -> Any:
             traceparent_header=state.traceparent,
             headers=request.headers,
         )
-        result = await route.handler(call)
+        if not serve_stale:
+            result = await route.handler(call)
+        else:
+            copy_key = (
+                request_tenant or (tenant.id if tenant is not None else ""),
+                key.role.value if key is not None else "",
+                request.path,
+                request.query_string,
+            )
+            if board.store_down:
+                answer = _stale_answer(stale, copy_key)
+                if answer is not None:
+                    return answer
+            try:
+                result = await route.handler(call)
+            except _STORE_TROUBLE:
+                answer = _stale_answer(stale, copy_key)
+                if answer is None:
+                    raise
+                return answer
         reply = result if isinstance(result, Reply) else Reply(result, route.status)
         payload = reply.body if isinstance(reply.body, bytes) else json_bytes(reply.body)
         response = Response(payload, status=reply.status, content_type=reply.content_type)
         for name, value in reply.headers.items():
             response.headers[name] = value
+        if serve_stale and reply.status == 200:
+            stale.keep(copy_key, payload, reply.content_type, reply.headers, trio.current_time())
         return response
 
     view.__name__ = route.endpoint
     return view
+
+
+def _refused(code: str, retry_after: int) -> Response:
+    """The gate's 503: problem+json with the mode as its code, and ``Retry-After``."""
+    state = _state()
+    problem = Problem(503, code, _REFUSALS.get(code, "the service cannot take this request now"))
+    body = problem_body(
+        problem, instance=request.path, request_id=state.request_id if state else None
+    )
+    response = Response(body, status=503, content_type=PROBLEM_JSON)
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def _stale_answer(stale: StaleResponses, key: Any) -> Response | None:
+    found = stale.find(key, trio.current_time())
+    if found is None:
+        return None
+    copy, age = found
+    response = Response(copy.body, status=200, content_type=copy.content_type)
+    for name, value in stale_headers(copy, age, "store-unavailable").items():
+        response.headers[name] = value
+    return response
 
 
 def _state() -> RequestState | None:

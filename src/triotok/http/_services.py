@@ -13,6 +13,7 @@ from ..modules.tenants import TenantDirectory
 from ..store import StoreHandle
 from ..supervision import ActorSystem
 from ..transport import DeadLetterStore, EventBus
+from ._stale import StaleResponses
 
 if TYPE_CHECKING:
     from ._routes import Route
@@ -55,6 +56,8 @@ class Services:
     started_at: float = field(default_factory=time.time)
     #: The dead-letter stores of events by source (``"bus"``, ``"outbox"``), one API for all.
     event_dead_letters: Mapping[str, DeadLetterStore] = field(default_factory=dict)
+    #: The last good answers of ``serve_stale`` reads (survive restarts of ``/app/http``).
+    stale: StaleResponses = field(default_factory=StaleResponses)
     #: Set by ``/app/http`` once it serves: the Quart app and the bound port.
     app: Any = None
     port: int | None = None

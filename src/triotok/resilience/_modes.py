@@ -376,7 +376,7 @@ class ModeBoard:
         self.listeners: list[Any] = []
         self._changes = 0
         self._refused: Counter[str] = Counter()
-        self._since = 0.0
+        self._since: float | None = None
         self._now = 0.0
 
     @property
@@ -389,6 +389,8 @@ class ModeBoard:
         """Make ``decision`` current; the change, if the mode changed (else ``None``)."""
         previous = self.mode
         self._now = now
+        if self._since is None:
+            self._since = now
         self.decision = decision
         self.store_down = any(r.signal == "store" for r in decision.reasons)
         if decision.mode is previous:
@@ -423,5 +425,5 @@ class ModeBoard:
             override=decision.override is not None,
             changes=self._changes,
             refused=dict(self._refused),
-            seconds_in_mode=round(max(0.0, self._now - self._since), 3),
+            seconds_in_mode=round(max(0.0, self._now - (self._since or self._now)), 3),
         )

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ..._exceptions import Conflict, DomainError, NotFound, PreconditionFailed
+from ..._exceptions import Conflict, DomainError, NotFound, PreconditionFailed, StoreUnavailable
 from ...actors import Actor, Failure
 from ...store import StoreHandle, UnitOfWork
 from .._commands import Who, record_change
@@ -128,14 +128,25 @@ class ProductEntity(Actor):
         self._store = store
         self._repository = repository
         self.product: Product | None = None
+        self._loaded = False
 
     async def on_start(self) -> None:
-        self.product = await self._load(self._store.store)
+        # A store that is down is no crash: the state loads with the first command
+        # (else activations during an outage would crash-loop and poison the key).
+        try:
+            self.product = await self._load(self._store.store)
+            self._loaded = True
+        except StoreUnavailable:
+            self._loaded = False
 
     async def receive(self, message: Any) -> Product | Failure:
         # A refused command is an answer, not a crash: the caller gets the
         # domain error, the entity keeps its state and nothing is dead-lettered.
+        # So is a store that is down (503 to the caller; nothing was written).
         try:
+            if not self._loaded:
+                self.product = await self._load(self._store.store)
+                self._loaded = True
             if isinstance(message, GetProduct):
                 self.product = await self._load(self._store.store)
                 return self._current()
@@ -147,7 +158,7 @@ class ProductEntity(Actor):
                 return await self._archive(message)
             if isinstance(message, AdjustInventory):
                 return await self._adjust(message)
-        except (DomainError, NotFound) as refused:
+        except (DomainError, NotFound, StoreUnavailable) as refused:
             return Failure(refused)
         raise TypeError(f"a product takes its commands, not {type(message).__name__}")
 

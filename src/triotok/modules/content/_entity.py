@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ..._exceptions import Conflict, DomainError, NotFound, PreconditionFailed
+from ..._exceptions import Conflict, DomainError, NotFound, PreconditionFailed, StoreUnavailable
 from ...actors import Actor, Failure, UnknownMessage
 from ...store import StoreHandle
 from .._commands import Who, record_change
@@ -122,14 +122,27 @@ class NodeEntity(Actor):
         self._store = store
         self._repository = repository
         self.node: ContentNode | None = None
+        self._loaded = False
 
     async def on_start(self) -> None:
+        # A store that is down is no crash: the state loads with the first command
+        # (else activations during an outage would crash-loop and poison the key).
+        try:
+            await self._load()
+        except StoreUnavailable:
+            self._loaded = False
+
+    async def _load(self) -> None:
         self.node = await self._repository.load(self._store.store, self.tenant_id, self.node_id)
+        self._loaded = True
 
     async def receive(self, message: Any) -> ContentNode | Failure | None:
         # A refused command is an answer, not a crash: the caller gets the
         # domain error, the entity keeps its state and nothing is dead-lettered.
+        # So is a store that is down (503 to the caller; nothing was written).
         try:
+            if not self._loaded:
+                await self._load()
             if isinstance(message, GetNode):
                 return self._current()
             if isinstance(message, CreateNode):
@@ -138,7 +151,7 @@ class NodeEntity(Actor):
                 return await self._update(message)
             if isinstance(message, TransitionNode):
                 return await self._transition(message)
-        except (DomainError, NotFound) as refused:
+        except (DomainError, NotFound, StoreUnavailable) as refused:
             return Failure(refused)
         raise UnknownMessage(self.ctx.path, message, _COMMANDS)
 
