@@ -33,6 +33,7 @@ from .._exceptions import AskTimeout, CircuitOpen, MailboxFull, RequestError, St
 from ..modules import authorize
 from ..modules.access import parse_key, verify_key
 from ..modules.tenants import validate_tenant_id
+from ..resilience import Criticality
 from ._json import decode_body
 from ._middleware import SCOPE_KEY, ClientLimits, Gateway, RequestState
 from ._models import convert
@@ -119,7 +120,7 @@ def _view(route: Route, services: Services, limits: ClientLimits, stale: StaleRe
     board = services.context.mode
     flags = services.context.flags
     gated = not route.control
-    criticality = route.criticality
+    criticality = Criticality(route.criticality)
     writes = bool(route.writes)
     flag = route.flag
     serve_stale = route.serve_stale

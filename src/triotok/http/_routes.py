@@ -14,7 +14,7 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import msgspec
 
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from ._services import Services
 
 __all__ = ("Call", "Handler", "Reply", "Route", "json_bytes")
+
+CriticalityName = Literal["critical", "normal", "optional"]
 
 #: ``operationId`` style: lower camelCase (``getCurrentTenant``).
 OPERATION_ID = re.compile(r"[a-z][a-zA-Z0-9]*")
@@ -149,7 +151,7 @@ class Route:
     example: Any = None
     #: JSON Schemas of path parameters beyond the platform's own (``tenant_id``).
     path_schemas: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    criticality: Criticality = Criticality.NORMAL
+    criticality: Criticality | CriticalityName = Criticality.NORMAL
     #: ``None``: derived from the method (GET, HEAD and OPTIONS read).
     writes: bool | None = None
     #: ``None``: derived from the path (health, metrics, ``/system...``).

@@ -126,9 +126,9 @@ class StoreOwner(Actor):
                 if self._guard:
                     breakers = self._handle.breakers
                     breakers.reset()
-                    store = GuardedStore(opened, breakers)  # type: ignore[assignment]  # a Store
-                    self.ctx.register("breaker.reads", breakers.reads)
-                    self.ctx.register("breaker.writes", breakers.writes)
+                    store = GuardedStore(opened, breakers)
+                    self.ctx.register("reads", breakers.reads)
+                    self.ctx.register("writes", breakers.writes)
                 self._handle._set(store)
                 self.ctx.register("store", opened)
                 task_status.started()

@@ -180,6 +180,7 @@ ROUTES: tuple[Route, ...] = (
         operation_id="listProducts",
         query=models.ProductQuery,
         response=models.ProductPage,
+        serve_stale=True,
     ),
     Route(
         "GET",
@@ -192,6 +193,8 @@ ROUTES: tuple[Route, ...] = (
         path_schemas=_PRODUCT_ID,
         response=models.Product,
         errors=(404,),
+        criticality="critical",
+        serve_stale=True,
     ),
     Route(
         "PATCH",

@@ -207,6 +207,7 @@ ROUTES: tuple[Route, ...] = (
         operation_id="listContentNodes",
         query=models.ContentNodeQuery,
         response=models.ContentNodePage,
+        serve_stale=True,
     ),
     Route(
         "GET",
@@ -219,6 +220,8 @@ ROUTES: tuple[Route, ...] = (
         path_schemas=_NODE_ID,
         response=models.ContentNode,
         errors=(404,),
+        criticality="critical",
+        serve_stale=True,
     ),
     Route(
         "PATCH",

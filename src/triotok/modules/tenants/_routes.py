@@ -158,6 +158,8 @@ ROUTES = (
         operation_id="getCurrentTenant",
         response=models.Tenant,
         errors=(404,),
+        criticality="critical",
+        serve_stale=True,
     ),
     Route(
         "PATCH",
