@@ -332,6 +332,13 @@ PUBLIC: dict[str, set[str]] = {
         "list_entries",
         "record",
     },
+    "triotok.modules.flags": {
+        "FLAGS",
+        "FlagLoader",
+        "FlagRepository",
+        "Reload",
+        "TriotokProvider",
+    },
     "triotok.modules.modes": {
         "MODES",
         "ModeControl",

@@ -82,6 +82,7 @@ from .modules.content import (
     Translation,
     Who,
 )
+from .modules.flags import FLAGS
 from .modules.modes import MODES
 from .modules.tenants import TENANTS, TenantDirectory, TenantRepository
 from .store import (
@@ -110,7 +111,16 @@ logger = logging.getLogger("triotok.app")
 
 #: The composition: every module of the application, in start order.
 #: ``MODES`` comes last: its monitor's first sample runs every other module's checks.
-MODULES: tuple[Module, ...] = (SYSTEM, TENANTS, ACCESS, AUDIT, CONTENT, COMMERCE, MODES)
+MODULES: tuple[Module, ...] = (
+    SYSTEM,
+    TENANTS,
+    ACCESS,
+    AUDIT,
+    FLAGS,
+    CONTENT,
+    COMMERCE,
+    MODES,
+)
 
 #: The platform's own actors that must run for ``/ready`` (modules add theirs).
 PLATFORM_REQUIRED = ("/app/store", "/app/transport")

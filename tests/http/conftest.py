@@ -69,7 +69,7 @@ class Server:
         and the probes are real I/O, so no in-process event says "recovered".
         """
         monitor: Any = self.app.system.ref("/app/mode")
-        while (await monitor.ask(Sample())).mode.value != mode:
+        while (await monitor.ask(Sample())).mode.value != mode:  # noqa: ASYNC110  # see above
             await trio.sleep(poll)
 
     @staticmethod

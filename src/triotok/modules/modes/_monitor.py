@@ -75,6 +75,9 @@ class ModeMonitor(Actor):
         self.ctx.register("mode", ctx.mode)
         await ctx.events.unsubscribe(self._subscription)
         await ctx.events.subscribe(self._subscription, self._on_event)
+        # The first sample leaves the modules' checks for later: the actors under
+        # /app/modules start after this one.
+        self._next_checks = trio.current_time() + self._checks_interval
         await self.sample()
         self.ctx.start_soon(self._run)
 
