@@ -106,8 +106,15 @@ async def health(call: Call) -> Reply:
     subsystems: dict[str, Any] = dict(detail)
     letters = services.system.dead_letters.statistics()
     subsystems["dead_letters"] = {"status": "up", "total": letters.total}
+    decision = services.context.mode.decision
     body = {
         "status": "ok" if ok else "degraded",
+        "mode": {
+            "mode": decision.mode.value,
+            "computed": decision.computed.value,
+            "reasons": [reason.as_dict() for reason in decision.reasons],
+            "override": None if decision.override is None else decision.override.mode.value,
+        },
         "version": services.version,
         "uptime_s": round(time.time() - services.started_at, 3),
         "pid": os.getpid(),
