@@ -1,4 +1,4 @@
-"""The service-mode policy (sans-I/O): the admission table, examples, and a hypothesis state machine.
+"""The service-mode policy (sans-I/O): the admission table, examples, a state machine.
 
 The state machine feeds random signals, operator overrides (with expiry) and
 clock advances to a :class:`ModePolicy` and a :class:`ModeBoard`, and checks
