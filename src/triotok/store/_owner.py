@@ -180,7 +180,13 @@ class OutboxFeed(Actor):
         raise UnknownMessage(self.ctx.path, message, (GetPosition,))
 
     async def _tail(self, store: Store) -> None:
-        async with store.listen(fallback_interval=self._poll_interval) as wakeups:
+        # SQLite wakes only this process's waiters: commits of other processes on the
+        # same file (another worker, another node) are found by polling every
+        # ``poll_interval``; PostgreSQL's NOTIFY reaches every node.
+        poll = self._poll_interval if store.backend == "sqlite" else 30.0
+        async with store.listen(
+            poll_interval=poll, fallback_interval=self._poll_interval
+        ) as wakeups:
             while True:
                 rows = await store.fetch(
                     "SELECT id, event_type, payload FROM outbox WHERE id > $1 ORDER BY id"
