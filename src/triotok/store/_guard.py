@@ -41,8 +41,8 @@ __all__ = ("GuardedStore", "StoreBreakers")
 class StoreBreakers:
     """The read and write breakers of a store (they outlive restarts of ``/app/store``).
 
-    Defaults suit a database on the local network: 4 of the last 10 calls
-    failing open a breaker, which lets one trial call through after
+    Defaults suit a database on the local network: 3 failing of the last 6
+    calls open a breaker, which lets one trial call through after
     ``wait_in_open`` seconds; calls slower than ``slow_call_duration`` are
     counted slow (the service mode degrades on their rate).
     """
@@ -50,8 +50,8 @@ class StoreBreakers:
     def __init__(
         self,
         *,
-        window_size: int = 10,
-        minimum_calls: int = 4,
+        window_size: int = 6,
+        minimum_calls: int = 3,
         failure_rate_threshold: float = 50.0,
         wait_in_open: float = 1.0,
         slow_call_duration: float = 2.0,

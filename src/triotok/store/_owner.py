@@ -20,6 +20,7 @@ with :class:`~triotok.actors.UnknownMessage`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -155,6 +156,8 @@ class OutboxFeed(Actor):
     """``/app/transport/feed``: every committed outbox event, to the local ``events`` transport.
 
     Starts after the highest id present at start (history is not replayed).
+    While the store is unavailable it waits (``poll_interval``) and goes on
+    from its position once the store answers: it never crashes for it.
     Subscribers register on the :class:`~triotok.transport.InMemoryTransport`
     given at construction, which outlives restarts of this actor and of them.
     A subscriber raising is logged and skipped: a feed of cache invalidations
@@ -168,18 +171,40 @@ class OutboxFeed(Actor):
         self._events = events
         self._poll_interval = poll_interval
         self.position = 0
+        self._positioned = False
 
     async def on_start(self) -> None:
-        store = await self._handle.wait_open()
+        await self._handle.wait_open()
+        with contextlib.suppress(StoreUnavailable):  # else the tail takes it, later
+            await self._start_position()
+        self.ctx.start_soon(self._tail)
+
+    async def _start_position(self) -> None:
+        store = self._handle.store
         self.position = int(await store.fetchval("SELECT COALESCE(MAX(id), 0) FROM outbox"))
-        self.ctx.start_soon(self._tail, store)
+        self._positioned = True
 
     async def receive(self, message: Any) -> Any:
         if isinstance(message, GetPosition):
             return self.position
         raise UnknownMessage(self.ctx.path, message, (GetPosition,))
 
-    async def _tail(self, store: Store) -> None:
+    async def _tail(self) -> None:
+        # A store that is down (or restarting) is no crash: the feed waits and goes
+        # on from its position, so no committed event is skipped or handed on twice.
+        failing = False
+        while True:
+            try:
+                if not self._positioned:
+                    await self._start_position()
+                await self._follow(self._handle.store)
+            except StoreUnavailable as exc:
+                if not failing:
+                    logger.warning("outbox feed: the store is unavailable (%s); waiting", exc)
+                failing = True
+                await trio.sleep(self._poll_interval)
+
+    async def _follow(self, store: Store) -> None:
         # SQLite wakes only this process's waiters: commits of other processes on the
         # same file (another worker, another node) are found by polling every
         # ``poll_interval``; PostgreSQL's NOTIFY reaches every node.
