@@ -38,7 +38,7 @@ async def test_writes_trip_their_breaker_reads_go_on_and_a_trial_closes_it(
                     failures += 1
             tried = inner.statistics().consecutive_write_failures
             # Open: refused without touching the database, with a retry_after for HTTP.
-            with pytest.raises(StoreUnavailable, match="store.writes breaker open") as refused:
+            with pytest.raises(StoreUnavailable, match=r"store\.writes breaker open") as refused:
                 async with store.transaction() as tx:
                     await tx.execute("INSERT INTO tenants (id, name) VALUES ('t2', 'T')")
             assert inner.statistics().consecutive_write_failures == tried
@@ -59,6 +59,12 @@ async def test_writes_trip_their_breaker_reads_go_on_and_a_trial_closes_it(
     assert failures == 2
 
 
+async def _refused_inside(store: GuardedStore) -> None:
+    async with store.transaction() as tx:
+        await tx.execute("UPDATE tenants SET name = 'U' WHERE id = 't0'")
+        raise KeyError("a domain error inside the unit of work")
+
+
 async def test_only_an_unavailable_store_counts_as_a_failure(tmp_path: Path) -> None:
     breakers = StoreBreakers()
     async with open_store(f"sqlite:///{tmp_path}/x.db", schemas=SCHEMAS) as inner:
@@ -68,9 +74,7 @@ async def test_only_an_unavailable_store_counts_as_a_failure(tmp_path: Path) -> 
             with pytest.raises(ConflictError):
                 await store.execute("INSERT INTO tenants (id, name) VALUES ('t0', 'T')")
             with pytest.raises(KeyError):
-                async with store.transaction() as tx:
-                    await tx.execute("UPDATE tenants SET name = 'U' WHERE id = 't0'")
-                    raise KeyError("a domain error inside the unit of work")
+                await _refused_inside(store)
         assert breakers.writes.statistics().failed_calls == 0
         assert breakers.writable
         assert await store.fetchval("SELECT name FROM tenants WHERE id = 't0'") == "T"
