@@ -173,7 +173,7 @@ ROUTES: tuple[Route, ...] = (
         operation_id="deleteFlag",
         status=204,
         path_schemas=_NAME_SCHEMA,
-        errors=(404,),
+        errors=(400, 404),
     ),
     Route(
         "GET",
