@@ -16,8 +16,8 @@ from triotok.modules import Permission, RoleTable
 
 REFERENCE = DOCS / "reference" / "http-api.md"
 _ROUTES_START = (
-    "| Method | Path | Operation | Permission | Success | Errors | Summary |\n"
-    "|---|---|---|---|---|---|---|\n"
+    "| Method | Path | Operation | Permission | Mode gate | Success | Errors | Summary |\n"
+    "|---|---|---|---|---|---|---|---|\n"
 )
 _ROLES_START = "| Role | Permissions |\n|---|---|\n"
 
@@ -28,9 +28,18 @@ def _permission(route: Route) -> str:
     return f"`{route.permission}` ({route.permission.scope})"
 
 
+def _gate(route: Route) -> str:
+    """How the service mode treats the route (docs/reference/degradation.md)."""
+    if route.control:
+        return "control"
+    kind = f"{route.criticality} {'write' if route.writes else 'read'}"
+    return kind + (", stale ok" if route.serve_stale else "")
+
+
 def route_table() -> str:
     rows = [
-        f"| {r.method} | `{r.openapi_path}` | `{r.operation_id}` | {_permission(r)} | {r.status} | "
+        f"| {r.method} | `{r.openapi_path}` | `{r.operation_id}` | {_permission(r)} | {_gate(r)} | "
+        f"{r.status} | "
         f"{', '.join(map(str, r.all_errors()))} | {r.summary} |\n"
         for r in all_routes(MODULES)
     ]

@@ -96,6 +96,7 @@ SANS_IO = frozenset(
     {
         "resilience/_backoff.py",
         "resilience/_breaker.py",
+        "resilience/_modes.py",
         "resilience/_ratelimit.py",
         "resilience/_retry.py",
         "supervision/_intensity.py",

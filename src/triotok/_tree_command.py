@@ -61,6 +61,12 @@ _BREAKER_COLOURS = {
     "forced_open": "\x1b[1;31m",
     "disabled": "\x1b[2m",
 }
+_MODE_COLOURS = {
+    "full": "\x1b[32m",
+    "degraded": "\x1b[33m",
+    "read_only": "\x1b[1;33m",
+    "offline": "\x1b[1;31m",
+}
 _ERROR = "\x1b[31m"
 _DIM = "\x1b[2m"
 _BOLD = "\x1b[1m"
@@ -253,6 +259,11 @@ def render_tree(tree: Mapping[str, Any], *, color: bool = False) -> str:
                         f"lag {value['lag_events']} events/{value.get('lag_seconds', 0):g}s"
                         f"  applied {value.get('applied_position')}/{value.get('head_position')}"
                     )
+                elif isinstance(value, Mapping) and isinstance(value.get("mode"), str):
+                    mode = value["mode"]
+                    reasons = ",".join(str(r) for r in value.get("reasons") or ())
+                    text = f"mode {mode}" + (f" ({reasons})" if reasons else "")
+                    cells.append(_paint(text, _MODE_COLOURS.get(mode), color))
         error = node.get("last_error")
         if error:
             if isinstance(error, Mapping):

@@ -3,7 +3,9 @@
 ::
 
     /app               root supervisor (one_for_one)
-      /app/store       StoreOwner: the store (every module's migrations applied)
+      /app/store       StoreOwner: the store (every module's migrations applied), behind
+                       its read and write circuit breakers
+      /app/mode        the modes module's monitor: the node's service mode, from its signals
       /app/tenants     the tenants module's resolver: LoadingCache + SingleFlight
       /app/access      the access module's key resolver: LoadingCache of API keys
       /app/modules     one supervisor per module with actors or subscriptions
@@ -51,8 +53,23 @@ from . import __version__
 from ._exceptions import Conflict, ConflictError, InvalidConfig
 from .actors import ActorRef
 from .config import Settings
-from .http import IDEMPOTENCY, SYSTEM, HttpOptions, HttpServer, MetricsServer, Services
-from .modules import Module, ModuleContext, RoleTable, SubscriberActor, check_modules
+from .http import (
+    IDEMPOTENCY,
+    SYSTEM,
+    HttpOptions,
+    HttpServer,
+    MetricsServer,
+    Services,
+    StaleResponses,
+)
+from .modules import (
+    HealthChecks,
+    Module,
+    ModuleContext,
+    RoleTable,
+    SubscriberActor,
+    check_modules,
+)
 from .modules.access import ACCESS, ApiKeyRepository, KeyDirectory, Role, hash_key, parse_key
 from .modules.audit import AUDIT
 from .modules.commerce import (
@@ -73,6 +90,8 @@ from .modules.content import (
     Translation,
     Who,
 )
+from .modules.flags import FLAGS
+from .modules.modes import MODES
 from .modules.orders import ORDERS
 from .modules.search import SEARCH
 from .modules.tenants import TENANTS, TenantDirectory, TenantRepository
@@ -103,16 +122,19 @@ __all__ = (
 logger = logging.getLogger("triotok.app")
 
 #: The composition: every module of the application, in start order.
+#: ``MODES`` comes last: its monitor's first sample runs every other module's checks.
 MODULES: tuple[Module, ...] = (
     SYSTEM,
     TENANTS,
     ACCESS,
     AUDIT,
+    FLAGS,
     IDEMPOTENCY,
     CONTENT,
     COMMERCE,
     ORDERS,
     SEARCH,
+    MODES,
 )
 
 #: The platform's own actors that must run for ``/ready`` (modules add theirs).
@@ -208,6 +230,7 @@ def module_settings(settings: Settings) -> dict[str, dict[str, Any]]:
             "text_configs": settings.search_text_configs,
             "page_cache_ttl": settings.search_page_cache_ttl,
         },
+        "modes": {"store_down": settings.store_down_mode},
     }
 
 
@@ -310,12 +333,14 @@ async def open_application(
                 roles,
                 operator_tenant=settings.operator_tenant,
             )
+            base.provide(HealthChecks(modules))
             own = module_settings(settings)
             for name, values in (settings_of or {}).items():
                 own[name] = {**own.get(name, {}), **values}
             contexts = {m.name: base.for_module(m.name, own.get(m.name, {})) for m in modules}
             services = Services(
                 options=http_options(settings),
+                stale=StaleResponses(max_age=settings.stale_max_age),
                 context=base,
                 modules=modules,
                 required=required_paths(modules, serve_http=serve_http),
@@ -328,6 +353,7 @@ async def open_application(
                 handle,
                 settings.store_url,
                 schemas_of(modules),
+                True,  # guard: behind the read and write breakers
                 name="store",
                 shutdown=30.0,
             )

@@ -97,6 +97,8 @@ class Settings:
     metrics: bool = True
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 0
+    store_down_mode: str = "read_only"
+    stale_max_age: float = 3600.0
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied and validated."""
@@ -262,6 +264,21 @@ FIELDS: tuple[Field, ...] = (
         0,
         65535,
     ),
+    Field(
+        "store_down_mode",
+        str,
+        "modes",
+        "store_down",
+        "service mode while the store cannot be read: read_only or offline",
+    ),
+    Field(
+        "stale_max_age",
+        float,
+        "modes",
+        "stale_max_age",
+        "seconds a read's last good answer may be served while the store is down",
+        0,
+    ),
 )
 
 _BY_NAME = {f.name: f for f in FIELDS}
@@ -400,6 +417,8 @@ def _validate(settings: Settings) -> None:
     for name in ("keep_alive_timeout", "body_timeout"):
         if getattr(settings, name) <= 0:
             raise InvalidConfig(name, "must be > 0")
+    if settings.store_down_mode not in ("read_only", "offline"):
+        raise InvalidConfig("store_down_mode", "must be read_only or offline")
     if settings.workers > 1 and settings.port == 0:
         raise InvalidConfig("workers", "several workers need a fixed port (not 0)")
     from .store import parse_store_url

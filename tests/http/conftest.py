@@ -17,11 +17,13 @@ from typing import Any
 
 import httpx
 import pytest
+import trio
 
 from tests.store.conftest import pg_cluster, pg_url  # noqa: F401  # fixtures used by store_url
 from triotok.app import MODULES, Application, open_application
 from triotok.config import Settings, load_settings
 from triotok.modules.access import ApiKeyRepository, Role
+from triotok.modules.modes import Sample
 from triotok.modules.tenants import TenantRepository
 
 
@@ -59,6 +61,16 @@ class Server:
 
     async def operator(self) -> str:
         return await self.key(self.app.settings.operator_tenant, "admin")
+
+    async def wait_mode(self, mode: str, *, poll: float = 0.05) -> None:
+        """Sample the signals until the node is in ``mode``.
+
+        Polls: the store's breakers wait real seconds before their trial call,
+        and the probes are real I/O, so no in-process event says "recovered".
+        """
+        monitor: Any = self.app.system.ref("/app/mode")
+        while (await monitor.ask(Sample())).mode.value != mode:  # noqa: ASYNC110  # see above
+            await trio.sleep(poll)
 
     @staticmethod
     def auth(key: str, tenant: str | None = None) -> dict[str, str]:

@@ -145,3 +145,43 @@ async def test_the_lane_leaves_everything_else_to_quart(server: Server) -> None:
         ours = await _call(direct, path, auth, query)
         theirs = await _call(quart, path, auth, query)
         assert ours == theirs, (path, query)
+
+
+async def test_the_service_mode_gate_applies_in_both_lanes(server: Server) -> None:
+    """The gate is part of the shared pipeline: offline, the direct lane refuses a
+    normal read (a product list) with the same 503 as Quart, and still answers the
+    critical ones (the caller's tenant) and health."""
+    services = server.services
+    direct, quart = create_app(services), create_app(services, direct=False)
+    await quart.startup()
+    await direct.startup()
+    admin = server.auth(await server.key("lane-d"))
+    operator = server.auth(await server.operator())
+    with trio.fail_after(30):
+        set_mode = await server.client.post(
+            "/system/mode",
+            json={"mode": "offline", "reason": "lane test", "expires_in": 60},
+            headers=operator,
+        )
+        assert set_mode.status_code == 200, set_mode.text
+        await server.wait_mode("offline")
+        try:
+            for path in sorted(_direct_routes(services.routes)):
+                for headers in (admin, operator):
+                    headers = {**headers, "X-Request-Id": "lane-mode"}
+                    ours = await _call(direct, path, headers)
+                    theirs = await _call(quart, path, headers)
+                    assert ours[0] == theirs[0], path
+                    assert _headers(path, ours[1]) == _headers(path, theirs[1]), path
+                    assert _comparable(path, ours[2]) == _comparable(path, theirs[2]), path
+            status, headers, body = await _call(direct, "/api/products", admin)
+            assert status == 503
+            assert json.loads(body)["code"] == "offline"
+            assert any(name == b"retry-after" for name, _ in headers)
+            tenant, _, _ = await _call(direct, "/api/tenants/current", admin)
+            assert tenant == 200
+            health, _, _ = await _call(direct, "/live", {})
+            assert health == 200
+        finally:
+            await server.client.delete("/system/mode", headers=operator)
+            await server.wait_mode("full")

@@ -26,6 +26,7 @@ async def test_tree_and_its_filters(server: Server) -> None:
         "/app/store",
         "/app/tenants",
         "/app/access",
+        "/app/mode",
         "/app/modules",
         "/app/transport",
         "/app/http",
@@ -33,7 +34,7 @@ async def test_tree_and_its_filters(server: Server) -> None:
     assert shallow["children"] == []
     assert sub["path"] == "/app/tenants"
     assert "cache" in sub["components"]
-    assert len(running["children"]) == 6
+    assert len(running["children"]) == 7
     assert failed["children"] == []
     assert missing.status_code == 404
     assert missing.json()["code"] == "actor_not_found"

@@ -117,9 +117,12 @@ async def test_the_page_draws_the_live_tree(server: Server, tmp_path: Path) -> N
         "/app/transport/relay": "running",
         "/app/tenants": "running",
         "/app/access": "running",
+        "/app/mode": "running",
         "/app/modules": "running",
         "/app/modules/idempotency": "running",
         "/app/modules/idempotency/sweeper": "running",
+        "/app/modules/flags": "running",
+        "/app/modules/flags/loader": "running",
         "/app/modules/content": "running",
         "/app/modules/content/nodes": "running",
         "/app/modules/commerce": "running",
@@ -140,6 +143,13 @@ async def test_the_page_draws_the_live_tree(server: Server, tmp_path: Path) -> N
         "/app/crasher": "running",
     }
     assert '<span class="badge state-running">running</span>' in dom
+    # populate()'s forced-open "gateway" breaker degrades the node: shown above the tree
+    # with the reason, and on /app/mode's line.
+    await server.wait_mode("degraded")
+    dom = await browse(tmp_path, f"{server.url}/system#key={key}", "--dump-dom")
+    assert re.search(r'<section id="mode"[^>]* data-mode="degraded"', dom)
+    assert "breaker:/app/payments:gateway: breaker not closed" in dom
+    assert "mode degraded" in dom
     assert "breaker gateway: forced_open" in dom
     assert "breaker payments: closed" in dom  # the orders module's payment gateway
     # The search index: its lag, and the last rebuild as a progress bar.
@@ -202,3 +212,23 @@ async def test_screenshot(server: Server, tmp_path: Path) -> None:
     )
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shot.stat().st_size > 10_000
+
+
+@pytest.mark.chromium
+async def test_the_page_shows_the_service_mode_and_why(server: Server, tmp_path: Path) -> None:
+    key = await server.operator()
+    with trio.fail_after(10):
+        response = await server.client.post(
+            "/system/mode",
+            json={"mode": "read_only", "reason": "disk <replacement>", "expires_in": 600},
+            headers=server.auth(key),
+        )
+    assert response.status_code == 200, response.text
+    dom = await browse(tmp_path, f"{server.url}/system#key={key}", "--dump-dom")
+    assert re.search(r'<section id="mode"[^>]* data-mode="read_only"', dom)
+    assert '<span id="mode-name" class="mode-badge mode-read_only">read_only</span>' in dom
+    # The operator's reason is text, escaped: never markup.
+    assert "override: disk &lt;replacement&gt;" in dom
+    assert "signals alone: full" in dom
+    assert re.search(r"override by key:[0-9a-f]+ until 20\d\d-", dom)
+    assert "mode read_only" in dom

@@ -36,6 +36,8 @@ from ._server import bind_socket as bind_socket
 from ._server import hypercorn_config as hypercorn_config
 from ._services import HttpOptions as HttpOptions
 from ._services import Services as Services
+from ._stale import StaleResponses as StaleResponses
+from ._stale import StaleStatistics as StaleStatistics
 from ._table import SYSTEM as SYSTEM
 from ._table import all_routes as all_routes
 
@@ -54,6 +56,8 @@ __all__ = (
     "Reply",
     "Route",
     "Services",
+    "StaleResponses",
+    "StaleStatistics",
     "all_routes",
     "bind_socket",
     "create_app",

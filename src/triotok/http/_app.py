@@ -4,11 +4,16 @@ Pipeline of every request, in order (each step may answer a problem):
 
 1. the ASGI :class:`~._middleware.Gateway`, before any routing: request id,
    ``traceparent``, per-IP rate limit (429), declared body size (413);
-2. the route's view: API key (401), per-key rate limit (429), tenant id
-   (400), tenant/role authorisation (403), tenant resolution through the
-   cache (404, or 403 ``tenant_inactive``), the query and the body: strict
-   JSON first, then converted into the route's msgspec Structs (415/400/422),
-   then the handler;
+2. the route's pipeline (:func:`_handle`, the same in the Quart view and the
+   gateway's direct lane): **the service-mode gate** (503 ``degraded``,
+   ``read_only`` or ``offline`` with ``Retry-After``, at once: one attribute
+   check while the node is ``full``), a feature flag that is off (404), API
+   key (401), per-key rate limit (429), tenant id (400), tenant/role
+   authorisation (403), tenant resolution through the cache (404, or 403
+   ``tenant_inactive``), the flag for this tenant (404), the query and the
+   body: strict JSON first, then converted into the route's msgspec Structs
+   (415/400/422), then the handler, or, for a ``serve_stale`` read while
+   the store is down, its last good answer (``Cache-Status``, ``Age``);
 3. a successful write of a tenant-scoped route gets ``X-Consistency-Token``:
    the outbox position at or after its event (``min_token`` of read-model
    lists and searches waits for it);
@@ -28,10 +33,18 @@ import trio
 from quart import Response, request
 from quart_trio import QuartTrio
 
-from .._exceptions import InvalidConfig, RequestError
+from .._exceptions import (
+    AskTimeout,
+    CircuitOpen,
+    InvalidConfig,
+    MailboxFull,
+    RequestError,
+    StoreUnavailable,
+)
 from ..modules import authorize
 from ..modules.access import parse_key, verify_key
 from ..modules.tenants import validate_tenant_id
+from ..resilience import Criticality
 from ..store import outbox_head
 from ._idempotency import (
     HEADER,
@@ -48,6 +61,7 @@ from ._problems import PROBLEM_JSON, Problem, problem_body, problem_for
 from ._query import parse_query
 from ._routes import Call, Headers, Reply, Route, json_bytes
 from ._services import Services
+from ._stale import StaleResponses, stale_headers
 
 __all__ = ("CONSISTENCY_TOKEN", "create_app")
 
@@ -55,6 +69,15 @@ __all__ = ("CONSISTENCY_TOKEN", "create_app")
 CONSISTENCY_TOKEN = "X-Consistency-Token"
 
 _PROBLEM_JSON = PROBLEM_JSON.encode()
+
+#: What a ``serve_stale`` read falls back to its last good answer on.
+_STORE_TROUBLE = (StoreUnavailable, CircuitOpen, AskTimeout, MailboxFull)
+
+_REFUSALS = {
+    "degraded": "the service is degraded: optional features are off",
+    "read_only": "the service is read-only for now: writes are refused",
+    "offline": "the service is offline: only health and operator routes answer",
+}
 
 
 def create_app(
@@ -132,12 +155,29 @@ def create_app(
     return app
 
 
+class _Policy:
+    """What the pipeline needs of a route beyond the route itself, worked out once:
+    the service-mode gate's inputs, its flag, whether it keeps stale copies."""
+
+    __slots__ = ("criticality", "flag", "gated", "serve_stale", "writes")
+
+    def __init__(self, route: Route) -> None:
+        self.gated = not route.control
+        self.criticality = Criticality(route.criticality)
+        self.writes = bool(route.writes)
+        self.flag = route.flag
+        self.serve_stale = route.serve_stale
+
+
 def _view(route: Route, services: Services, limits: ClientLimits) -> Any:
+    policy = _Policy(route)
+
     async def view(**params: Any) -> Response:
         state = _state()
         assert state is not None  # the gateway runs before every view
         reply = await _handle(
             route,
+            policy,
             services,
             limits,
             state,
@@ -159,6 +199,7 @@ def _view(route: Route, services: Services, limits: ClientLimits) -> Any:
 
 async def _handle(
     route: Route,
+    policy: _Policy,
     services: Services,
     limits: ClientLimits,
     state: RequestState,
@@ -169,8 +210,20 @@ async def _handle(
     path: str,
 ) -> Reply:
     """The pipeline after routing, the same in both lanes (see :func:`_direct_lane`):
-    key, per-key limit, tenant, authorisation, query, body, handler."""
+    mode gate, flag, key, per-key limit, tenant, authorisation, query, body, handler."""
     options = services.options
+    board = services.context.mode
+    # The service-mode gate: while the node is full, this one attribute check.
+    if board.restricted and policy.gated:
+        code = board.refusal(policy.criticality, policy.writes)
+        if code is not None:
+            return _refused(code, board.retry_after, path, state)
+    flag = policy.flag
+    flags = services.context.flags
+    if flag is not None:
+        known = flags.get(flag)
+        if known is None or not known.enabled:
+            raise RequestError("no route matches this URL", status=404, code="route_not_found")
     key = tenant = None
     request_tenant: str | None = None
     if "tenant_id" in params:
@@ -204,6 +257,12 @@ async def _handle(
         if not tenant.active:
             raise RequestError("this tenant is deactivated", status=403, code="tenant_inactive")
         state.tenant_id = request_tenant or key.tenant_id
+    if flag is not None:
+        subject = request_tenant
+        if subject is None and tenant is not None:
+            subject = tenant.id
+        if not flags.enabled(flag, tenant=subject, key=key.id if key is not None else None):
+            raise RequestError("no route matches this URL", status=404, code="route_not_found")
     query = None if route.query is None else parse_query(query_string, route.query)
     body = None if route.body is None else await read_body(route)
     call = Call(
@@ -224,6 +283,14 @@ async def _handle(
         header = _latin1_text(headers.get(HEADER), HEADER)
         if header is not None:
             reply = await _once(route, call, parse_idempotency_key(header), body, path)
+    if reply is None and policy.serve_stale:
+        copy_key = (
+            request_tenant or (tenant.id if tenant is not None else ""),
+            key.role.value if key is not None else "",
+            path,
+            query_string,
+        )
+        reply = await _fresh_or_stale(route, call, services.stale, copy_key, board.store_down)
     if reply is None:
         result = await route.handler(call)
         reply = result if isinstance(result, Reply) else Reply(result, route.status)
@@ -233,6 +300,46 @@ async def _handle(
         token = await outbox_head(services.store.store)
         reply.headers.setdefault(CONSISTENCY_TOKEN, str(token))
     return reply
+
+
+async def _fresh_or_stale(
+    route: Route, call: Call, stale: StaleResponses, copy_key: Any, store_down: bool
+) -> Reply:
+    """A ``serve_stale`` read: the handler's answer (kept when 200), or, while the
+    store is down or when the handler failed for want of it, the last good copy."""
+    if store_down:
+        answer = _stale_answer(stale, copy_key)
+        if answer is not None:
+            return answer
+    try:
+        result = await route.handler(call)
+    except _STORE_TROUBLE:
+        answer = _stale_answer(stale, copy_key)
+        if answer is None:
+            raise
+        return answer
+    reply = result if isinstance(result, Reply) else Reply(result, route.status)
+    if reply.status == 200:
+        if not isinstance(reply.body, bytes):  # encoded once: for the client and the copy
+            reply = Reply(json_bytes(reply.body), 200, reply.headers, reply.content_type)
+        assert isinstance(reply.body, bytes)
+        stale.keep(copy_key, reply.body, reply.content_type, reply.headers, trio.current_time())
+    return reply
+
+
+def _refused(code: str, retry_after: int, path: str, state: RequestState) -> Reply:
+    """The gate's 503: problem+json with the mode as its code, and ``Retry-After``."""
+    problem = Problem(503, code, _REFUSALS.get(code, "the service cannot take this request now"))
+    body = problem_body(problem, instance=path, request_id=state.request_id)
+    return Reply(body, 503, {"Retry-After": str(retry_after)}, PROBLEM_JSON)
+
+
+def _stale_answer(stale: StaleResponses, key: Any) -> Reply | None:
+    found = stale.find(key, trio.current_time())
+    if found is None:
+        return None
+    copy, age = found
+    return Reply(copy.body, 200, stale_headers(copy, age, "store-unavailable"), copy.content_type)
 
 
 def _answer(route: Route, result: Reply | dict[str, Any] | list[Any]) -> Stored:
@@ -291,14 +398,18 @@ class _ScopeHeaders:
         return default
 
 
-def _direct_routes(table: Iterable[Route]) -> dict[str, Route]:
+def _direct_routes(table: Iterable[Route]) -> dict[str, tuple[Route, _Policy]]:
     """The GET routes the gateway may serve without Quart: every one whose path has no
     parameters (an exact match is exactly what werkzeug's router would pick)."""
-    return {route.path: route for route in table if route.method == "GET" and "<" not in route.path}
+    return {
+        route.path: (route, _Policy(route))
+        for route in table
+        if route.method == "GET" and "<" not in route.path
+    }
 
 
 def _direct_lane(
-    routes: dict[str, Route], services: Services, limits: ClientLimits
+    routes: dict[str, tuple[Route, _Policy]], services: Services, limits: ClientLimits
 ) -> Callable[[Scope, RequestState, Send], Awaitable[bool]]:
     """Serve a bodiless ``GET`` of a route without parameters in the gateway itself.
 
@@ -315,14 +426,16 @@ def _direct_lane(
     template = None if telemetry is None or not telemetry.enabled else telemetry.set_route
 
     async def serve(scope: Scope, state: RequestState, send: Send) -> bool:
-        route = routes.get(scope["path"])
-        if route is None:
+        found = routes.get(scope["path"])
+        if found is None:
             return False
+        route, policy = found
         if template is not None:  # what Quart's before_request hook does in the other lane
             template(scope, route.path)
         try:
             reply = await _handle(
                 route,
+                policy,
                 services,
                 limits,
                 state,

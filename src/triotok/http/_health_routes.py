@@ -9,6 +9,7 @@ from typing import Any
 import trio
 
 from .._exceptions import RequestError, TriotokError
+from ..modules import HealthChecks
 from . import _system_models as models
 from ._routes import Call, Reply, Route
 
@@ -68,29 +69,10 @@ def _tree_status(call: Call) -> tuple[bool, dict[str, Any]]:
     return ok, {"status": "up" if ok else "down", "root": root_state, "not_running": down}
 
 
-_REPORTED = {"ok": "up", "degraded": "degraded", "down": "down"}
-
-
 async def _module_checks(call: Call) -> tuple[bool, dict[str, Any]]:
     """Run every module's declared health checks; ``False`` if a critical one is down."""
-    ok = True
-    results: dict[str, Any] = {}
     services = call.services
-    for module in services.modules:
-        for check in module.health:
-            name = module.name if check.name == module.name else f"{module.name}.{check.name}"
-            try:
-                with trio.fail_after(_PING_TIMEOUT):
-                    report = await check.check(services.context)
-            except (TriotokError, trio.TooSlowError) as exc:
-                code = exc.code if isinstance(exc, TriotokError) else "timeout"
-                results[name] = {"status": "down", "error": code}
-                ok = ok and not check.critical
-                continue
-            results[name] = {"status": _REPORTED[report.status], **report.detail}
-            if report.status == "down" and check.critical:
-                ok = False
-    return ok, results
+    return await HealthChecks(services.modules, timeout=_PING_TIMEOUT).run(services.context)
 
 
 async def readiness(call: Call) -> tuple[bool, dict[str, Any]]:
@@ -124,8 +106,15 @@ async def health(call: Call) -> Reply:
     subsystems: dict[str, Any] = dict(detail)
     letters = services.system.dead_letters.statistics()
     subsystems["dead_letters"] = {"status": "up", "total": letters.total}
+    decision = services.context.mode.decision
     body = {
         "status": "ok" if ok else "degraded",
+        "mode": {
+            "mode": decision.mode.value,
+            "computed": decision.computed.value,
+            "reasons": [reason.as_dict() for reason in decision.reasons],
+            "override": None if decision.override is None else decision.override.mode.value,
+        },
         "version": services.version,
         "uptime_s": round(time.time() - services.started_at, 3),
         "pid": os.getpid(),

@@ -14,22 +14,34 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import msgspec
 
+from .._exceptions import InvalidConfig
 from .._json import dumps
 from ..modules import Permission
 from ..modules.access import ApiKey
 from ..modules.tenants import Tenant
+from ..resilience import Criticality
 
 if TYPE_CHECKING:
     from ._services import Services
 
 __all__ = ("Call", "Handler", "Reply", "Route", "json_bytes")
 
+CriticalityName = Literal["critical", "normal", "optional"]
+
 #: ``operationId`` style: lower camelCase (``getCurrentTenant``).
 OPERATION_ID = re.compile(r"[a-z][a-zA-Z0-9]*")
+
+#: Methods that only read: a route with one of them is a read unless it says otherwise.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+#: The control plane (health, metrics, the operators' routes and page): never
+#: refused by the service mode. A route elsewhere may say ``control=True``.
+CONTROL_PATHS = frozenset({"/live", "/ready", "/health", "/metrics", "/system"})
+CONTROL_PREFIX = "/system/"
 
 
 def json_bytes(value: Any) -> bytes:
@@ -158,6 +170,13 @@ class Route:
     #: Accepts ``Idempotency-Key``: a retry with the same key and body gets the
     #: first answer and nothing runs again (tenant-scoped ``POST`` routes only).
     idempotent: bool = False
+    criticality: Criticality | CriticalityName = Criticality.NORMAL
+    #: ``None``: derived from the method (GET, HEAD and OPTIONS read).
+    writes: bool | None = None
+    #: ``None``: derived from the path (health, metrics, ``/system...``).
+    control: bool | None = None
+    serve_stale: bool = False
+    flag: str | None = None
 
     def __post_init__(self) -> None:
         if self.idempotent and not (self.method == "POST" and self.tenant_scoped):
@@ -166,6 +185,21 @@ class Route:
             object.__setattr__(self, "operation_id", _camel(self.handler.__name__))
         if not OPERATION_ID.fullmatch(self.operation_id):
             raise ValueError(f"route {self.endpoint!r}: operation_id must be lower camelCase")
+        try:
+            object.__setattr__(self, "criticality", Criticality(self.criticality))
+        except ValueError:
+            raise InvalidConfig(
+                "criticality",
+                f"route {self.endpoint!r}: {self.criticality!r} is not one of"
+                " critical, normal, optional",
+            ) from None
+        if self.writes is None:
+            object.__setattr__(self, "writes", self.method.upper() not in READ_METHODS)
+        if self.control is None:
+            control = self.path in CONTROL_PATHS or self.path.startswith(CONTROL_PREFIX)
+            object.__setattr__(self, "control", control)
+        if self.serve_stale and self.writes:
+            raise InvalidConfig("serve_stale", f"route {self.endpoint!r}: only reads serve stale")
 
     @property
     def public(self) -> bool:
@@ -200,5 +234,9 @@ class Route:
             statuses.add(400)
         if self.idempotent:
             statuses |= {400, 409, 422}
+        if not self.control:
+            statuses.add(503)  # refused by the service mode
+        if self.flag is not None:
+            statuses.add(404)
         statuses.update(self.errors)
         return sorted(statuses)

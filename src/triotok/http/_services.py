@@ -14,6 +14,7 @@ from ..store import StoreHandle
 from ..supervision import ActorSystem
 from ..telemetry import Telemetry
 from ..transport import DeadLetterStore, EventBus
+from ._stale import StaleResponses
 
 if TYPE_CHECKING:
     from ._routes import Route
@@ -58,6 +59,8 @@ class Services:
     event_dead_letters: Mapping[str, DeadLetterStore] = field(default_factory=dict)
     #: Traces and metrics (``triotok.telemetry.Telemetry``); None: none at all.
     telemetry: Telemetry | None = None
+    #: The last good answers of ``serve_stale`` reads (survive restarts of ``/app/http``).
+    stale: StaleResponses = field(default_factory=StaleResponses)
     #: Set by ``/app/http`` once it serves: the Quart app and the bound port.
     app: Any = None
     port: int | None = None

@@ -51,10 +51,15 @@ class Status(Struct, frozen=True):
 
 
 class Health(Struct, frozen=True):
-    """Per-subsystem health: ``status`` is ``ok`` only if every critical one is up."""
+    """Per-subsystem health: ``status`` is ``ok`` only if every critical one is up.
+
+    ``mode`` is the node's service mode (``full``, ``degraded``, ``read_only``,
+    ``offline``), the mode its signals imply, and why.
+    """
 
     status: Literal["ok", "degraded"]
     subsystems: dict[str, Any]
+    mode: dict[str, Any] | UnsetType = UNSET
     version: str | UnsetType = UNSET
     uptime_s: float | UnsetType = UNSET
     pid: int | UnsetType = UNSET
@@ -64,6 +69,7 @@ class Health(Struct, frozen=True):
         "version": "0.1.0",
         "uptime_s": 3600.5,
         "pid": 4242,
+        "mode": {"mode": "full", "computed": "full", "reasons": [], "override": None},
         "subsystems": {
             "tree": {"status": "up", "root": "running", "not_running": []},
             "store": {"status": "up", "backend": "sqlite"},

@@ -11,11 +11,16 @@ from .._util import fixup_module_metadata
 from ._commands import Who as Who
 from ._commands import record_change as record_change
 from ._context import ModuleContext as ModuleContext
+from ._flags import Flag as Flag
+from ._flags import FlagEvaluation as FlagEvaluation
+from ._flags import FlagSet as FlagSet
+from ._flags import FlagStatistics as FlagStatistics
 from ._lookup import CachedLookup as CachedLookup
 from ._lookup import Directory as Directory
 from ._lookup import Invalidate as Invalidate
 from ._module import Grant as Grant
 from ._module import HealthCheck as HealthCheck
+from ._module import HealthChecks as HealthChecks
 from ._module import HealthReport as HealthReport
 from ._module import Module as Module
 from ._module import Subscription as Subscription
@@ -30,8 +35,13 @@ __all__ = (
     "ACTIONS",
     "CachedLookup",
     "Directory",
+    "Flag",
+    "FlagEvaluation",
+    "FlagSet",
+    "FlagStatistics",
     "Grant",
     "HealthCheck",
+    "HealthChecks",
     "HealthReport",
     "Invalidate",
     "Module",

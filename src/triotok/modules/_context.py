@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import trio
 
 from .._exceptions import InvalidConfig
+from ..resilience import ModeBoard
 from ..store import StoreHandle
 from ..supervision import ActorSystem
 from ..transport import EventBus, InMemoryTransport
+from ._flags import FlagSet
 from ._permissions import RoleTable
 
 if TYPE_CHECKING:
@@ -38,6 +40,10 @@ class ModuleContext:
     * ``settings``: this module's own settings (``[modules.<name>]`` in the
       TOML file), read only.
     * ``clock``: the time source (``trio.current_time``; a ``MockClock`` in tests).
+    * ``mode``: the node's service mode (``ctx.mode.mode``; shed optional work
+      while it is not ``full``), kept by ``/app/mode``.
+    * ``flags``: the node's feature flags (``ctx.flags.enabled("name", tenant=...)``),
+      kept by the flags module.
     """
 
     name: str
@@ -51,6 +57,8 @@ class ModuleContext:
     settings: Mapping[str, Any] = field(default_factory=dict)
     clock: Callable[[], float] = trio.current_time
     operator_tenant: str = "ops"
+    mode: ModeBoard = field(default_factory=ModeBoard)
+    flags: FlagSet = field(default_factory=FlagSet)
     _provided: dict[type[Any], Any] = field(default_factory=dict, repr=False)
 
     def provide(self, service: object) -> None:
@@ -87,5 +95,7 @@ class ModuleContext:
             dict(settings),
             self.clock,
             self.operator_tenant,
+            self.mode,
+            self.flags,
             self._provided,
         )

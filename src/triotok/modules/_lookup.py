@@ -89,6 +89,9 @@ class CachedLookup(Actor, Generic[K, V]):
 
     ``events``/``event_prefix``: invalidate ``key_of(envelope)`` for every event
     whose type starts with the prefix (from any node, via the outbox feed).
+    ``stale_grace``: seconds past its TTL an entry is still answered when
+    reloading it fails (the store is down): requests keep resolving their
+    tenant and key through an outage. An invalidated entry is never served.
     """
 
     def __init__(
@@ -102,6 +105,7 @@ class CachedLookup(Actor, Generic[K, V]):
         ttl: float = 30.0,
         negative_ttl: float = 5.0,
         maxsize: int = 10_000,
+        stale_grace: float = 3600.0,
     ) -> None:
         self._directory = directory
         self._loader = loader
@@ -112,6 +116,7 @@ class CachedLookup(Actor, Generic[K, V]):
             "ttl": ttl,
             "negative_ttl": negative_ttl,
             "maxsize": maxsize,
+            "stale_grace": stale_grace,
         }
         self._subscription = f"{directory.name}-invalidation"
 

@@ -31,11 +31,13 @@ own routes file imports ``triotok.http``.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from .._exceptions import InvalidConfig
+import trio
+
+from .._exceptions import InvalidConfig, TriotokError
 from ..store import Migration, Schema
 from ..supervision import ChildSpec
 from ..transport import Envelope
@@ -44,7 +46,7 @@ from ._permissions import Permission
 if TYPE_CHECKING:
     from ._context import ModuleContext
 
-__all__ = ("Grant", "HealthCheck", "HealthReport", "Module", "Subscription")
+__all__ = ("Grant", "HealthCheck", "HealthChecks", "HealthReport", "Module", "Subscription")
 
 MODULE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
@@ -95,6 +97,43 @@ class HealthCheck:
     name: str
     check: Callable[[ModuleContext], Awaitable[HealthReport]]
     critical: bool = True
+
+
+_REPORTED = {"ok": "up", "degraded": "degraded", "down": "down"}
+
+
+class HealthChecks:
+    """Every module's declared health checks, run together (``/health``, ``/ready``, ``/app/mode``).
+
+    The composition root provides one (``ctx.get(HealthChecks)``); a check
+    that raises or takes longer than ``timeout`` seconds counts as ``down``.
+    """
+
+    def __init__(self, modules: Iterable[Module], *, timeout: float = 1.0) -> None:
+        self.checks: tuple[tuple[str, HealthCheck], ...] = tuple(
+            (module.name if check.name == module.name else f"{module.name}.{check.name}", check)
+            for module in modules
+            for check in module.health
+        )
+        self.timeout = timeout
+
+    async def run(self, ctx: ModuleContext) -> tuple[bool, dict[str, Any]]:
+        """``(no critical check is down, {name: {"status": up|degraded|down, ...detail}})``."""
+        ok = True
+        results: dict[str, Any] = {}
+        for name, check in self.checks:
+            try:
+                with trio.fail_after(self.timeout):
+                    report = await check.check(ctx)
+            except (TriotokError, trio.TooSlowError) as exc:
+                code = exc.code if isinstance(exc, TriotokError) else "timeout"
+                results[name] = {"status": "down", "error": code}
+                ok = ok and not check.critical
+                continue
+            results[name] = {"status": _REPORTED[report.status], **report.detail}
+            if report.status == "down" and check.critical:
+                ok = False
+        return ok, results
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,10 @@
 
 Each policy is a synchronous state machine with time passed in and no trio
 import (``Backoff``/``backoff_delay``/``BackoffState``, ``RetryPolicy``,
-``BreakerPolicy``, ``GcraTable``), driven by a thin trio adapter
-(``CircuitBreaker``, ``RateLimiter``) or by the layer that uses it (the
-supervisor, the event bus, the outbox relay). ``SingleFlight`` and
+``BreakerPolicy``, ``GcraTable``, ``ModePolicy``), driven by a thin trio
+adapter (``CircuitBreaker``, ``RateLimiter``) or by the layer that uses it
+(the supervisor, the event bus, the outbox relay, the service-mode monitor,
+whose :class:`ModeBoard` the HTTP gate reads). ``SingleFlight`` and
 ``LoadingCache`` run their loads in a nursery of their owner.
 
 This package sits below :mod:`triotok.actors`: it imports only
@@ -31,6 +32,17 @@ from ._breaker_trio import CircuitBreaker as CircuitBreaker
 from ._cache import CacheStatistics as CacheStatistics
 from ._cache import LoadingCache as LoadingCache
 from ._cache import open_loading_cache as open_loading_cache
+from ._modes import Criticality as Criticality
+from ._modes import ModeBoard as ModeBoard
+from ._modes import ModeChange as ModeChange
+from ._modes import ModeDecision as ModeDecision
+from ._modes import ModeOverride as ModeOverride
+from ._modes import ModePolicy as ModePolicy
+from ._modes import ModeReason as ModeReason
+from ._modes import ModeSignals as ModeSignals
+from ._modes import ModeStatistics as ModeStatistics
+from ._modes import ServiceMode as ServiceMode
+from ._modes import admits as admits
 from ._ratelimit import GcraTable as GcraTable
 from ._ratelimit import RateDecision as RateDecision
 from ._ratelimit import RateLimit as RateLimit
@@ -56,10 +68,19 @@ __all__ = (
     "CacheStatistics",
     "CircuitBreaker",
     "CircuitOpen",
+    "Criticality",
     "FlightResult",
     "GcraTable",
     "GiveUpReason",
     "LoadingCache",
+    "ModeBoard",
+    "ModeChange",
+    "ModeDecision",
+    "ModeOverride",
+    "ModePolicy",
+    "ModeReason",
+    "ModeSignals",
+    "ModeStatistics",
     "RateDecision",
     "RateLimit",
     "RateLimited",
@@ -67,8 +88,10 @@ __all__ = (
     "RateLimiterStatistics",
     "RetryDecision",
     "RetryPolicy",
+    "ServiceMode",
     "SingleFlight",
     "SingleFlightStatistics",
+    "admits",
     "backoff_delay",
     "failure_cause",
     "is_retryable",

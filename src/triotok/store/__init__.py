@@ -34,6 +34,8 @@ from ._config import parse_store_url as parse_store_url
 from ._deadletters import DeadLetteredEvent as DeadLetteredEvent
 from ._deadletters import DurableDeadLetterLog as DurableDeadLetterLog
 from ._deadletters import EventDeadLetters as EventDeadLetters
+from ._guard import GuardedStore as GuardedStore
+from ._guard import StoreBreakers as StoreBreakers
 from ._inbox import InboxConsumer as InboxConsumer
 from ._inbox import InboxHandler as InboxHandler
 from ._inbox import InboxStatistics as InboxStatistics
@@ -87,6 +89,7 @@ __all__ = (
     "EventDeadLetters",
     "GetPosition",
     "GetStatistics",
+    "GuardedStore",
     "InboxConsumer",
     "InboxHandler",
     "InboxStatistics",
@@ -107,6 +110,7 @@ __all__ = (
     "SchemaTooNew",
     "SqliteConfig",
     "Store",
+    "StoreBreakers",
     "StoreError",
     "StoreHandle",
     "StoreLike",

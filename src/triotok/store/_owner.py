@@ -20,6 +20,7 @@ with :class:`~triotok.actors.UnknownMessage`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ import trio
 from .._exceptions import StoreUnavailable
 from ..actors import Actor, UnknownMessage
 from ..transport import Envelope, InMemoryTransport, SchemaError, decode
+from ._guard import GuardedStore, StoreBreakers
 from ._migrations import Schema
 from ._open import open_store
 from ._types import Store
@@ -59,14 +61,24 @@ class GetPosition:
 class StoreHandle:
     """The current store of the application, or :class:`StoreUnavailable` between owners.
 
-    ``wrap`` (telemetry's instrumented store, for one) is applied to each
-    store an owner opens: every user of the handle gets the wrapped store,
-    the owner's tree entry keeps the backend's statistics.
+    ``breakers`` are the store's read and write circuit breakers; an owner
+    started with ``guard=True`` (the application's) publishes its store
+    behind them (:class:`~._guard.GuardedStore`), so calls fail fast while
+    the database is down. ``wrap`` (telemetry's instrumented store, for one)
+    is applied to each store an owner publishes (around the guard): every
+    user of the handle gets the wrapped store, the owner's tree entry keeps
+    the backend's statistics.
     """
 
-    def __init__(self, *, wrap: Callable[[Store], Store] | None = None) -> None:
+    def __init__(
+        self,
+        breakers: StoreBreakers | None = None,
+        *,
+        wrap: Callable[[Store], Store] | None = None,
+    ) -> None:
         self._store: Store | None = None
         self._opened = trio.Event()
+        self.breakers = breakers if breakers is not None else StoreBreakers()
         self._wrap = wrap
 
     @property
@@ -96,12 +108,23 @@ class StoreHandle:
 
 
 class StoreOwner(Actor):
-    """``/app/store``: holds the store open; answers :class:`Ping` with the round-trip time."""
+    """``/app/store``: holds the store open; answers :class:`Ping` with the round-trip time.
 
-    def __init__(self, handle: StoreHandle, url: str, schemas: Sequence[Schema] = ()) -> None:
+    With ``guard`` the store is published behind the handle's breakers (both
+    shown in the tree as components of ``/app/store``).
+    """
+
+    def __init__(
+        self,
+        handle: StoreHandle,
+        url: str,
+        schemas: Sequence[Schema] = (),
+        guard: bool = False,
+    ) -> None:
         self._handle = handle
         self._url = url
         self._schemas = tuple(schemas)
+        self._guard = guard
         self._closing = trio.Event()
         self._closed = trio.Event()
 
@@ -110,9 +133,16 @@ class StoreOwner(Actor):
 
     async def _hold(self, task_status: trio.TaskStatus[None]) -> None:
         try:
-            async with open_store(self._url, schemas=self._schemas) as store:
+            async with open_store(self._url, schemas=self._schemas) as opened:
+                store: Store = opened
+                if self._guard:
+                    breakers = self._handle.breakers
+                    breakers.reset()
+                    store = GuardedStore(opened, breakers)
+                    self.ctx.register("reads", breakers.reads)
+                    self.ctx.register("writes", breakers.writes)
                 self._handle._set(store)
-                self.ctx.register("store", store)
+                self.ctx.register("store", opened)
                 task_status.started()
                 try:
                     await self._closing.wait()
@@ -137,6 +167,8 @@ class OutboxFeed(Actor):
     """``/app/transport/feed``: every committed outbox event, to the local ``events`` transport.
 
     Starts after the highest id present at start (history is not replayed).
+    While the store is unavailable it waits (``poll_interval``) and goes on
+    from its position once the store answers: it never crashes for it.
     Subscribers register on the :class:`~triotok.transport.InMemoryTransport`
     given at construction, which outlives restarts of this actor and of them.
     A subscriber raising is logged and skipped: a feed of cache invalidations
@@ -150,19 +182,47 @@ class OutboxFeed(Actor):
         self._events = events
         self._poll_interval = poll_interval
         self.position = 0
+        self._positioned = False
 
     async def on_start(self) -> None:
-        store = await self._handle.wait_open()
+        await self._handle.wait_open()
+        with contextlib.suppress(StoreUnavailable):  # else the tail takes it, later
+            await self._start_position()
+        self.ctx.start_soon(self._tail)
+
+    async def _start_position(self) -> None:
+        store = self._handle.store
         self.position = int(await store.fetchval("SELECT COALESCE(MAX(id), 0) FROM outbox"))
-        self.ctx.start_soon(self._tail, store)
+        self._positioned = True
 
     async def receive(self, message: Any) -> Any:
         if isinstance(message, GetPosition):
             return self.position
         raise UnknownMessage(self.ctx.path, message, (GetPosition,))
 
-    async def _tail(self, store: Store) -> None:
-        async with store.listen(fallback_interval=self._poll_interval) as wakeups:
+    async def _tail(self) -> None:
+        # A store that is down (or restarting) is no crash: the feed waits and goes
+        # on from its position, so no committed event is skipped or handed on twice.
+        failing = False
+        while True:
+            try:
+                if not self._positioned:
+                    await self._start_position()
+                await self._follow(self._handle.store)
+            except StoreUnavailable as exc:
+                if not failing:
+                    logger.warning("outbox feed: the store is unavailable (%s); waiting", exc)
+                failing = True
+                await trio.sleep(self._poll_interval)
+
+    async def _follow(self, store: Store) -> None:
+        # SQLite wakes only this process's waiters: commits of other processes on the
+        # same file (another worker, another node) are found by polling every
+        # ``poll_interval``; PostgreSQL's NOTIFY reaches every node.
+        poll = self._poll_interval if store.backend == "sqlite" else 30.0
+        async with store.listen(
+            poll_interval=poll, fallback_interval=self._poll_interval
+        ) as wakeups:
             while True:
                 rows = await store.fetch(
                     "SELECT id, event_type, payload FROM outbox WHERE id > $1 ORDER BY id"

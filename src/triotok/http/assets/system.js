@@ -1,4 +1,4 @@
-// The operators' page: draws GET /system/tree and refreshes it every 2 s.
+// The operators' page: draws GET /system/tree and GET /system/mode, refreshed every 2 s.
 //
 // Authentication: the page itself is public and holds no data. The operator
 // types an admin key of the operator tenant once (or opens the page as
@@ -158,6 +158,11 @@
       } else if (stats && typeof stats === "object" && typeof stats.lag_events === "number") {
         const lag = stats.lag_events + " events, " + stats.lag_seconds + " s";
         out.push(fact("lag", lag, stats.lag_events > 0 ? "warn" : ""));
+      } else if (stats && typeof stats === "object" && typeof stats.mode === "string") {
+        const badge = el("span", "mode-badge mode-" + stats.mode.replace(/[^a-z_]/g, ""));
+        badge.textContent = "mode " + stats.mode;
+        if (stats.reasons && stats.reasons.length) badge.title = stats.reasons.join(", ");
+        out.push(badge);
       } else if (stats && typeof stats === "object" && "hits" in stats) {
         out.push(
           fact(name, stats.size + " cached, " + stats.hits + " hits / " + stats.misses + " misses")
@@ -247,6 +252,24 @@
     $("summary").textContent = parts.join(" · ");
   }
 
+  function renderMode(view) {
+    const box = $("mode");
+    const name = $("mode-name");
+    name.textContent = view.mode;
+    name.className = "mode-badge mode-" + String(view.mode).replace(/[^a-z_]/g, "");
+    box.dataset.mode = view.mode;
+    const why = (view.reasons || []).map((r) => r.signal + ": " + r.detail);
+    if (view.override) {
+      why.push(
+        "override by " + view.override.actor +
+          (view.override.expires_at ? " until " + view.override.expires_at : " until lifted")
+      );
+    }
+    if (view.computed !== view.mode) why.push("signals alone: " + view.computed);
+    $("mode-why").textContent = why.length ? "(" + why.join("; ") + ")" : "(every signal is clear)";
+    box.hidden = false;
+  }
+
   // ---------------------------------------------------------------- refresh loop
 
   async function refresh() {
@@ -256,6 +279,11 @@
       lastTree = await api("GET", "/system/tree");
       showTree();
       render();
+      try {
+        renderMode(await api("GET", "/system/mode"));
+      } catch (err) {
+        $("mode").hidden = true; // an application composed without the modes module
+      }
       const now = new Date();
       $("updated").textContent = "last updated " + now.toLocaleTimeString();
       $("updated").dataset.at = now.toISOString();

@@ -204,6 +204,7 @@ class KeyResolver(CachedLookup[str, ApiKey]):
         *,
         ttl: float = 60.0,
         negative_ttl: float = 5.0,
+        stale_grace: float = 3600.0,
     ) -> None:
         super().__init__(
             directory,
@@ -213,6 +214,7 @@ class KeyResolver(CachedLookup[str, ApiKey]):
             key_of=_key_of,
             ttl=ttl,
             negative_ttl=negative_ttl,
+            stale_grace=stale_grace,
         )
 
 

@@ -35,7 +35,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ..._exceptions import Conflict, ConflictError, DomainError, NotFound, PreconditionFailed
+from ..._exceptions import (
+    Conflict,
+    ConflictError,
+    DomainError,
+    NotFound,
+    PreconditionFailed,
+    StoreUnavailable,
+)
 from ...actors import Actor, Failure
 from ...store import StoreHandle, UnitOfWork
 from .._commands import Who, record_change
@@ -143,11 +150,18 @@ class ProductEntity(Actor):
     async def on_start(self) -> None:
         if isinstance(self.ctx.peek(), CreateProduct):
             return  # a create needs no load: the primary key decides (module docstring)
-        self.product = await self._load(self._store.store)
+        # A store that is down is no crash: the state loads with the first command
+        # (else activations during an outage would crash-loop and poison the key).
+        try:
+            self.product = await self._load(self._store.store)
+            self.loaded = True
+        except StoreUnavailable:
+            self.loaded = False
 
     async def receive(self, message: Any) -> Product | Failure:
         # A refused command is an answer, not a crash: the caller gets the
         # domain error, the entity keeps its state and nothing is dead-lettered.
+        # So is a store that is down (503 to the caller; nothing was written).
         try:
             if not self.loaded and not isinstance(message, CreateProduct | GetProduct):
                 self.product = await self._load(self._store.store)
@@ -162,7 +176,7 @@ class ProductEntity(Actor):
                 return await self._archive(message)
             if isinstance(message, AdjustInventory):
                 return await self._adjust(message)
-        except (DomainError, NotFound) as refused:
+        except (DomainError, NotFound, StoreUnavailable) as refused:
             return Failure(refused)
         raise TypeError(f"a product takes its commands, not {type(message).__name__}")
 

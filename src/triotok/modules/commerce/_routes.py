@@ -172,6 +172,8 @@ ROUTES: tuple[Route, ...] = (
         path_schemas=_PRODUCT_ID,
         response=models.Product,
         errors=(404,),
+        criticality="critical",
+        serve_stale=True,
     ),
     Route(
         "PATCH",

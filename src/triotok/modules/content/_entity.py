@@ -31,7 +31,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ..._exceptions import Conflict, ConflictError, DomainError, NotFound, PreconditionFailed
+from ..._exceptions import (
+    Conflict,
+    ConflictError,
+    DomainError,
+    NotFound,
+    PreconditionFailed,
+    StoreUnavailable,
+)
 from ...actors import Actor, Failure, UnknownMessage
 from ...store import StoreHandle, UnitOfWork
 from .._commands import Who, record_change
@@ -136,7 +143,12 @@ class NodeEntity(Actor):
     async def on_start(self) -> None:
         if isinstance(self.ctx.peek(), CreateNode):
             return  # a create needs no load: the primary key decides (module docstring)
-        await self._load()
+        # A store that is down is no crash: the state loads with the first command
+        # (else activations during an outage would crash-loop and poison the key).
+        try:
+            await self._load()
+        except StoreUnavailable:
+            self.loaded = False
 
     async def _load(self) -> None:
         self.node = await self._repository.load(self._store.store, self.tenant_id, self.node_id)
@@ -145,6 +157,7 @@ class NodeEntity(Actor):
     async def receive(self, message: Any) -> ContentNode | Failure | None:
         # A refused command is an answer, not a crash: the caller gets the
         # domain error, the entity keeps its state and nothing is dead-lettered.
+        # So is a store that is down (503 to the caller; nothing was written).
         try:
             if not self.loaded and not isinstance(message, CreateNode):
                 await self._load()
@@ -156,7 +169,7 @@ class NodeEntity(Actor):
                 return await self._update(message)
             if isinstance(message, TransitionNode):
                 return await self._transition(message)
-        except (DomainError, NotFound) as refused:
+        except (DomainError, NotFound, StoreUnavailable) as refused:
             return Failure(refused)
         raise UnknownMessage(self.ctx.path, message, _COMMANDS)
 

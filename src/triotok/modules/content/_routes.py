@@ -196,6 +196,8 @@ ROUTES: tuple[Route, ...] = (
         path_schemas=_NODE_ID,
         response=models.ContentNode,
         errors=(404,),
+        criticality="critical",
+        serve_stale=True,
     ),
     Route(
         "PATCH",

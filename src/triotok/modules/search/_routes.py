@@ -324,6 +324,7 @@ ROUTES: tuple[Route, ...] = (
         operation_id="listProducts",
         query=models.ProductQuery,
         response=models.ProductPage,
+        serve_stale=True,  # its last good answer while the store is down
     ),
     Route(
         "GET",
@@ -335,6 +336,7 @@ ROUTES: tuple[Route, ...] = (
         operation_id="listContentNodes",
         query=models.ContentNodeQuery,
         response=models.ContentNodePage,
+        serve_stale=True,  # its last good answer while the store is down
     ),
     Route(
         "GET",
@@ -346,6 +348,7 @@ ROUTES: tuple[Route, ...] = (
         operation_id="search",
         query=models.SearchQuery,
         response=models.SearchPage,
+        serve_stale=True,  # its last good answer while the store is down
     ),
     Route(
         "POST",

@@ -36,6 +36,7 @@ class TenantResolver(CachedLookup[str, Tenant]):
         *,
         ttl: float = 30.0,
         negative_ttl: float = 5.0,
+        stale_grace: float = 3600.0,
     ) -> None:
         super().__init__(
             directory,
@@ -45,6 +46,7 @@ class TenantResolver(CachedLookup[str, Tenant]):
             key_of=_tenant_of,
             ttl=ttl,
             negative_ttl=negative_ttl,
+            stale_grace=stale_grace,
         )
 
 

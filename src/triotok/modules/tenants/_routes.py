@@ -95,12 +95,14 @@ async def deactivate_tenant(call: Call) -> dict[str, Any]:
 # ---------------------------------------------------------------- the caller's own tenant
 
 
-# The JSON of cached tenants, by (id, version): the hot read serves bytes.
-_TENANT_JSON: dict[tuple[str, int], bytes] = {}
+# The JSON of cached tenants, by (id, version, updated_at): the hot read serves bytes.
+# The time is in the key because the dict is the process's, shared by every
+# application in it: (id, version) alone named another store's tenant.
+_TENANT_JSON: dict[tuple[str, int, Any], bytes] = {}
 
 
 def _tenant_json(tenant: Tenant) -> bytes:
-    key = (tenant.id, tenant.version)
+    key = (tenant.id, tenant.version, tenant.updated_at)
     body = _TENANT_JSON.get(key)
     if body is None:
         if len(_TENANT_JSON) >= 10_000:
@@ -158,6 +160,8 @@ ROUTES = (
         operation_id="getCurrentTenant",
         response=models.Tenant,
         errors=(404,),
+        criticality="critical",
+        serve_stale=True,
     ),
     Route(
         "PATCH",
