@@ -74,6 +74,7 @@ from .modules.content import (
     Who,
 )
 from .modules.tenants import TENANTS, TenantDirectory, TenantRepository
+from .plugins import Plugin, PluginManager, PluginOptions, discover
 from .store import (
     DurableDeadLetterLog,
     EventDeadLetters,
@@ -89,6 +90,7 @@ from .transport import EventBus, InMemoryTransport
 
 __all__ = (
     "MODULES",
+    "PLUGINS",
     "Application",
     "DemoKeys",
     "ensure_demo",
@@ -100,6 +102,10 @@ logger = logging.getLogger("triotok.app")
 
 #: The composition: every module of the application, in start order.
 MODULES: tuple[Module, ...] = (SYSTEM, TENANTS, ACCESS, AUDIT, CONTENT, COMMERCE)
+
+#: The first-party plugins, discovered with those of installed packages (each
+#: stays ``discovered`` until an operator enables it).
+PLUGINS: tuple[type[Plugin], ...] = ()
 
 #: The platform's own actors that must run for ``/ready`` (modules add theirs).
 PLATFORM_REQUIRED = ("/app/store", "/app/transport")
@@ -238,21 +244,30 @@ async def open_application(
     serve_http: bool = True,
     modules: Sequence[Module] = MODULES,
     settings_of: Mapping[str, Mapping[str, Any]] | None = None,
+    plugins: Sequence[type[Plugin]] = PLUGINS,
+    plugin_options: PluginOptions | None = None,
 ) -> AsyncIterator[Application]:
     """Start the tree of ``modules`` (and the server unless ``serve_http`` is false).
 
     ``settings_of`` gives modules their own settings by module name (merged
-    over what :func:`module_settings` derives from ``settings``).
+    over what :func:`module_settings` derives from ``settings``). ``plugins``
+    are the first-party plugins; those of installed packages (entry points)
+    and of ``settings.plugins_dir`` are discovered besides them.
     """
     modules = tuple(modules)
     check_modules(modules)
+    manager = PluginManager(
+        discover(plugins, directory=settings.plugins_dir or None), plugin_options
+    )
     async with open_system(name="app") as system:
         handle = StoreHandle()
         events = InMemoryTransport()
         outbox = OutboxTransport(handle)
         durable = DurableDeadLetterLog(handle) if settings.durable_bus_dead_letters else None
         bus = EventBus(transport=outbox, dead_letters=durable)
-        roles = RoleTable(grant for module in modules for grant in module.permissions)
+        roles = RoleTable(
+            [*(grant for module in modules for grant in module.permissions), *manager.permissions()]
+        )
         base = ModuleContext(
             "platform",
             system,
@@ -275,9 +290,11 @@ async def open_application(
             required=required_paths(modules, serve_http=serve_http),
             version=__version__,
             event_dead_letters={"bus": bus.dead_letters, "outbox": EventDeadLetters(handle)},
+            plugins=manager,
         )
+        schemas = (*schemas_of(modules), *manager.schemas())
         await system.spawn(
-            StoreOwner, handle, settings.store_url, schemas_of(modules), name="store", shutdown=30.0
+            StoreOwner, handle, settings.store_url, schemas, name="store", shutdown=30.0
         )
         for module in modules:
             if module.setup is not None:
@@ -292,6 +309,7 @@ async def open_application(
             ],
         )
         await system.spawn_supervisor(transport)
+        await manager.start(base)  # /app/plugins: a plugin that fails is only marked failed
         app = Application(settings, system, services, events, bus)
         if settings.demo:
             app.demo = await ensure_demo(app, keys_file=demo_keys_path(settings))
@@ -303,6 +321,7 @@ async def open_application(
             yield app
         finally:
             app.stopped.set()
+            await manager.aclose()
             await bus.aclose()
 
 

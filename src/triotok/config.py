@@ -77,6 +77,7 @@ class Settings:
     keep_alive_timeout: float = 5.0
     body_timeout: float = 30.0
     durable_bus_dead_letters: bool = False
+    plugins_dir: str = ""
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied and validated."""
@@ -177,6 +178,7 @@ FIELDS: tuple[Field, ...] = (
         "durable_bus_dead_letters",
         "keep the bus's dead letters in the store, not in memory",
     ),
+    Field("plugins_dir", str, "plugins", "dir", "a directory of plugins to discover (empty: none)"),
 )
 
 _BY_NAME = {f.name: f for f in FIELDS}

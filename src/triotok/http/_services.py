@@ -55,6 +55,8 @@ class Services:
     started_at: float = field(default_factory=time.time)
     #: The dead-letter stores of events by source (``"bus"``, ``"outbox"``), one API for all.
     event_dead_letters: Mapping[str, DeadLetterStore] = field(default_factory=dict)
+    #: The plugin manager (``triotok.plugins.PluginManager``) when the application has one.
+    plugins: Any = None
     #: Set by ``/app/http`` once it serves: the Quart app and the bound port.
     app: Any = None
     port: int | None = None
@@ -85,5 +87,8 @@ class Services:
 
     @property
     def routes(self) -> tuple[Route, ...]:
-        """Every route of every module, in composition order."""
-        return tuple(route for module in self.modules for route in module.route_table())
+        """Every route of every module, in composition order, then the plugins' endpoints."""
+        from ._plugin_routes import plugin_routes
+
+        modules = tuple(route for module in self.modules for route in module.route_table())
+        return modules + plugin_routes(self.plugins)
