@@ -75,6 +75,8 @@ from .modules.content import (
 )
 from .modules.tenants import TENANTS, TenantDirectory, TenantRepository
 from .plugins import Plugin, PluginManager, PluginOptions, discover
+from .plugins.seo import SEO
+from .plugins.webhooks import WEBHOOKS
 from .store import (
     DurableDeadLetterLog,
     EventDeadLetters,
@@ -105,7 +107,7 @@ MODULES: tuple[Module, ...] = (SYSTEM, TENANTS, ACCESS, AUDIT, CONTENT, COMMERCE
 
 #: The first-party plugins, discovered with those of installed packages (each
 #: stays ``discovered`` until an operator enables it).
-PLUGINS: tuple[type[Plugin], ...] = ()
+PLUGINS: tuple[type[Plugin], ...] = (WEBHOOKS, SEO)
 
 #: The platform's own actors that must run for ``/ready`` (modules add theirs).
 PLATFORM_REQUIRED = ("/app/store", "/app/transport")

@@ -201,7 +201,7 @@ def _endpoint_route(name: str, endpoint: Endpoint) -> Route:
             request_id=call.request_id,
         )
         try:
-            response = await run.request(endpoint, request)
+            response = await run.request(endpoint.key, request)
         except (PluginTimeout, PluginUnavailable, PluginCrashed) as exc:
             # The plugin failed, not the platform: 503, and the breaker counts it.
             raise RequestError(exc.message, status=503, code=exc.code) from None

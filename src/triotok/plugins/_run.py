@@ -85,6 +85,10 @@ class PluginRun:
     switched_on: Callable[[str], bool] = lambda tenant: False
     #: Extra facts the host shows (pid, exits) for ``GET /system/plugins``.
     host_facts: dict[str, Any] = field(default_factory=dict)
+    endpoints: dict[str, Endpoint] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.endpoints = {e.key: e for e in self.module.route_table()}
 
     @property
     def isolation(self) -> str:
@@ -116,7 +120,11 @@ class PluginRun:
         scope = new_scope(envelope.tenant_id)
         await self.call(lambda runtime: runtime.deliver(index, envelope, scope))
 
-    async def request(self, endpoint: Endpoint, request: PluginRequest) -> PluginResponse:
+    async def request(self, key: str, request: PluginRequest) -> PluginResponse:
+        """Call this run's endpoint ``key`` (``"GET /path"``): its own instance's handler."""
+        endpoint = self.endpoints.get(key)
+        if endpoint is None:
+            raise PluginUnavailable(self.name, f"this run of it has no endpoint {key}")
         scope = new_scope(request.tenant)
         return await self.call(lambda runtime: runtime.request(endpoint, request, scope))
 

@@ -18,6 +18,7 @@ from .._exceptions import (
     DomainError,
     Forbidden,
     InvalidInput,
+    NotFound,
     PreconditionFailed,
     PreconditionRequired,
     TriotokError,
@@ -45,6 +46,7 @@ _DOMAIN: dict[str, type[DomainError]] = {
     cls.__name__: cls
     for cls in (InvalidInput, Forbidden, Conflict, PreconditionFailed, PreconditionRequired)
 }
+_NOT_FOUND = "NotFound"
 _PLUGIN: dict[str, type[PluginError]] = {
     cls.__name__: cls for cls in (PluginTimeout, PluginUnavailable, PluginCrashed)
 }
@@ -79,6 +81,8 @@ def error_from_wire(plugin: str, data: Any) -> Exception:
         return CapabilityDenied(
             plugin, str(data.get("capability", "?")), str(data.get("target", "?")), reason
         )
+    if kind == _NOT_FOUND:
+        return NotFound(message)
     domain = _DOMAIN.get(kind)
     if domain is not None:
         extra = {"field": data["field"]} if isinstance(data.get("field"), str) else {}
