@@ -71,7 +71,7 @@ def _join(words: list[str]) -> str:
 
 
 def slugify(title: str, *, drop_stop_words: bool = False) -> str:
-    """``"The Café: déjà vu!"`` -> ``"the-cafe-deja-vu"`` (without stop words: ``"cafe-deja-vu"``)."""
+    """``"The Café: déjà vu!"`` -> ``"the-cafe-deja-vu"``; without stop words ``"cafe-deja-vu"``."""
     words = _ascii_words(title)
     if drop_stop_words:
         words = [w for w in words if w not in _STOP] or words
