@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 
 from tests.docs import DOCS
-from triotok.app import MODULES
-from triotok.http import Route, all_routes
-from triotok.modules import RoleTable
+from triotok.app import role_table as app_roles
+from triotok.app import route_table as app_routes
+from triotok.http import Route
 
 REFERENCE = DOCS / "reference" / "http-api.md"
 _ROUTES_START = (
@@ -32,13 +32,13 @@ def route_table() -> str:
     rows = [
         f"| {r.method} | `{r.openapi_path}` | `{r.operation_id}` | {_permission(r)} | {r.status} | "
         f"{', '.join(map(str, r.all_errors()))} | {r.summary} |\n"
-        for r in all_routes(MODULES)
+        for r in app_routes()
     ]
     return "".join(rows)
 
 
 def role_table() -> str:
-    roles = RoleTable(grant for module in MODULES for grant in module.permissions)
+    roles = app_roles()
     return "".join(
         f"| {role} | {', '.join(f'`{p}`' for p in sorted(roles.permissions(role)))} |\n"
         for role in ("viewer", "editor", "admin")

@@ -51,7 +51,7 @@ from . import __version__
 from ._exceptions import Conflict, ConflictError, InvalidConfig
 from .actors import ActorRef
 from .config import Settings
-from .http import SYSTEM, HttpOptions, HttpServer, Services
+from .http import SYSTEM, HttpOptions, HttpServer, Route, Services, all_routes, plugin_routes
 from .modules import Module, ModuleContext, RoleTable, SubscriberActor, check_modules
 from .modules.access import ACCESS, ApiKeyRepository, KeyDirectory, Role, hash_key, parse_key
 from .modules.audit import AUDIT
@@ -97,6 +97,8 @@ __all__ = (
     "DemoKeys",
     "ensure_demo",
     "open_application",
+    "role_table",
+    "route_table",
     "schemas_of",
 )
 
@@ -187,6 +189,24 @@ def module_settings(settings: Settings) -> dict[str, dict[str, Any]]:
 def schemas_of(modules: Sequence[Module] = MODULES) -> tuple[Schema, ...]:
     """The migrations of ``modules``, in order (what ``/app/store`` applies at start)."""
     return tuple(module.schema for module in modules if module.migrations)
+
+
+def route_table(
+    modules: Sequence[Module] = MODULES, plugins: Sequence[type[Plugin]] = PLUGINS
+) -> tuple[Route, ...]:
+    """Every route of an application of ``modules`` with the first-party ``plugins``."""
+    manager = PluginManager(discover(plugins, group=None))
+    return (*all_routes(modules), *plugin_routes(manager))
+
+
+def role_table(
+    modules: Sequence[Module] = MODULES, plugins: Sequence[type[Plugin]] = PLUGINS
+) -> RoleTable:
+    """The role table of such an application: the modules' grants and the plugins'."""
+    manager = PluginManager(discover(plugins, group=None))
+    return RoleTable(
+        [*(grant for module in modules for grant in module.permissions), *manager.permissions()]
+    )
 
 
 def required_paths(modules: Sequence[Module], *, serve_http: bool) -> tuple[str, ...]:

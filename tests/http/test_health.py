@@ -5,8 +5,7 @@ from __future__ import annotations
 import trio
 
 from tests.http.conftest import Server
-from triotok.app import MODULES
-from triotok.http import all_routes
+from triotok.app import route_table
 
 
 async def test_live_ready_health(server: Server) -> None:
@@ -44,7 +43,7 @@ async def test_openapi_describes_every_route(server: Server) -> None:
         response = await server.client.get("/openapi.json")
     doc = response.json()
     assert doc["openapi"].startswith("3.1")
-    for route in all_routes(MODULES):
+    for route in route_table():
         operation = doc["paths"][route.openapi_path][route.method.lower()]
         assert str(route.status) in operation["responses"]
         assert "429" in operation["responses"]
@@ -78,7 +77,7 @@ async def test_responses_match_their_declared_schema(server: Server) -> None:
             "node_id": node.json()["id"],
             "product_id": product.json()["id"],
         }
-        for route in all_routes(MODULES):
+        for route in route_table():
             if route.method != "GET" or route.response is None:
                 continue
             url = route.path

@@ -22,6 +22,7 @@ from ._conditional import if_match as if_match
 from ._conditional import not_modified as not_modified
 from ._middleware import SECURITY_HEADERS as SECURITY_HEADERS
 from ._openapi import openapi_document as openapi_document
+from ._plugin_routes import plugin_routes as plugin_routes
 from ._problems import PROBLEM_JSON as PROBLEM_JSON
 from ._routes import Call as Call
 from ._routes import Reply as Reply
@@ -59,6 +60,7 @@ __all__ = (
     "json_bytes",
     "not_modified",
     "openapi_document",
+    "plugin_routes",
 )
 
 fixup_module_metadata(__name__, globals())

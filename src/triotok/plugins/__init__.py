@@ -33,9 +33,15 @@ in a resource-limited child process (``isolation = "process"``, the
 default) or in-process (``"inline"``), behind a circuit breaker and a
 per-call deadline, and enforces its grant on every call. See
 docs/reference/plugins.md and docs/tutorial/write-a-plugin.md.
+
+A handler answers a client error by raising :class:`InvalidInput` (400),
+:class:`NotFound` (404) or :class:`Conflict` (409), re-exported here.
 """
 
+from .._exceptions import Conflict as Conflict
+from .._exceptions import InvalidInput as InvalidInput
 from .._util import fixup_module_metadata
+from ..store import NotFound as NotFound
 from ._api import NAME_PATTERN as NAME_PATTERN
 from ._api import Capabilities as Capabilities
 from ._api import Endpoint as Endpoint
@@ -75,12 +81,15 @@ __all__ = (
     "NAME_PATTERN",
     "Capabilities",
     "CapabilityDenied",
+    "Conflict",
     "Discovered",
     "Endpoint",
     "HttpReply",
+    "InvalidInput",
     "Isolation",
     "Limits",
     "Metadata",
+    "NotFound",
     "Plugin",
     "PluginContext",
     "PluginCrashed",

@@ -67,6 +67,8 @@ _ROLES = {
 
 
 class PluginState(enum.Enum):
+    """Where a plugin is in its lifecycle (see the module docstring)."""
+
     DISCOVERED = "discovered"
     ENABLED = "enabled"
     RUNNING = "running"

@@ -111,6 +111,7 @@ def reading_minutes(words: int) -> int:
 def analyse(
     locale: str, title: str, slug: str, excerpt: str, body: str, body_format: str
 ) -> Analysis:
+    """The findings for one translation (see the module docstring)."""
     text = plain_text(body, body_format)
     words = len(text.split())
     suggestions: list[str] = []
