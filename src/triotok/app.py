@@ -74,7 +74,7 @@ from .modules.content import (
     Who,
 )
 from .modules.tenants import TENANTS, TenantDirectory, TenantRepository
-from .plugins import Plugin, PluginManager, PluginOptions, discover
+from .plugins import Plugin, PluginManager, PluginOptions, PluginState, discover
 from .plugins.seo import SEO
 from .plugins.webhooks import WEBHOOKS
 from .store import (
@@ -393,6 +393,7 @@ async def ensure_demo(app: Application, *, keys_file: Path | None = None) -> Dem
         await _demo_content(ctx)
     if any(module.name == "commerce" for module in app.modules):
         await _demo_products(ctx)
+    await _demo_plugins(app)
     return DemoKeys(operator, result[operator], DEMO_TENANT, result[DEMO_TENANT])
 
 
@@ -447,6 +448,27 @@ async def _demo_products(ctx: ModuleContext) -> None:
             await products.ask(DEMO_TENANT, product_id, activate)
             await products.ask(DEMO_TENANT, product_id, AdjustInventory(on_hand, "demo stock", who))
         await products.passivate(DEMO_TENANT, product_id)
+
+
+#: The first-party plugins ``--demo`` enables (once) and switches on for the demo tenant;
+#: the demo's webhooks may only call this machine.
+_DEMO_GRANTS = {"webhooks": {"hosts": ("127.0.0.1", "localhost")}, "seo": {}}
+
+
+async def _demo_plugins(app: Application) -> None:
+    manager = app.services.plugins
+    if not isinstance(manager, PluginManager):
+        return
+    for name, narrowed in _DEMO_GRANTS.items():
+        try:
+            status = manager.status(name)
+        except LookupError:
+            continue
+        if status.state is not PluginState.DISCOVERED or status.requested is None:
+            continue  # an operator decided already (or it was refused)
+        grants = replace(status.requested, **narrowed)
+        await manager.enable(name, grants, who="system", audit_tenant=app.settings.operator_tenant)
+        await manager.switch(name, DEMO_TENANT, True, who="system")
 
 
 async def _demo_key(ctx: ModuleContext, tenant_id: str, saved: str | None) -> str:

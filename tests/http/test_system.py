@@ -28,12 +28,13 @@ async def test_tree_and_its_filters(server: Server) -> None:
         "/app/access",
         "/app/modules",
         "/app/transport",
+        "/app/plugins",
         "/app/http",
     ]
     assert shallow["children"] == []
     assert sub["path"] == "/app/tenants"
     assert "cache" in sub["components"]
-    assert len(running["children"]) == 6
+    assert len(running["children"]) == 7
     assert failed["children"] == []
     assert missing.status_code == 404
     assert missing.json()["code"] == "actor_not_found"

@@ -114,6 +114,8 @@ async def test_the_page_draws_the_live_tree(server: Server, tmp_path: Path) -> N
         "/app/modules/content/nodes": "running",
         "/app/modules/commerce": "running",
         "/app/modules/commerce/products": "running",
+        "/app/plugins": "running",
+        "/app/plugins/manager": "running",
         "/app/http": "running",
         "/app/payments": "running",
         "/app/crasher": "running",

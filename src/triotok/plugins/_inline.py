@@ -77,7 +77,7 @@ class PluginHost(Actor):
 
     async def on_start(self) -> None:
         run = self._run
-        self.ctx.register("breaker", run.breaker)
+        self.ctx.register("calls", run.breaker)
         self.ctx.register("plugin", run)
 
         async def initialize() -> None:

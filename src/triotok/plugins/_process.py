@@ -156,7 +156,7 @@ class ProcessHost(Actor):
 
     async def on_start(self) -> None:
         run = self._run
-        self.ctx.register("breaker", run.breaker)
+        self.ctx.register("calls", run.breaker)
         self.ctx.register("plugin", run)
         spec = {
             "name": run.name,
