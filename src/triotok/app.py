@@ -452,7 +452,10 @@ async def _demo_products(ctx: ModuleContext) -> None:
 
 #: The first-party plugins ``--demo`` enables (once) and switches on for the demo tenant;
 #: the demo's webhooks may only call this machine.
-_DEMO_GRANTS = {"webhooks": {"hosts": ("127.0.0.1", "localhost")}, "seo": {}}
+_DEMO_GRANTS: dict[str, dict[str, Any]] = {
+    "webhooks": {"hosts": ("127.0.0.1", "localhost")},
+    "seo": {},
+}
 
 
 async def _demo_plugins(app: Application) -> None:

@@ -58,9 +58,8 @@ async def test_openapi_describes_every_route(server: Server) -> None:
 
 async def test_responses_match_their_declared_schema(server: Server) -> None:
     """Every success answer of the GET routes validates against its declared response model."""
-    from triotok.http._models import validation_errors
-
     from tests.plugins.helpers import collect, enable
+    from triotok.http._models import validation_errors
 
     ops = server.auth(await server.operator())
     with trio.fail_after(20):
