@@ -163,6 +163,7 @@ class _Record:
 @dataclass(frozen=True, slots=True)
 class _Failed:
     name: str
+    node: Any  # the failed supervisor's node: its last error is the reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +180,7 @@ class _ManagerActor(Actor):
 
     async def receive(self, message: Any) -> None:
         if isinstance(message, _Failed):
-            await self._manager._subtree_failed(message.name)
+            await self._manager._subtree_failed(message.name, message.node)
         elif isinstance(message, _Reconcile):
             await self._manager._reconcile(message.name, message.what)
 
@@ -211,6 +212,9 @@ class PluginManager:
         self._repository: PluginRepository | None = None
         self._supervisor: SupervisorRef | None = None
         self._actor: ActorRef | None = None
+        self._hook: tuple[Any, Any, Any] | None = None  # (runtime, ours, the one before)
+        #: Where the subtree lives: ``/<system>/plugins`` once started.
+        self.root = "/app/plugins"
 
     # ---------------------------------------------------------------- declarations
 
@@ -258,7 +262,8 @@ class PluginManager:
             "plugins", [ChildSpec("manager", _ManagerActor, (self,))], intensity=10, period=10.0
         )
         self._supervisor = await system.spawn_supervisor(spec)
-        actor = system.ref("/app/plugins/manager")
+        self.root = f"/{system.name}/plugins"
+        actor = system.ref(f"{self.root}/manager")
         assert isinstance(actor, ActorRef)
         self._actor = actor
         self._install_hook(system.runtime)
@@ -278,13 +283,37 @@ class PluginManager:
         self._notify()
 
     async def aclose(self) -> None:
+        """Stop following the tree and the feed; close the plugins' HTTP client.
+
+        The subtree itself stops with the system (or with :meth:`stop`).
+        """
         if self._ctx is not None:
             await self._ctx.events.unsubscribe("plugins")
+        if self._hook is not None:
+            runtime, ours, previous = self._hook
+            if runtime.on_state_change is ours:
+                runtime.on_state_change = previous
+            self._hook = None
+        self._actor = None
         await self._http.aclose()
+
+    async def stop(self) -> None:
+        """Stop ``/app/plugins`` and every plugin in it (their grants stay as they are)."""
+        ctx = self._ctx
+        assert ctx is not None
+        for record in self._records.values():
+            if record.run is not None:
+                for pattern, ref in record.subscribed:
+                    await ctx.bus.unsubscribe(pattern, ref, group=f"plugin.{record.found.name}")
+                record.subscribed.clear()
+                record.run.runtime = None
+                record.run = None
+        await ctx.system.stop_actor(self.root)
+        await self.aclose()
 
     def _install_hook(self, runtime: Any) -> None:
         previous = runtime.on_state_change
-        prefix = "/app/plugins/"
+        prefix = self.root + "/"
 
         def on_state_change(node: Any, state: ActorState) -> None:
             if previous is not None:
@@ -300,9 +329,10 @@ class PluginManager:
                 and name in self._records
                 and self._actor is not None
             ):
-                self._actor.tell(_Failed(name))
+                self._actor.tell(_Failed(name, node))
 
         runtime.on_state_change = on_state_change
+        self._hook = (runtime, on_state_change, previous)
 
     async def _on_feed(self, envelope: Envelope) -> None:
         if envelope.event_type == "plugin.changed" and self._actor is not None:
@@ -416,7 +446,7 @@ class PluginManager:
             return
         try:
             for number, (_, pattern) in enumerate(run.plan, 1):
-                ref = ctx.system.ref(f"/app/plugins/{name}/on-{number}")
+                ref = ctx.system.ref(f"{self.root}/{name}/on-{number}")
                 assert isinstance(ref, ActorRef)
                 await ctx.bus.subscribe(pattern, ref, group=f"plugin.{name}")
                 record.subscribed.append((pattern, ref))
@@ -482,19 +512,15 @@ class PluginManager:
         logger.warning("plugin %s failed: %s", record.found.name, reason)
         self._notify()
 
-    async def _subtree_failed(self, name: str) -> None:
+    async def _subtree_failed(self, name: str, node: Any) -> None:
         async with self._lock:
             record = self._records[name]
             if record.run is None:
                 return
             reason = "its subtree exceeded its restart intensity"
-            try:
-                node = self._node(f"/app/plugins/{name}")
-                error = node.last_error
-                if error is not None:
-                    reason += f": {error}"
-            except ActorNotFound:
-                pass
+            error = node.last_error
+            if error is not None:
+                reason = f"{reason}: {error}"
             ctx = self._ctx
             assert ctx is not None
             for pattern, ref in record.subscribed:
@@ -662,7 +688,7 @@ class PluginManager:
         run = record.run
         host_state, restarts, path = None, 0, None
         if run is not None and self._ctx is not None:
-            path = f"/app/plugins/{name}"
+            path = f"{self.root}/{name}"
             try:
                 host = self._node(f"{path}/host")
                 host_state, restarts = host.state.value, host.restarts
