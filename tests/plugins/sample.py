@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from msgspec import Struct
+
 from triotok.modules import Module, Subscription
 from triotok.plugins import (
     Capabilities,
@@ -41,6 +43,12 @@ class Secret:
     text: str
 
 
+class NoteBody(Struct, frozen=True):
+    """The body of ``POST /note``."""
+
+    text: str = "hi"
+
+
 API = "^1.0"
 FAST = Limits(deadline=2.0, start_timeout=20.0, memory_mb=128, cpu_seconds=30)
 
@@ -63,7 +71,9 @@ class Recorder(Plugin):
             name=self.metadata.name,
             routes=lambda: (
                 Endpoint("GET", "/seen", self.seen, "What it stored"),
-                Endpoint("POST", "/note", self.note, "Publish a note", action="create"),
+                Endpoint(
+                    "POST", "/note", self.note, "Publish a note", action="create", body=NoteBody
+                ),
                 Endpoint("GET", "/crash", self.crash, "Exit the process"),
                 Endpoint("GET", "/hang", self.hang, "Block forever"),
                 Endpoint("GET", "/spin", self.spin, "Spin the CPU"),
@@ -72,6 +82,7 @@ class Recorder(Plugin):
                 Endpoint("GET", "/peek", self.peek, "Read another tenant's storage"),
                 Endpoint("GET", "/elsewhere", self.elsewhere, "Read another namespace"),
                 Endpoint("GET", "/pid", self.pid, "Its process id"),
+                Endpoint("GET", "/fail", self.fail, "Raise an error"),
             ),
             subscriptions=(Subscription("sample.*", lambda _: self.on_event),),
         )
@@ -88,7 +99,7 @@ class Recorder(Plugin):
         return {"tenant": request.tenant, "items": [v for _, v in items]}
 
     async def note(self, request: PluginRequest) -> Any:
-        await self.ctx.publish(Noted(str((request.body or {}).get("text", "hi"))))
+        await self.ctx.publish(Noted(request.body.text))
         return PluginResponse({"published": True}, 201)
 
     async def crash(self, request: PluginRequest) -> Any:
@@ -115,6 +126,9 @@ class Recorder(Plugin):
 
     async def elsewhere(self, request: PluginRequest) -> Any:
         return await self.ctx.storage_of("webhooks").get("x")
+
+    async def fail(self, request: PluginRequest) -> Any:
+        raise RuntimeError("the plugin failed")
 
     async def pid(self, request: PluginRequest) -> Any:
         return {"pid": os.getpid()}

@@ -65,6 +65,7 @@ def set_limits(limits: Limits) -> dict[str, int]:
     resource.setrlimit(resource.RLIMIT_AS, (address, address))
     resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
     resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a limit's signal leaves no core file
     return {
         "address_space": address,
         "cpu_seconds": limits.cpu_seconds,

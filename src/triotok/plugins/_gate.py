@@ -102,6 +102,8 @@ class CapabilityGate:
     ) -> None:
         self.name = name
         self.grants = grants
+        #: The manager's tables (refusals and crashes are audited through it).
+        self.repository = repository
         self._repository = repository
         self._publish = publish
         self._switched_on = switched_on

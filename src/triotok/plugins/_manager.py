@@ -418,6 +418,7 @@ class PluginManager:
                 limits, settings,
             )  # fmt: skip
             run.switched_on = lambda tenant: self.switched_on(name, tenant)
+            run.notify = self._notify
             run.plan, run.refused_subscriptions = self._plan(module, grants)
             for pattern in run.refused_subscriptions:
                 await gate.refuse("subscribe", pattern, None, "not in the grant")

@@ -35,6 +35,7 @@ import trio
 
 from .._exceptions import InvalidInput, SchemaError
 from ..actors import Actor, UnknownMessage
+from ..modules.audit import AuditEntry
 from ..transport import Envelope, decode, encode
 from ._api import Endpoint, PluginRequest, PluginResponse
 from ._child import MEMORY_EXIT
@@ -258,8 +259,25 @@ class ProcessHost(Actor):
                 run.runtime = None
             run.host_facts["exits"] = run.host_facts.get("exits", 0) + 1
             run.host_facts["last_exit"] = describe_exit(code)
+            if not self._stopping:
+                with trio.CancelScope(shield=True), trio.move_on_after(5.0):
+                    await self._audit_exit(code)
         if not self._stopping:
             raise cause
+
+    async def _audit_exit(self, code: int | None) -> None:
+        """An unexpected exit of the child goes to the audit log (the operator tenant's view)."""
+        entry = AuditEntry(
+            f"plugin:{self._run.name}",
+            "plugin.crashed",
+            f"plugin/{self._run.name}",
+            None,
+            {"exit": describe_exit(code), "pid": self._run.host_facts.get("pid")},
+        )
+        try:
+            await self._run.gate.repository.audit(entry)
+        except Exception:  # the crash is in the tree and the counters either way
+            logger.exception("could not audit the exit of plugin %s", self._run.name)
 
     def _settle(self, message: dict[str, Any]) -> None:
         pending = self._pending.get(message.get("id"))  # type: ignore[arg-type]  # any key; a miss is ignored

@@ -86,6 +86,8 @@ class PluginRun:
     #: Extra facts the host shows (pid, exits) for ``GET /system/plugins``.
     host_facts: dict[str, Any] = field(default_factory=dict)
     endpoints: dict[str, Endpoint] = field(default_factory=dict)
+    #: Called after every call and skipped event (the manager's waiters look again).
+    notify: Callable[[], None] = lambda: None
 
     def __post_init__(self) -> None:
         self.endpoints = {e.key: e for e in self.module.route_table()}
@@ -95,6 +97,12 @@ class PluginRun:
         return self.plugin.isolation
 
     async def call(self, fn: Callable[[Runtime], Awaitable[T]]) -> T:
+        try:
+            return await self._call(fn)
+        finally:
+            self.notify()
+
+    async def _call(self, fn: Callable[[Runtime], Awaitable[T]]) -> T:
         runtime = self.runtime
         if runtime is None:
             self.calls["unavailable"] += 1
@@ -164,5 +172,6 @@ class PluginSubscriber(Actor):
         tenant = message.tenant_id
         if tenant is None or not run.switched_on(tenant):
             run.calls["skipped"] += 1
+            run.notify()
             return
         await run.deliver(self._index, message)
