@@ -33,7 +33,7 @@ from hypothesis.stateful import initialize, invariant, rule
 
 from triotok._exceptions import InvalidInput
 from triotok.actors import ActorRef
-from triotok.modules import ModuleContext, Module, RoleTable, Subscription
+from triotok.modules import Module, ModuleContext, RoleTable, Subscription
 from triotok.modules.access import KeyDirectory
 from triotok.modules.tenants import TenantDirectory
 from triotok.plugins import (
@@ -247,7 +247,8 @@ class ManagerMachine(ActorStateMachine):
                 has_tree = False
             subscribed = f"plugin.{name}" in groups
             if expected is PluginState.RUNNING:
-                assert has_tree and node.state.value == "running"
+                assert has_tree
+                assert node.state.value == "running"
                 grants = self.granted[name]
                 assert grants is not None
                 assert status.grants == grants

@@ -1,4 +1,4 @@
-"""Process isolation, for real: a child process per plugin, killed and restarted, never the platform.
+"""Process isolation, for real: a child process per plugin, killed and restarted, alone.
 
 Each test runs a real server (SQLite, hypercorn on 127.0.0.1) with the
 process-isolated ``recorder`` plugin (``tests.plugins.sample``), enabled and
