@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -141,7 +142,8 @@ async def receiver(statuses: list[int] | None = None) -> AsyncIterator[Receiver]
     """Serve a :class:`Receiver` on a free port of 127.0.0.1 for the block."""
     found = Receiver(statuses or [200])
     async with trio.open_nursery() as nursery:
-        listeners = await nursery.start(trio.serve_tcp, found._handle, 0, host="127.0.0.1")  # type: ignore[arg-type]
+        serve = functools.partial(trio.serve_tcp, found._handle, 0, host="127.0.0.1")
+        listeners = await nursery.start(serve)
         found.port = listeners[0].socket.getsockname()[1]
         yield found
         nursery.cancel_scope.cancel()

@@ -31,6 +31,8 @@ from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import Any
 
+import trio
+
 from ..._exceptions import Conflict
 from ..._util import fixup_module_metadata
 from ...actors import ActorRef
@@ -77,6 +79,20 @@ class Webhooks(Plugin):
 
     def __init__(self) -> None:
         self.deliverer: ActorRef | None = None
+        #: Deliveries finished (delivered or dead-lettered) by this run.
+        self.outcomes = 0
+        self._outcome = trio.Event()
+
+    def finished(self) -> None:
+        """A delivery ended (the deliverer calls it): wake :meth:`wait_outcomes`."""
+        self.outcomes += 1
+        self._outcome.set()
+        self._outcome = trio.Event()
+
+    async def wait_outcomes(self, count: int) -> None:
+        """Until ``count`` deliveries ended in this run (for tests; bound it with a timeout)."""
+        while self.outcomes < count:
+            await self._outcome.wait()
 
     def module(self) -> Module:
         return Module(

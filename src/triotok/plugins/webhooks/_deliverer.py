@@ -3,8 +3,8 @@
 Invariants:
 
 * A delivery is attempted at most ``attempts`` times, waiting
-  ``backoff_delay`` between attempts (longer while the endpoint's breaker is
-  open); a 2xx answer ends it, anything else (another status, a timeout, a
+  ``backoff_delay`` between attempts (up to ``backoff_max`` while the
+  endpoint's breaker is open); a 2xx answer ends it, anything else (another status, a timeout, a
   refused connection, an open breaker) is a failed attempt.
 * Every endpoint has its own circuit breaker (shown in the tree under this
   actor), so a dead receiver is shed instead of holding the others' slots.
@@ -123,6 +123,12 @@ class Deliverer(Actor):
         return reply.status
 
     async def _deliver(self, delivery: Delivery) -> None:
+        try:
+            await self._attempts(delivery)
+        finally:
+            self._plugin.finished()
+
+    async def _attempts(self, delivery: Delivery) -> None:
         error = "not attempted"
         attempts = 0
         async with self._slots:
@@ -133,7 +139,8 @@ class Deliverer(Actor):
                     await self.breaker(delivery.endpoint_id).call(self._post, delivery, attempt)
                 except CircuitOpen as exc:
                     error = "the endpoint's circuit is open"
-                    wait = max(wait, exc.retry_after)
+                    # Shed, not parked: wait at most the longest backoff for it.
+                    wait = max(wait, min(exc.retry_after, self.backoff.max))
                 except CapabilityDenied as exc:
                     error = str(exc)  # the grant does not cover this host: retrying cannot help
                     break
