@@ -11,6 +11,9 @@ server actually starts, so ``--help`` and configuration errors answer at once.
 
 ``triotok tree [--url U] [--key K] [--prefix P] [--depth N] [--state S] [--watch [SECONDS]]
 [--no-color]`` shows the live tree of a running server (see ``_tree_command``).
+
+``triotok plugins list|enable|disable|restart [NAME]`` operates its plugins
+(see ``_plugins_command``).
 """
 
 from __future__ import annotations
@@ -72,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_serve_parser(commands)
     _add_tree_parser(commands)
+    from ._plugins_command import add_parser
+
+    add_parser(commands)
     return parser
 
 
@@ -176,6 +182,10 @@ def main(argv: list[str] | None = None) -> int:
         from ._tree_command import main as tree_main
 
         return tree_main(args)
+    if args.command == "plugins":
+        from ._plugins_command import main as plugins_main
+
+        return plugins_main(args)
     return 2  # pragma: no cover  # argparse rejects unknown commands
 
 
