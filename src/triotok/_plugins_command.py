@@ -163,7 +163,9 @@ def add_parser(commands: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Exit status: 0 done; 1 the server could not do it; 2 a usage or access problem.",
     )
-    actions = plugins.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions = plugins.add_subparsers(
+        dest="action", required=True, metavar="ACTION", help="list, enable, disable or restart"
+    )
     for action, text in (
         ("list", "every discovered plugin: state (and why it failed), version, counters"),
         ("enable", "enable a plugin, granting what it asks for (or less)"),
