@@ -97,6 +97,7 @@ def nodes(dom: str) -> dict[str, str]:
 @pytest.mark.chromium
 async def test_the_page_draws_the_live_tree(server: Server, tmp_path: Path) -> None:
     await populate(server)
+    await server.services.plugins.enable("seo", who="test")
     key = await server.operator()
     dom = await browse(tmp_path, f"{server.url}/system#key={key}", "--dump-dom")
     drawn = nodes(dom)
@@ -106,6 +107,7 @@ async def test_the_page_draws_the_live_tree(server: Server, tmp_path: Path) -> N
         "/app/transport": "running",
         "/app/transport/feed": "running",
         "/app/transport/bus": "running",
+        "/app/transport/bus/sub-1-plugin.seo": "running",
         "/app/transport/relay": "running",
         "/app/tenants": "running",
         "/app/access": "running",
@@ -116,6 +118,9 @@ async def test_the_page_draws_the_live_tree(server: Server, tmp_path: Path) -> N
         "/app/modules/commerce/products": "running",
         "/app/plugins": "running",
         "/app/plugins/manager": "running",
+        "/app/plugins/seo": "running",
+        "/app/plugins/seo/host": "running",
+        "/app/plugins/seo/on-1": "running",
         "/app/http": "running",
         "/app/payments": "running",
         "/app/crasher": "running",
@@ -132,6 +137,11 @@ async def test_the_page_draws_the_live_tree(server: Server, tmp_path: Path) -> N
     assert 'data-action="restart" data-path="/app/tenants"' in dom
     assert 'data-action="stop" data-path="/app/crasher"' in dom
     assert 'data-path="/app" data-action' not in dom
+    # The plugins, with their states and the actions each state allows.
+    plugins = dict(re.findall(r'data-plugin="([^"]+)" data-plugin-state="([^"]+)"', dom))
+    assert plugins == {"webhooks": "discovered", "seo": "running"}
+    assert 'data-plugin-action="enable" data-plugin="webhooks"' in dom
+    assert 'data-plugin-action="restart" data-plugin="seo"' in dom
 
 
 @pytest.mark.chromium
