@@ -27,9 +27,15 @@ from typing import Any
 import trio
 
 from .._exceptions import SchemaError
-from ..transport import Envelope, decode, encode
+from ..modules import ModuleContext, RoleTable
+from ..modules.access import KeyDirectory
+from ..modules.tenants import TenantDirectory
+from ..store import StoreHandle
+from ..supervision import SupervisorSpec, open_system
+from ..transport import Envelope, EventBus, InMemoryTransport, decode, encode
 from ._api import Capabilities, Endpoint, Limits
 from ._context import PluginContext, Scope, scoped
+from ._discovery import load_location
 from ._frames import FrameStream
 from ._wire import (
     error_from_wire,
@@ -126,14 +132,6 @@ class _ChildPort:
 
 
 async def _serve(read_fd: int, write_fd: int, spec: dict[str, Any], facts: dict[str, int]) -> None:
-    from ..modules import ModuleContext, RoleTable
-    from ..modules.access import KeyDirectory
-    from ..modules.tenants import TenantDirectory
-    from ..store import StoreHandle
-    from ..supervision import SupervisorSpec, open_system
-    from ..transport import EventBus, InMemoryTransport
-    from ._discovery import load_location
-
     name = spec["name"]
     frames = FrameStream(trio.lowlevel.FdStream(read_fd), trio.lowlevel.FdStream(write_fd))
     port = _ChildPort(name, frames)

@@ -48,7 +48,7 @@ from ._discovery import Discovered
 from ._errors import PluginNotFound, PluginRefused, PluginUnavailable
 from ._gate import CapabilityGate, OutboundHttp
 from ._inline import PluginHost
-from ._process import ProcessHost
+from ._process import PRELOAD, ProcessHost
 from ._repository import PluginRepository
 from ._run import PluginRun, PluginSubscriber
 from ._schema import SCHEMA
@@ -198,6 +198,9 @@ class PluginManager:
         self._records: dict[str, _Record] = {}
         self._extra: list[Discovered] = []  # candidates whose name an earlier one holds
         for item in found:
+            process = item.plugin is not None and item.plugin.isolation == "process"
+            if item.ok and process and item.location[:1] == ("module",):
+                PRELOAD.add(item.location[1].partition(":")[0])
             if item.name in self._records:
                 self._extra.append(item)
                 continue

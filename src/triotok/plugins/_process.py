@@ -53,11 +53,18 @@ logger = logging.getLogger("triotok.plugins")
 _CONTEXT: Any = None
 
 
+#: Modules of the process plugins discovered so far: the forkserver preloads them.
+PRELOAD: set[str] = set()
+
+
 def forkserver() -> Any:
     """The multiprocessing context children are forked from (started on first use).
 
-    The forkserver preloads the child runtime and the modules that define
-    the platform's event types, so a child starts warm.
+    The forkserver preloads the child runtime, the modules that define the
+    platform's event types and those of the process plugins discovered before
+    it started (:data:`PRELOAD`), so a child starts warm. It is one per
+    process and lives as long as it: plugins discovered later are imported by
+    their children themselves.
     """
     global _CONTEXT
     if _CONTEXT is None:
@@ -65,6 +72,7 @@ def forkserver() -> Any:
         preload = [
             "triotok.plugins._child",
             *sorted(name for name in list(sys.modules) if name.startswith("triotok.modules.")),
+            *sorted(PRELOAD),
         ]
         context.set_forkserver_preload(preload)
         _CONTEXT = context
