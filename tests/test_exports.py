@@ -394,8 +394,10 @@ PUBLIC: dict[str, set[str]] = {
     "triotok.testing": {
         "ActorStateMachine",
         "PostgresCluster",
+        "PluginHarness",
         "PostgresNotInstalled",
         "TestSystem",
+        "open_plugin_harness",
         "open_test_system",
     },
 }

@@ -667,6 +667,14 @@ class PluginManager:
             tenants.discard(tenant)
         self._notify()
 
+    async def stored(self, name: str, tenant: str, key: str) -> Any:
+        """The value at ``key`` in plugin ``name``'s granted namespace for ``tenant`` (or None)."""
+        record = self._record(name)
+        namespace = record.grants.storage if record.grants is not None else None
+        if namespace is None or self._repository is None:
+            return None
+        return await self._repository.get(namespace, tenant, key)
+
     def available(self) -> list[PluginStatus]:
         """The plugins a tenant may switch on (enabled by an operator)."""
         return [
