@@ -203,3 +203,23 @@ async def test_a_dead_receiver_opens_its_endpoints_breaker(make_server: ServerFa
             assert {letter["last_error"] for letter in letters} >= {
                 "the endpoint's circuit is open"
             }
+
+
+async def test_an_unreachable_receiver_is_retried_then_dead_lettered(
+    make_server: ServerFactory,
+) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port where nothing listens
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/hook"
+    with trio.fail_after(60):
+        async with make_server(plugin_options=FAST) as server:
+            await enable(server, "webhooks", "acme")
+            key = server.auth(await server.key("acme", "admin"))
+            await _endpoint(server, key, closed, ["content.*"])
+            await server.client.post("/api/content/nodes", json=NODE, headers=key)
+            await _plugin(server).wait_outcomes(1)
+            [letter] = await _letters(server, key)
+            assert letter["attempts"] == 3
+            assert "OSError" in letter["last_error"] or "Connect" in letter["last_error"]

@@ -156,7 +156,7 @@ class PluginContext:
         *,
         headers: Mapping[str, str] | None = None,
         body: bytes = b"",
-        timeout: float = 10.0,  # noqa: ASYNC109  # httpx's name: the request's own limit, sent along
+        timeout: float = 10.0,  # noqa: ASYNC109  # the request's own limit, enforced by the gate
     ) -> HttpReply:
         """An HTTP request to a granted host (no redirects followed; the body is capped)."""
         args = {

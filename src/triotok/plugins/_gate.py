@@ -47,10 +47,13 @@ _HOP_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connec
 
 
 class OutboundHttp:
-    """The plugins' HTTP client (httpx over trio), shared by every plugin of an application."""
+    """The plugins' HTTP/1.1 client: h11 over trio streams, one connection per request.
 
-    def __init__(self) -> None:
-        self._client: Any = None
+    No redirects are followed (a redirect could leave the granted host), no
+    proxy or environment is consulted, the answer's body is capped at
+    :data:`MAX_RESPONSE_BYTES`, and ``timeout`` bounds the whole exchange.
+    ``https`` verifies certificates with the system's trust store.
+    """
 
     async def request(
         self,
@@ -58,33 +61,50 @@ class OutboundHttp:
         url: str,
         headers: Mapping[str, str],
         body: bytes,
-        timeout: float,  # noqa: ASYNC109  # handed to httpx, which enforces it per phase
+        timeout: float,  # noqa: ASYNC109  # the exchange's own limit, from the plugin's call
     ) -> HttpReply:
-        import httpx
+        import h11
 
-        if self._client is None:
-            self._client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
-        sent = {k: v for k, v in headers.items() if k.lower() not in _HOP_HEADERS}
-        request = self._client.build_request(
-            method, url, headers=sent, content=body or None, timeout=timeout
-        )
-        response = await self._client.send(request, stream=True)
-        try:
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_raw():
-                size += len(chunk)
-                if size > MAX_RESPONSE_BYTES:
-                    break
-                chunks.append(chunk)
-        finally:
-            await response.aclose()
-        return HttpReply(response.status_code, dict(response.headers), b"".join(chunks))
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        sent = [(k, v) for k, v in headers.items() if k.lower() not in _HOP_HEADERS]
+        authority = host if parts.port is None else f"{host}:{parts.port}"
+        sent += [("Host", authority), ("Content-Length", str(len(body))), ("Connection", "close")]
+        connection = h11.Connection(h11.CLIENT, max_incomplete_event_size=65536)
+        with trio.fail_after(timeout):
+            stream: trio.abc.Stream = await trio.open_tcp_stream(host, port)
+            if parts.scheme == "https":
+                import ssl
+
+                stream = trio.SSLStream(stream, ssl.create_default_context(), server_hostname=host)
+            async with stream:
+                out = connection.send(h11.Request(method=method, target=target, headers=sent))
+                out = (out or b"") + (connection.send(h11.Data(data=body)) or b"") if body else out
+                out = (out or b"") + (connection.send(h11.EndOfMessage()) or b"")
+                await stream.send_all(out)
+                status, answer_headers, chunks, size = 0, {}, [], 0
+                while True:
+                    event = connection.next_event()
+                    if event is h11.NEED_DATA:
+                        connection.receive_data(bytes(await stream.receive_some(65536)))
+                        continue
+                    if isinstance(event, h11.Response):
+                        status = event.status_code
+                        answer_headers = {k.decode(): v.decode("latin-1") for k, v in event.headers}
+                    elif isinstance(event, h11.Data):
+                        size += len(event.data)
+                        if size > MAX_RESPONSE_BYTES:
+                            break
+                        chunks.append(bytes(event.data))
+                    elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+                        break
+        return HttpReply(status, answer_headers, b"".join(chunks))
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
+        """Nothing is kept open between requests."""
+        await trio.lowlevel.checkpoint()
 
 
 class CapabilityGate:
