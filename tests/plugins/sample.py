@@ -13,7 +13,8 @@ from typing import Any
 
 from msgspec import Struct
 
-from triotok.modules import Module, Subscription
+from triotok import Actor
+from triotok.modules import Module, ModuleContext, Subscription
 from triotok.plugins import (
     Capabilities,
     Endpoint,
@@ -24,6 +25,7 @@ from triotok.plugins import (
     PluginRequest,
     PluginResponse,
 )
+from triotok.supervision import ChildSpec
 from triotok.transport import Envelope, event
 
 
@@ -158,3 +160,38 @@ class TooNew(Plugin):
     """Written for a plugin API this platform does not implement."""
 
     metadata = Metadata("too-new", "1.0.0", api=">=2.0")
+
+
+class Tally(Actor):
+    """An actor of a process plugin, living in its child's own actor system."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def receive(self, message: Any) -> int:
+        self.count += 1
+        return self.count
+
+
+class WithActors(Plugin):
+    """A process plugin whose Module declares an actor; its endpoint asks it."""
+
+    metadata = Metadata("with-actors", "1.0.0", api=API)
+    capabilities = Capabilities(routes=True)
+    limits = FAST
+
+    def module(self) -> Module:
+        def actors(ctx: ModuleContext) -> list[ChildSpec]:
+            self.system = ctx.system
+            assert isinstance(ctx.get(PluginContext), PluginContext)
+            return [ChildSpec("tally", Tally)]
+
+        return Module(
+            name=self.metadata.name,
+            actors=actors,
+            routes=lambda: (Endpoint("POST", "/tally", self.tally, "Count", action="create"),),
+        )
+
+    async def tally(self, request: PluginRequest) -> Any:
+        ref = self.system.ref("/plugin/actors/tally")
+        return {"count": await ref.ask("one more"), "path": ref.path, "pid": os.getpid()}

@@ -29,7 +29,7 @@ import trio.testing
 
 from tests.http.conftest import Server, ServerFactory
 from tests.plugins.helpers import collect, enable
-from tests.plugins.sample import InlineRecorder, Noted, Recorder
+from tests.plugins.sample import InlineRecorder, Noted, Recorder, WithActors
 from triotok.plugins import Limits, PluginOptions, PluginStatus
 from triotok.resilience import Backoff
 from triotok.transport import Envelope
@@ -283,3 +283,20 @@ async def test_an_inline_plugin_runs_in_process_under_the_same_gate(
                 "/api/plugins/inline-recorder/elsewhere", headers=key
             )
             assert elsewhere.status_code == 403
+
+
+async def test_a_process_plugins_actors_run_in_its_child(make_server: ServerFactory) -> None:
+    import os
+
+    with trio.fail_after(60):
+        async with make_server(plugins=(WithActors,), plugin_options=OPTIONS) as server:
+            await enable(server, "with-actors", "acme")
+            key = server.auth(await server.key("acme", "editor"))
+            answers = []
+            for _ in range(2):
+                response = await server.client.post("/api/plugins/with-actors/tally", headers=key)
+                assert response.status_code == 200, response.text
+                answers.append(response.json())
+            assert [a["count"] for a in answers] == [1, 2]
+            assert answers[0]["path"] == "/plugin/actors/tally"
+            assert answers[0]["pid"] != os.getpid()
