@@ -355,6 +355,9 @@ PUBLIC: dict[str, set[str]] = {
     "triotok.plugins": {
         "API_VERSION",
         "ENTRY_POINT_GROUP",
+        "EVENT_PATTERN",
+        "HOST_PATTERN",
+        "NAMESPACE_PATTERN",
         "NAME_PATTERN",
         "CapabilityDenied",
         "Capabilities",

@@ -7,6 +7,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from .._text import whole_match
+from ..plugins import EVENT_PATTERN, HOST_PATTERN, NAMESPACE_PATTERN
 
 __all__ = (
     "EnableRequest",
@@ -18,9 +19,9 @@ __all__ = (
     "TenantPluginList",
 )
 
-PluginName = Annotated[str, Meta(pattern=whole_match(r"[a-z][a-z0-9-]{0,63}"))]
-Pattern = Annotated[str, Meta(pattern=whole_match(r"[a-z0-9_.*?]{1,200}"), max_length=200)]
-Host = Annotated[str, Meta(pattern=whole_match(r"[a-z0-9*.-]{1,253}"), max_length=253)]
+# The plugin API's own rules (triotok.plugins), so a schema-valid grant is a valid grant.
+Pattern = Annotated[str, Meta(pattern=whole_match(EVENT_PATTERN), max_length=200)]
+Host = Annotated[str, Meta(pattern=whole_match(HOST_PATTERN), max_length=253)]
 State = Literal["discovered", "enabled", "running", "failed", "disabled"]
 
 _EXAMPLE_GRANT: dict[str, Any] = {
@@ -39,7 +40,7 @@ class GrantBody(Struct, frozen=True, forbid_unknown_fields=True):
     publish: Annotated[list[Pattern], Meta(max_length=50)] = []
     routes: bool = False
     hosts: Annotated[list[Host], Meta(max_length=50)] = []
-    storage: Annotated[str, Meta(pattern=whole_match(r"[a-z][a-z0-9_-]{0,63}"))] | None = None
+    storage: Annotated[str, Meta(pattern=whole_match(NAMESPACE_PATTERN))] | None = None
 
     EXAMPLE: ClassVar[dict[str, Any]] = _EXAMPLE_GRANT
 

@@ -42,7 +42,10 @@ from .._exceptions import Conflict as Conflict
 from .._exceptions import InvalidInput as InvalidInput
 from .._util import fixup_module_metadata
 from ..store import NotFound as NotFound
+from ._api import EVENT_PATTERN as EVENT_PATTERN
+from ._api import HOST_PATTERN as HOST_PATTERN
 from ._api import NAME_PATTERN as NAME_PATTERN
+from ._api import NAMESPACE_PATTERN as NAMESPACE_PATTERN
 from ._api import Capabilities as Capabilities
 from ._api import Endpoint as Endpoint
 from ._api import HttpReply as HttpReply
@@ -78,6 +81,9 @@ from ._version import VersionRange as VersionRange
 __all__ = (
     "API_VERSION",
     "ENTRY_POINT_GROUP",
+    "EVENT_PATTERN",
+    "HOST_PATTERN",
+    "NAMESPACE_PATTERN",
     "NAME_PATTERN",
     "Capabilities",
     "CapabilityDenied",

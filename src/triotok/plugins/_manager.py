@@ -158,6 +158,8 @@ class _Record:
     run: PluginRun | None = None
     load_seconds: float | None = None
     subscribed: list[tuple[str, ActorRef]] = field(default_factory=list)
+    #: The node of the running subtree: a failure report of another one is stale.
+    node: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,7 +312,7 @@ class PluginManager:
                     await ctx.bus.unsubscribe(pattern, ref, group=f"plugin.{record.found.name}")
                 record.subscribed.clear()
                 record.run.runtime = None
-                record.run = None
+                record.run, record.node = None, None
         await ctx.system.stop_actor(self.root)
         await self.aclose()
 
@@ -448,6 +450,7 @@ class PluginManager:
                 cause = cause.cause
             self._failed(record, f"it did not start: {type(cause).__name__}: {cause}")
             return
+        record.node = self._node(f"{self.root}/{name}")
         try:
             for number, (_, pattern) in enumerate(run.plan, 1):
                 ref = ctx.system.ref(f"{self.root}/{name}/on-{number}")
@@ -509,18 +512,23 @@ class PluginManager:
             await supervisor.terminate_child(record.found.name)
         if record.run is not None:
             record.run.runtime = None
-        record.run = None
+        record.run, record.node = None, None
 
     def _failed(self, record: _Record, reason: str) -> None:
-        record.state, record.reason, record.run = PluginState.FAILED, reason, None
+        record.state, record.reason, record.run, record.node = (
+            PluginState.FAILED,
+            reason,
+            None,
+            None,
+        )
         logger.warning("plugin %s failed: %s", record.found.name, reason)
         self._notify()
 
     async def _subtree_failed(self, name: str, node: Any) -> None:
         async with self._lock:
             record = self._records[name]
-            if record.run is None:
-                return
+            if record.run is None or record.node is not node:
+                return  # a run that ended already, or one that never started
             reason = "its subtree exceeded its restart intensity"
             error = node.last_error
             if error is not None:
