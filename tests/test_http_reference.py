@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 
 from tests.docs import DOCS
-from triotok.app import MODULES
-from triotok.http import Route, all_routes
-from triotok.modules import Permission, RoleTable
+from triotok.app import role_table as app_roles
+from triotok.app import route_table as app_routes
+from triotok.http import Route
+from triotok.modules import Permission
 
 REFERENCE = DOCS / "reference" / "http-api.md"
 _ROUTES_START = (
@@ -41,13 +42,13 @@ def route_table() -> str:
         f"| {r.method} | `{r.openapi_path}` | `{r.operation_id}` | {_permission(r)} | {_gate(r)} | "
         f"{r.status} | "
         f"{', '.join(map(str, r.all_errors()))} | {r.summary} |\n"
-        for r in all_routes(MODULES)
+        for r in app_routes()
     ]
     return "".join(rows)
 
 
 def role_table() -> str:
-    roles = RoleTable(grant for module in MODULES for grant in module.permissions)
+    roles = app_roles()
 
     def shown(role: str, name: str) -> str:
         resource, action = name.split(":")

@@ -59,8 +59,11 @@ from .http import (
     HttpOptions,
     HttpServer,
     MetricsServer,
+    Route,
     Services,
     StaleResponses,
+    all_routes,
+    plugin_routes,
 )
 from .modules import (
     HealthChecks,
@@ -95,6 +98,9 @@ from .modules.modes import MODES
 from .modules.orders import ORDERS
 from .modules.search import SEARCH
 from .modules.tenants import TENANTS, TenantDirectory, TenantRepository
+from .plugins import Plugin, PluginManager, PluginOptions, PluginState, discover
+from .plugins.seo import SEO
+from .plugins.webhooks import WEBHOOKS
 from .store import (
     DurableDeadLetterLog,
     EventDeadLetters,
@@ -111,10 +117,13 @@ from .transport import EventBus, InMemoryTransport
 
 __all__ = (
     "MODULES",
+    "PLUGINS",
     "Application",
     "DemoKeys",
     "ensure_demo",
     "open_application",
+    "role_table",
+    "route_table",
     "schemas_of",
     "telemetry_options",
 )
@@ -136,6 +145,10 @@ MODULES: tuple[Module, ...] = (
     SEARCH,
     MODES,
 )
+
+#: The first-party plugins, discovered with those of installed packages (each
+#: stays ``discovered`` until an operator enables it).
+PLUGINS: tuple[type[Plugin], ...] = (WEBHOOKS, SEO)
 
 #: The platform's own actors that must run for ``/ready`` (modules add theirs).
 PLATFORM_REQUIRED = ("/app/store", "/app/transport")
@@ -239,6 +252,24 @@ def schemas_of(modules: Sequence[Module] = MODULES) -> tuple[Schema, ...]:
     return tuple(module.schema for module in modules if module.migrations)
 
 
+def route_table(
+    modules: Sequence[Module] = MODULES, plugins: Sequence[type[Plugin]] = PLUGINS
+) -> tuple[Route, ...]:
+    """Every route of an application of ``modules`` with the first-party ``plugins``."""
+    manager = PluginManager(discover(plugins, group=None))
+    return (*all_routes(modules), *plugin_routes(manager))
+
+
+def role_table(
+    modules: Sequence[Module] = MODULES, plugins: Sequence[type[Plugin]] = PLUGINS
+) -> RoleTable:
+    """The role table of such an application: the modules' grants and the plugins'."""
+    manager = PluginManager(discover(plugins, group=None))
+    return RoleTable(
+        [*(grant for module in modules for grant in module.permissions), *manager.permissions()]
+    )
+
+
 def required_paths(modules: Sequence[Module], *, serve_http: bool) -> tuple[str, ...]:
     """The actors ``/ready`` needs running: the platform's and each module's declared subtree."""
     paths = [*PLATFORM_REQUIRED]
@@ -297,6 +328,8 @@ async def open_application(
     modules: Sequence[Module] = MODULES,
     settings_of: Mapping[str, Mapping[str, Any]] | None = None,
     telemetry: Telemetry | None = None,
+    plugins: Sequence[type[Plugin]] = PLUGINS,
+    plugin_options: PluginOptions | None = None,
 ) -> AsyncIterator[Application]:
     """Start the tree of ``modules`` (and the server unless ``serve_http`` is false).
 
@@ -304,10 +337,15 @@ async def open_application(
     over what :func:`module_settings` derives from ``settings``).
     ``telemetry`` (default: one built from ``settings``, see
     :func:`telemetry_options`) is installed before anything is spawned and
-    flushed when the application stops.
+    flushed when the application stops. ``plugins`` are the first-party
+    plugins; those of installed packages (entry points) and of
+    ``settings.plugins_dir`` are discovered besides them.
     """
     modules = tuple(modules)
     check_modules(modules)
+    manager = PluginManager(
+        discover(plugins, directory=settings.plugins_dir or None), plugin_options
+    )
     if telemetry is None:
         telemetry = Telemetry(telemetry_options(settings))
     try:
@@ -319,7 +357,12 @@ async def open_application(
             durable = DurableDeadLetterLog(handle) if settings.durable_bus_dead_letters else None
             bus = EventBus(transport=outbox, dead_letters=durable)
             bus.delivery_hook = telemetry.bus_hook()
-            roles = RoleTable(grant for module in modules for grant in module.permissions)
+            roles = RoleTable(
+                [
+                    *(grant for module in modules for grant in module.permissions),
+                    *manager.permissions(),
+                ]
+            )
             tenants = TenantDirectory("tenants")
             tenants.timer = telemetry.tenant_timer()
             base = ModuleContext(
@@ -347,12 +390,13 @@ async def open_application(
                 version=__version__,
                 event_dead_letters={"bus": bus.dead_letters, "outbox": EventDeadLetters(handle)},
                 telemetry=telemetry,
+                plugins=manager,
             )
             await system.spawn(
                 StoreOwner,
                 handle,
                 settings.store_url,
-                schemas_of(modules),
+                (*schemas_of(modules), *manager.schemas()),
                 True,  # guard: behind the read and write breakers
                 name="store",
                 shutdown=30.0,
@@ -369,6 +413,7 @@ async def open_application(
                 sink = telemetry.wrap_sink(outbox.deliver)
                 plumbing.append(ChildSpec("relay", OutboxRelay, (handle, sink), shutdown=10.0))
             await system.spawn_supervisor(SupervisorSpec("transport", plumbing))
+            await manager.start(base)  # /app/plugins: a plugin that fails is only marked failed
             app = Application(settings, system, services, events, bus)
             if telemetry.metrics is not None:
                 _scrape_refreshers(app, telemetry)
@@ -390,6 +435,7 @@ async def open_application(
                 yield app
             finally:
                 app.stopped.set()
+                await manager.aclose()
                 await bus.aclose()
     finally:
         # After the whole tree stopped: the spans of its last requests and messages are in.
@@ -522,6 +568,7 @@ async def ensure_demo(app: Application, *, keys_file: Path | None = None) -> Dem
         await _demo_content(ctx)
     if any(module.name == "commerce" for module in app.modules):
         await _demo_products(ctx)
+    await _demo_plugins(app)
     return DemoKeys(operator, result[operator], DEMO_TENANT, result[DEMO_TENANT])
 
 
@@ -576,6 +623,30 @@ async def _demo_products(ctx: ModuleContext) -> None:
             await products.ask(DEMO_TENANT, product_id, activate)
             await products.ask(DEMO_TENANT, product_id, AdjustInventory(on_hand, "demo stock", who))
         await products.passivate(DEMO_TENANT, product_id)
+
+
+#: The first-party plugins ``--demo`` enables (once) and switches on for the demo tenant;
+#: the demo's webhooks may only call this machine.
+_DEMO_GRANTS: dict[str, dict[str, Any]] = {
+    "webhooks": {"hosts": ("127.0.0.1", "localhost")},
+    "seo": {},
+}
+
+
+async def _demo_plugins(app: Application) -> None:
+    manager = app.services.plugins
+    if not isinstance(manager, PluginManager):
+        return
+    for name, narrowed in _DEMO_GRANTS.items():
+        try:
+            status = manager.status(name)
+        except LookupError:
+            continue
+        if status.state is not PluginState.DISCOVERED or status.requested is None:
+            continue  # an operator decided already (or it was refused)
+        grants = replace(status.requested, **narrowed)
+        await manager.enable(name, grants, who="system", audit_tenant=app.settings.operator_tenant)
+        await manager.switch(name, DEMO_TENANT, True, who="system")
 
 
 async def _demo_key(ctx: ModuleContext, tenant_id: str, saved: str | None) -> str:

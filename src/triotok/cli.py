@@ -15,6 +15,9 @@ server actually starts, so ``--help`` and configuration errors answer at once.
 ``triotok index rebuild [--store URL] [--config FILE] [--tenant T] [--type product|content]
 [--workers N] [--batch-size B] [--pause SECONDS]`` rebuilds the search read models from the
 write tables, with a progress bar; it resumes where a stopped one left off (``_index_command``).
+
+``triotok plugins list|enable|disable|restart [NAME]`` operates its plugins
+(see ``_plugins_command``).
 """
 
 from __future__ import annotations
@@ -77,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     _add_serve_parser(commands)
     _add_tree_parser(commands)
     _add_index_parser(commands)
+    from ._plugins_command import add_parser
+
+    add_parser(commands)
     return parser
 
 
@@ -247,6 +253,10 @@ def main(argv: list[str] | None = None) -> int:
         from ._index_command import main as index_main
 
         return index_main(args)
+    if args.command == "plugins":
+        from ._plugins_command import main as plugins_main
+
+        return plugins_main(args)
     return 2  # pragma: no cover  # argparse rejects unknown commands
 
 

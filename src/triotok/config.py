@@ -99,6 +99,7 @@ class Settings:
     metrics_port: int = 0
     store_down_mode: str = "read_only"
     stale_max_age: float = 3600.0
+    plugins_dir: str = ""
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied and validated."""
@@ -279,6 +280,7 @@ FIELDS: tuple[Field, ...] = (
         "seconds a read's last good answer may be served while the store is down",
         0,
     ),
+    Field("plugins_dir", str, "plugins", "dir", "a directory of plugins to discover (empty: none)"),
 )
 
 _BY_NAME = {f.name: f for f in FIELDS}

@@ -20,7 +20,7 @@ import pytest
 import trio
 
 from tests.store.conftest import pg_cluster, pg_url  # noqa: F401  # fixtures used by store_url
-from triotok.app import MODULES, Application, open_application
+from triotok.app import MODULES, PLUGINS, Application, open_application
 from triotok.config import Settings, load_settings
 from triotok.modules.access import ApiKeyRepository, Role
 from triotok.modules.modes import Sample
@@ -95,7 +95,8 @@ ServerFactory = Callable[..., AbstractAsyncContextManager[Server]]
 def make_server(store_url: str) -> ServerFactory:
     """``async with make_server(rate_limit_per_ip=5) as server: ...``
 
-    ``modules=`` composes another tuple of modules than the application's.
+    ``modules=`` composes another tuple of modules than the application's;
+    ``plugins=`` and ``plugin_options=`` go to ``open_application`` as they are.
     """
 
     @asynccontextmanager
@@ -108,10 +109,14 @@ def make_server(store_url: str) -> ServerFactory:
             "graceful_timeout": 2.0,
         }
         modules = overrides.pop("modules", MODULES)
+        plugins = overrides.pop("plugins", PLUGINS)
+        plugin_options = overrides.pop("plugin_options", None)
         values.update(overrides)
         settings: Settings = load_settings(flags=values)
         async with (
-            open_application(settings, modules=modules) as app,
+            open_application(
+                settings, modules=modules, plugins=plugins, plugin_options=plugin_options
+            ) as app,
             httpx.AsyncClient(base_url=app.url, timeout=10.0) as client,
         ):
             yield Server(app, client)

@@ -168,7 +168,7 @@ def test_help_is_plain_text_for_users(
 def test_every_option_and_command_has_help() -> None:
     parser = _parser()
     [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    assert {c.dest for c in commands._choices_actions} == {"serve", "tree", "index"}
+    assert {c.dest for c in commands._choices_actions} == {"serve", "tree", "index", "plugins"}
     for choice in commands._choices_actions:
         assert choice.help, choice.dest
     for name, sub in commands.choices.items():

@@ -19,12 +19,12 @@ import pytest
 import trio
 
 from tests.http.conftest import Server
-from triotok.app import MODULES
-from triotok.http import Route, all_routes, openapi_document
+from triotok.app import route_table
+from triotok.http import Route, openapi_document
 from triotok.http._models import Problem, validation_errors
 from triotok.http._routes import OPERATION_ID
 
-ROUTES = all_routes(MODULES)
+ROUTES = route_table()
 DOCUMENT = openapi_document(ROUTES, version="test")
 
 

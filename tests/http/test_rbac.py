@@ -14,8 +14,8 @@ import pytest
 import trio
 
 from tests.http.conftest import Server
-from triotok.app import MODULES
-from triotok.http import Route, all_routes
+from triotok.app import route_table
+from triotok.http import Route
 from triotok.modules.access import Role
 
 SAMPLE_PARAMS = {"tenant_id": "alpha", "key_id": "0123456789abcdef"}
@@ -55,13 +55,13 @@ def _rules(server: Server) -> list[tuple[str, str, Route]]:
 
 
 def test_every_rule_is_declared_once() -> None:
-    endpoints = [r.endpoint for r in all_routes(MODULES)]
+    endpoints = [r.endpoint for r in route_table()]
     assert len(endpoints) == len(set(endpoints))
 
 
 async def test_url_map_matches_the_route_table(server: Server) -> None:
     rules = _rules(server)
-    assert {(m, p) for m, p, _ in rules} == {(r.method, r.path) for r in all_routes(MODULES)}
+    assert {(m, p) for m, p, _ in rules} == {(r.method, r.path) for r in route_table()}
 
 
 async def test_public_routes_need_no_key(server: Server) -> None:

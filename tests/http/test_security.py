@@ -9,8 +9,8 @@ import pytest
 import trio
 
 from tests.http.conftest import Server, ServerFactory
-from triotok.app import MODULES
-from triotok.http import SECURITY_HEADERS, all_routes
+from triotok.app import route_table
+from triotok.http import SECURITY_HEADERS
 from triotok.http._system_page import PAGE_CSP
 from triotok.http._system_page import ROUTES as PAGE_ROUTES
 
@@ -30,7 +30,7 @@ def assert_secure(response: httpx.Response) -> None:
 async def test_security_headers_on_every_response(server: Server) -> None:
     ops = server.auth(await server.operator())
     with trio.fail_after(30):
-        for route in all_routes(MODULES):
+        for route in route_table():
             url = route.path.replace("<tenant_id>", "ops").replace("<key_id>", "0" * 16)
             for headers in ({}, ops):
                 response = await server.client.request(route.method, url, headers=headers)

@@ -29,6 +29,7 @@ async def test_tree_and_its_filters(server: Server) -> None:
         "/app/mode",
         "/app/modules",
         "/app/transport",
+        "/app/plugins",
         "/app/http",
     ]
     assert shallow["children"] == []

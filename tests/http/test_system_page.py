@@ -97,6 +97,7 @@ def nodes(dom: str) -> dict[str, str]:
 @pytest.mark.chromium
 async def test_the_page_draws_the_live_tree(server: Server, tmp_path: Path) -> None:
     await populate(server)
+    await server.services.plugins.enable("seo", who="test")
     key = await server.operator()
     await _rebuilt(server, key)
     dom = await browse(tmp_path, f"{server.url}/system#key={key}", "--dump-dom")
@@ -114,6 +115,7 @@ async def test_the_page_draws_the_live_tree(server: Server, tmp_path: Path) -> N
         "/app/transport/bus/sub-4-search": "running",
         "/app/transport/bus/sub-5-search": "running",
         "/app/transport/bus/sub-6-search": "running",
+        "/app/transport/bus/sub-7-plugin.seo": "running",
         "/app/transport/relay": "running",
         "/app/tenants": "running",
         "/app/access": "running",
@@ -138,6 +140,11 @@ async def test_the_page_draws_the_live_tree(server: Server, tmp_path: Path) -> N
         "/app/modules/search/on-1": "running",
         "/app/modules/search/on-2": "running",
         "/app/modules/search/on-3": "running",
+        "/app/plugins": "running",
+        "/app/plugins/manager": "running",
+        "/app/plugins/seo": "running",
+        "/app/plugins/seo/host": "running",
+        "/app/plugins/seo/on-1": "running",
         "/app/http": "running",
         "/app/payments": "running",
         "/app/crasher": "running",
@@ -166,6 +173,11 @@ async def test_the_page_draws_the_live_tree(server: Server, tmp_path: Path) -> N
     assert 'data-action="restart" data-path="/app/tenants"' in dom
     assert 'data-action="stop" data-path="/app/crasher"' in dom
     assert 'data-path="/app" data-action' not in dom
+    # The plugins, with their states and the actions each state allows.
+    plugins = dict(re.findall(r'data-plugin="([^"]+)" data-plugin-state="([^"]+)"', dom))
+    assert plugins == {"webhooks": "discovered", "seo": "running"}
+    assert 'data-plugin-action="enable" data-plugin="webhooks"' in dom
+    assert 'data-plugin-action="restart" data-plugin="seo"' in dom
 
 
 async def _rebuilt(server: Server, key: str) -> None:

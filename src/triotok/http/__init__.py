@@ -25,6 +25,7 @@ from ._idempotency import IdempotencyKeys as IdempotencyKeys
 from ._metrics import MetricsServer as MetricsServer
 from ._middleware import SECURITY_HEADERS as SECURITY_HEADERS
 from ._openapi import openapi_document as openapi_document
+from ._plugin_routes import plugin_routes as plugin_routes
 from ._problems import PROBLEM_JSON as PROBLEM_JSON
 from ._routes import Call as Call
 from ._routes import Reply as Reply
@@ -69,6 +70,7 @@ __all__ = (
     "json_bytes",
     "not_modified",
     "openapi_document",
+    "plugin_routes",
 )
 
 fixup_module_metadata(__name__, globals())

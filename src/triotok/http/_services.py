@@ -61,6 +61,8 @@ class Services:
     telemetry: Telemetry | None = None
     #: The last good answers of ``serve_stale`` reads (survive restarts of ``/app/http``).
     stale: StaleResponses = field(default_factory=StaleResponses)
+    #: The plugin manager (``triotok.plugins.PluginManager``) when the application has one.
+    plugins: Any = None
     #: Set by ``/app/http`` once it serves: the Quart app and the bound port.
     app: Any = None
     port: int | None = None
@@ -91,5 +93,8 @@ class Services:
 
     @property
     def routes(self) -> tuple[Route, ...]:
-        """Every route of every module, in composition order."""
-        return tuple(route for module in self.modules for route in module.route_table())
+        """Every route of every module, in composition order, then the plugins' endpoints."""
+        from ._plugin_routes import plugin_routes
+
+        modules = tuple(route for module in self.modules for route in module.route_table())
+        return modules + plugin_routes(self.plugins)

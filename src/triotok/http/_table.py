@@ -15,7 +15,7 @@ __all__ = ("SYSTEM", "all_routes")
 
 
 def _system_routes() -> tuple[Route, ...]:
-    from . import _health_routes, _metrics, _openapi, _system_page, _system_routes
+    from . import _health_routes, _metrics, _openapi, _plugin_routes, _system_page, _system_routes
 
     return (
         *_health_routes.ROUTES,
@@ -23,6 +23,7 @@ def _system_routes() -> tuple[Route, ...]:
         *_openapi.ROUTES,
         *_system_routes.ROUTES,
         *_system_page.ROUTES,
+        *_plugin_routes.ROUTES,
     )
 
 
@@ -32,6 +33,9 @@ SYSTEM = Module(
     permissions=(
         Grant(Permission("system", "read", "platform"), ("admin",)),
         Grant(Permission("system", "admin", "platform"), ("admin",)),
+        # A tenant sees the plugins operators enabled and switches them for itself.
+        Grant(Permission("plugins", "read"), ("viewer", "editor", "admin")),
+        Grant(Permission("plugins", "admin"), ("admin",)),
     ),
     routes=_system_routes,
     description="health, OpenAPI and the operators' routes",

@@ -24,7 +24,7 @@ platform lists a module. From the declaration the platform
     )
 
 Invariants: module names are unique in an application and match
-``[a-z][a-z0-9_-]{0,31}``; a module never imports another module; only its
+``[a-z][a-z0-9_-]{0,63}``; a module never imports another module; only its
 own routes file imports ``triotok.http``.
 """
 
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = ("Grant", "HealthCheck", "HealthChecks", "HealthReport", "Module", "Subscription")
 
-MODULE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+MODULE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ __all__ = ("ACTIONS", "Permission", "RoleTable", "authorize")
 #: The actions a permission may name (the seeds' model).
 ACTIONS = ("create", "read", "update", "delete", "admin")
 
-_RESOURCE = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
+_RESOURCE = re.compile(r"[a-z][a-z0-9_.-]{0,127}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,7 +55,7 @@ MIGRATION_LOCK_KEY = int.from_bytes(b"triotok", "big")
 LEGACY_SENTINEL_VERSION = 1_000_000
 LEGACY_SENTINEL_NAME = "superseded by module_migrations (per-module versions)"
 
-_MODULE_NAME = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
+_MODULE_NAME = re.compile(r"[a-z][a-z0-9_.-]{0,127}")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@
   time passing) and ``advance(seconds)`` (move a ``MockClock`` timer by timer).
 - :class:`ActorStateMachine` is a hypothesis ``RuleBasedStateMachine`` whose
   rules and invariants may be ``async def``, run against a live system.
+- :func:`open_plugin_harness` runs a plugin on a real platform (SQLite, no
+  HTTP), enabled and switched on, and calls into it as the platform does.
 - :class:`PostgresCluster` starts a throwaway PostgreSQL cluster (``initdb``,
   ``pg_ctl``) for tests and benchmarks.
 
@@ -27,15 +29,19 @@ except ImportError as exc:
 from .._util import fixup_module_metadata
 from ._pgcluster import PostgresCluster as PostgresCluster
 from ._pgcluster import PostgresNotInstalled as PostgresNotInstalled
+from ._plugins import PluginHarness as PluginHarness
+from ._plugins import open_plugin_harness as open_plugin_harness
 from ._stateful import ActorStateMachine as ActorStateMachine
 from ._system import TestSystem as TestSystem
 from ._system import open_test_system as open_test_system
 
 __all__ = (
     "ActorStateMachine",
+    "PluginHarness",
     "PostgresCluster",
     "PostgresNotInstalled",
     "TestSystem",
+    "open_plugin_harness",
     "open_test_system",
 )
 

@@ -1,4 +1,4 @@
-// The operators' page: draws GET /system/tree and GET /system/mode, refreshed every 2 s.
+// The operators' page: draws GET /system/tree, /system/mode and /system/plugins, refreshed every 2 s.
 //
 // Authentication: the page itself is public and holds no data. The operator
 // types an admin key of the operator tenant once (or opens the page as
@@ -60,19 +60,24 @@
     $("toolbar").hidden = false;
   }
 
-  async function api(method, url) {
-    const response = await fetch(url, {
-      method: method,
-      headers: { Authorization: "Bearer " + key(), Accept: "application/json" },
-      cache: "no-store",
-      credentials: "omit",
-    });
-    let body = null;
-    try {
-      body = await response.json();
-    } catch (_) {
-      body = null;
+  async function api(method, url, body) {
+    const headers = { Authorization: "Bearer " + key(), Accept: "application/json" };
+    const init = { method: method, headers: headers, cache: "no-store", credentials: "omit" };
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
     }
+    const response = await fetch(url, init);
+    let answer = null;
+    try {
+      answer = await response.json();
+    } catch (_) {
+      answer = null;
+    }
+    return check(response, answer);
+  }
+
+  function check(response, body) {
     if (response.status === 401 || response.status === 403) {
       const detail = body && body.detail ? body.detail : "not allowed";
       showLogin(
@@ -270,13 +275,79 @@
     box.hidden = false;
   }
 
+  // ---------------------------------------------------------------- plugins
+
+  const PLUGIN_ACTIONS = {
+    discovered: ["enable"],
+    disabled: ["enable"],
+    failed: ["restart", "disable"],
+    enabled: ["disable"],
+    running: ["restart", "disable"],
+  };
+
+  function pluginRow(plugin) {
+    const line = el("tr", "plugin");
+    line.dataset.plugin = plugin.name;
+    line.dataset.pluginState = plugin.state;
+    const name = el("td", "name", plugin.name);
+    name.title = plugin.description || plugin.source;
+    const reason = el("td", "error", plugin.reason || "");
+    const buttons = el("td", "actions");
+    for (const action of PLUGIN_ACTIONS[plugin.state] || []) {
+      if (!plugin.version) continue; // refused at discovery: nothing to do but read why
+      const button = el("button", "action action-" + action, action);
+      button.type = "button";
+      button.dataset.pluginAction = action;
+      button.dataset.plugin = plugin.name;
+      buttons.append(button);
+    }
+    const state = el("td");
+    state.append(el("span", "badge state-" + plugin.state, plugin.state));
+    line.append(
+      name,
+      state,
+      el("td", "", plugin.version || "–"),
+      el("td", "", plugin.isolation || "–"),
+      el("td", "", plugin.tenants),
+      el("td", plugin.restarts ? "warn" : "", plugin.restarts),
+      el("td", "", plugin.breaker || "–"),
+      reason,
+      buttons
+    );
+    return line;
+  }
+
+  function renderPlugins(items) {
+    $("plugins").hidden = false;
+    $("plugin-rows").replaceChildren(...items.map(pluginRow));
+  }
+
+  async function actOnPlugin(action, name) {
+    if (!window.confirm(action[0].toUpperCase() + action.slice(1) + " the plugin " + name + "?")) {
+      return;
+    }
+    try {
+      const url = "/system/plugins/" + encodeURIComponent(name) + "/" + action;
+      const result = await api("POST", url, action === "enable" ? {} : undefined);
+      const why = result.reason ? " (" + result.reason + ")" : "";
+      say(action + " " + name + ": " + result.state + why, "ok");
+    } catch (err) {
+      if (err.message !== "refused") say(action + " " + name + " failed: " + err.message, "error");
+    }
+    refresh();
+  }
+
   // ---------------------------------------------------------------- refresh loop
 
   async function refresh() {
     if (!key() || inFlight) return;
     inFlight = true;
     try {
-      lastTree = await api("GET", "/system/tree");
+      const [tree, plugins] = await Promise.all([
+        api("GET", "/system/tree"),
+        api("GET", "/system/plugins"),
+      ]);
+      lastTree = tree;
       showTree();
       render();
       try {
@@ -284,6 +355,7 @@
       } catch (err) {
         $("mode").hidden = true; // an application composed without the modes module
       }
+      renderPlugins(plugins.items);
       const now = new Date();
       $("updated").textContent = "last updated " + now.toLocaleTimeString();
       $("updated").dataset.at = now.toISOString();
@@ -346,6 +418,10 @@
     $("tree").addEventListener("click", (event) => {
       const button = event.target.closest("button[data-action]");
       if (button) act(button.dataset.action, button.dataset.path);
+    });
+    $("plugins").addEventListener("click", (event) => {
+      const button = event.target.closest("button[data-plugin-action]");
+      if (button) actOnPlugin(button.dataset.pluginAction, button.dataset.plugin);
     });
     if (key()) {
       refresh();
