@@ -10,7 +10,8 @@
 - :class:`ActorStateMachine` is a hypothesis ``RuleBasedStateMachine`` whose
   rules and invariants may be ``async def``, run against a live system.
 - :class:`PostgresCluster` starts a throwaway PostgreSQL cluster (``initdb``,
-  ``pg_ctl``) for tests and benchmarks.
+  ``pg_ctl``) for tests and benchmarks; :class:`NatsServer` a throwaway
+  ``nats-server -js`` (the L2 event stream).
 
 See ``docs/tutorial/property-tests.md``. The kit needs hypothesis, which the
 ``testing`` extra brings: ``pip install 'triotok[testing]'``.
@@ -25,6 +26,8 @@ except ImportError as exc:
     ) from exc
 
 from .._util import fixup_module_metadata
+from ._natsserver import NatsNotInstalled as NatsNotInstalled
+from ._natsserver import NatsServer as NatsServer
 from ._pgcluster import PostgresCluster as PostgresCluster
 from ._pgcluster import PostgresNotInstalled as PostgresNotInstalled
 from ._stateful import ActorStateMachine as ActorStateMachine
@@ -33,6 +36,8 @@ from ._system import open_test_system as open_test_system
 
 __all__ = (
     "ActorStateMachine",
+    "NatsNotInstalled",
+    "NatsServer",
     "PostgresCluster",
     "PostgresNotInstalled",
     "TestSystem",
