@@ -54,7 +54,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("modules",),
     ("plugins",),
     ("http",),
-    ("__init__", "app", "cli", "config", "_tree_command", "testing"),
+    ("__init__", "app", "cli", "config", "_tree_command", "_events_command", "testing"),
 )
 RANK = {package: rank for rank, group in enumerate(LAYERS) for package in group}
 TOP = len(LAYERS) - 1

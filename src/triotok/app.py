@@ -9,8 +9,10 @@
       /app/modules     one supervisor per module with actors or subscriptions
       /app/transport   supervisor of the event plumbing:
         /app/transport/feed   OutboxFeed: every committed event to this node's caches
+        /app/transport/stream StreamClient (L2 only, ``events_url``): NATS JetStream
         /app/transport/bus    EventBus: subscriptions, retries, dead-letter queue
-        /app/transport/relay  OutboxRelay: outbox rows to the bus, once per cluster
+        /app/transport/relay  OutboxRelay: outbox rows to the bus (L1) or the stream (L2),
+                              once per cluster
       /app/http        HttpServer: hypercorn + the Quart app (every module's routes)
 
 Adding a module touches only its own folder and one line of :data:`MODULES`.
@@ -85,7 +87,7 @@ from .store import (
     StoreOwner,
 )
 from .supervision import ActorSystem, ChildSpec, SupervisorSpec, open_system
-from .transport import EventBus, InMemoryTransport
+from .transport import EventBus, InMemoryTransport, JetStreamTransport
 
 __all__ = (
     "MODULES",
@@ -126,6 +128,8 @@ class Application:
     bus: EventBus
     demo: DemoKeys | None = None
     stopped: trio.Event = field(default_factory=trio.Event)
+    #: The L2 event stream when ``events_url`` is set (``/app/transport/stream``), else None.
+    stream: JetStreamTransport | None = None
 
     @property
     def context(self) -> ModuleContext:
@@ -250,8 +254,9 @@ async def open_application(
         handle = StoreHandle()
         events = InMemoryTransport()
         outbox = OutboxTransport(handle)
+        stream = event_stream(settings, outbox)
         durable = DurableDeadLetterLog(handle) if settings.durable_bus_dead_letters else None
-        bus = EventBus(transport=outbox, dead_letters=durable)
+        bus = EventBus(transport=stream or outbox, dead_letters=durable)
         roles = RoleTable(grant for module in modules for grant in module.permissions)
         base = ModuleContext(
             "platform",
@@ -284,15 +289,10 @@ async def open_application(
                 module.setup(contexts[module.name])
         await _start_modules(system, modules, contexts)
         transport = SupervisorSpec(
-            "transport",
-            [
-                ChildSpec("feed", OutboxFeed, (handle, events)),
-                bus.child_spec("bus"),  # subscribes to the outbox before the relay starts
-                ChildSpec("relay", OutboxRelay, (handle, outbox.deliver), shutdown=10.0),
-            ],
+            "transport", _transport_children(handle, events, outbox, bus, stream)
         )
         await system.spawn_supervisor(transport)
-        app = Application(settings, system, services, events, bus)
+        app = Application(settings, system, services, events, bus, stream=stream)
         if settings.demo:
             app.demo = await ensure_demo(app, keys_file=demo_keys_path(settings))
         if serve_http:
@@ -304,6 +304,35 @@ async def open_application(
         finally:
             app.stopped.set()
             await bus.aclose()
+
+
+# ------------------------------------------------------------------ the event transport
+
+
+def event_stream(settings: Settings, outbox: OutboxTransport) -> JetStreamTransport | None:
+    """L2 when ``events_url`` is set: the bus consumes the stream, the relay feeds it."""
+    if not settings.events_url:
+        return None
+    from .config import jetstream_config
+
+    return JetStreamTransport(jetstream_config(settings), publisher=outbox.publish)
+
+
+def _transport_children(
+    handle: StoreHandle,
+    events: InMemoryTransport,
+    outbox: OutboxTransport,
+    bus: EventBus,
+    stream: JetStreamTransport | None,
+) -> list[ChildSpec]:
+    """``/app/transport``: feed, [stream,] bus, relay (to the bus on L1, the stream on L2)."""
+    children = [ChildSpec("feed", OutboxFeed, (handle, events))]
+    if stream is not None:
+        children.append(stream.child_spec("stream"))  # connects before the bus attaches groups
+    children.append(bus.child_spec("bus"))  # subscribes before the relay starts
+    sink = outbox.deliver if stream is None else stream.forward
+    children.append(ChildSpec("relay", OutboxRelay, (handle, sink), shutdown=10.0))
+    return children
 
 
 # ------------------------------------------------------------------ demo data

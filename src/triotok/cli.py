@@ -11,6 +11,9 @@ server actually starts, so ``--help`` and configuration errors answer at once.
 
 ``triotok tree [--url U] [--key K] [--prefix P] [--depth N] [--state S] [--watch [SECONDS]]
 [--no-color]`` shows the live tree of a running server (see ``_tree_command``).
+
+``triotok events status|replay --group G (--from-seq N | --since TIME)`` inspects
+the L2 event stream and replays a consumer group (see ``_events_command``).
 """
 
 from __future__ import annotations
@@ -72,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_serve_parser(commands)
     _add_tree_parser(commands)
+    from ._events_command import add_parser
+
+    add_parser(commands)
     return parser
 
 
@@ -112,6 +118,7 @@ def _add_serve_parser(commands: Any) -> None:
         "and print the keys; not for production",
     )
     flag("--log-level", "log_level", "LEVEL")
+    flag("--events", "events_url", "URL")
 
 
 def _toml(value: object) -> str:
@@ -176,6 +183,10 @@ def main(argv: list[str] | None = None) -> int:
         from ._tree_command import main as tree_main
 
         return tree_main(args)
+    if args.command == "events":
+        from ._events_command import main as events_main
+
+        return events_main(args)
     return 2  # pragma: no cover  # argparse rejects unknown commands
 
 
@@ -190,6 +201,7 @@ def _serve(args: argparse.Namespace) -> int:
         "workers": args.workers,
         "demo": args.demo,
         "log_level": args.log_level,
+        "events_url": args.events,
     }
     worker_index = os.environ.get(_WORKER_ENV)
     env = {k: v for k, v in os.environ.items() if k != _WORKER_ENV}

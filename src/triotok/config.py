@@ -77,6 +77,12 @@ class Settings:
     keep_alive_timeout: float = 5.0
     body_timeout: float = 30.0
     durable_bus_dead_letters: bool = False
+    # L2 (NATS JetStream); "" keeps L1, the transactional outbox alone.
+    events_url: str = ""
+    events_stream: str = "TRIOTOK"
+    events_max_age: float = 604_800.0
+    events_max_bytes: int = -1
+    events_new_group_start: str = "new"
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied and validated."""
@@ -176,6 +182,38 @@ FIELDS: tuple[Field, ...] = (
         "events",
         "durable_bus_dead_letters",
         "keep the bus's dead letters in the store, not in memory",
+    ),
+    # ---- L2 event stream (docs/howto/jetstream.md)
+    Field(
+        "events_url",
+        str,
+        "events",
+        "url",
+        "nats://host:port of NATS JetStream for the L2 event stream; empty: L1 (outbox only)",
+    ),
+    Field("events_stream", str, "events", "stream", "name of the JetStream stream"),
+    Field(
+        "events_max_age",
+        float,
+        "events",
+        "max_age",
+        "seconds the stream keeps an event (0: no age limit)",
+        0,
+    ),
+    Field(
+        "events_max_bytes",
+        int,
+        "events",
+        "max_bytes",
+        "bytes the stream keeps, oldest events dropped first (-1: no size limit)",
+        -1,
+    ),
+    Field(
+        "events_new_group_start",
+        str,
+        "events",
+        "new_group_start",
+        "where a consumer group new to the stream starts: new (events from now) or all",
     ),
 )
 
@@ -309,3 +347,33 @@ def _validate(settings: Settings) -> None:
     from .store import parse_store_url
 
     parse_store_url(settings.store_url)
+    _validate_events(settings)
+
+
+def _validate_events(settings: Settings) -> None:
+    from .transport import parse_events_url
+
+    url = parse_events_url(settings.events_url)
+    if url is not None:
+        jetstream_config(settings)  # every stream setting checked at start
+
+
+def jetstream_config(settings: Settings) -> Any:
+    """The :class:`~triotok.transport.JetStreamConfig` of ``settings`` (L2 configured)."""
+    from datetime import timedelta
+
+    from .transport import JetStreamConfig
+
+    if settings.events_max_bytes == 0:
+        raise InvalidConfig("events_max_bytes", "must be -1 (no limit) or > 0")
+    try:
+        return JetStreamConfig(
+            settings.events_url,
+            stream=settings.events_stream,
+            max_age=timedelta(seconds=settings.events_max_age) if settings.events_max_age else None,
+            max_bytes=settings.events_max_bytes,
+            new_group_start=settings.events_new_group_start,  # type: ignore[arg-type]  # checked
+        )
+    except InvalidConfig as exc:  # named after the setting, not the constructor's argument
+        name = exc.field if exc.field.startswith("events_") else f"events_{exc.field}"
+        raise InvalidConfig(name, exc.reason) from None
