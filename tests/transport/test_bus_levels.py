@@ -79,12 +79,14 @@ async def open_level(
     name: str, tmp_path: Path, nats: NatsServer | None, retry: RetryPolicy = QUICK
 ) -> AsyncIterator[Level]:
     async with AsyncExitStack() as stack:
-        system = await stack.enter_async_context(open_test_system(intensity=1000))
         if name == "L0":
+            system = await stack.enter_async_context(open_test_system(intensity=1000))
             bus = await stack.enter_async_context(open_event_bus(system, retry=retry))
             yield Level(name, bus, system)
             return
+        # The store outlives the actors that use it.
         store = await stack.enter_async_context(open_store(f"sqlite:///{tmp_path}/levels.db"))
+        system = await stack.enter_async_context(open_test_system(intensity=1000))
         outbox = OutboxTransport(store)
         if name == "L1":
             transport: Any = outbox

@@ -41,7 +41,7 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -171,6 +171,8 @@ class _Consumer:
     server: ConsumerState | None = None
     owner: object = None  # the client incarnation running its loop
     stop: trio.Event = field(default_factory=trio.Event)
+    # "From now on" means from the subscription, not from whenever the server is reached.
+    subscribed_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def statistics(self) -> ConsumerStatistics:
         spec = self.spec
@@ -280,10 +282,23 @@ class JetStreamTransport:
 
     async def wait_connected(self) -> None:
         """Return once a client incarnation is connected and the stream exists."""
-        while not (self.connected and self._stream_ok):
-            await self._ready.wait()
-            if not (self.connected and self._stream_ok):
-                await trio.sleep(0.01)
+        await self._wait_link()
+        while not self._stream_ok:
+            await self._ensure_or_wait()
+
+    async def _wait_link(self) -> None:
+        """Return once connected (the client reconnects by itself; nothing announces it)."""
+        while not self.connected:
+            if self._admin is None:
+                await self._ready.wait()  # no incarnation has connected yet
+            else:
+                await trio.sleep(0.05)
+
+    async def _ensure_or_wait(self) -> None:
+        try:
+            await self._ensure_stream(self._require())
+        except StreamUnavailable:
+            await trio.sleep(0.05)
 
     # ------------------------------------------------------------------ publishing
 
@@ -539,7 +554,7 @@ class StreamClient(Actor):
         try:
             while entry.active and entry.owner is self:
                 try:
-                    await t.wait_connected()
+                    await t._wait_link()
                     sub = await self._bind(entry)
                     backoff.failures = 0
                     entry.running = True
@@ -578,12 +593,15 @@ class StreamClient(Actor):
                 if entry.resetting or (entry.created and now - absent_since < _ABSENT_GRACE):
                     await trio.sleep(0.1)
                     continue
+                start = t.config.new_group_start if spec.durable else "new"
                 config = admin.consumer_config(
                     spec.name,
                     group=spec.group,
                     pattern=spec.pattern,
                     durable=spec.durable,
-                    start=t.config.new_group_start if spec.durable else "new",
+                    start=start,
+                    # Created late (the server was away): still every event since subscribing.
+                    start_time=entry.subscribed_at if start == "new" else None,
                 )
                 try:
                     entry.server = await admin.add_consumer(config)
