@@ -273,7 +273,8 @@ async def test_an_outage_loses_nothing_and_delivers_everything_once(
         await eventually(lambda: node.stream.statistics().lag == 0)
         after = await node.relay.ask(GetStatistics())
         effects = await node.effects()
-    assert relay_stats.dead_lettered == 0 and after.dead_lettered == 0
+    assert relay_stats.dead_lettered == 0
+    assert after.dead_lettered == 0
     assert after.sink_unavailable >= 1  # it backed off rather than failing rows
     assert effects == list(range(30))  # each effect exactly once
 
@@ -302,7 +303,8 @@ async def test_retention_limits_are_applied_to_the_stream(
         state = await node.stream.stream_state()
         await eventually(lambda: node.stream.statistics().state is not None)
     assert (state.max_age_seconds, state.max_msgs) == (3600.0, 5)
-    assert state.messages == 5 and state.first_seq == 4  # the oldest went first
+    assert state.messages == 5
+    assert state.first_seq == 4
 
 
 # --------------------------------------------------------------------------- point 3
@@ -390,9 +392,13 @@ async def test_statistics_show_the_stream_and_the_groups(
         stats = node.stream.statistics().as_dict()
         tree = node.system.tree(prefix=f"/{node.system.name}/stream")
     [consumer] = stats["consumers"]
-    assert consumer["group"] == "g" and consumer["pattern"] == "test.stream.*"
-    assert consumer["server"]["lag"] == 0 and consumer["acked"] == 3
-    assert stats["connected"] and stats["available"] and stats["lag"] == 0
+    assert consumer["group"] == "g"
+    assert consumer["pattern"] == "test.stream.*"
+    assert consumer["server"]["lag"] == 0
+    assert consumer["acked"] == 3
+    assert stats["connected"]
+    assert stats["available"]
+    assert stats["lag"] == 0
     assert tree["components"]["stream"]["state"]["last_seq"] == 3
 
 
