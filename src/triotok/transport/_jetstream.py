@@ -39,7 +39,7 @@ import logging
 import math
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -496,7 +496,12 @@ class StreamClient(Actor):
         from ._stream_admin import close, connect
 
         t = self._t
-        async with trio_asyncio.open_loop() as loop:
+        async with AsyncExitStack() as stack:
+            # One asyncio loop per process where there is one (the app opens it for
+            # asyncpg and nats-py alike); two loops in one thread deadlock under load.
+            loop = trio_asyncio.current_loop.get()
+            if loop is None:
+                loop = await stack.enter_async_context(trio_asyncio.open_loop())
             admin = None
             try:
                 while admin is None:
