@@ -175,6 +175,14 @@ async def report(system: ActorSystem, stream: JetStreamTransport) -> None:
     """Every second, the relay's and the stream's numbers (read by a failing test's log)."""
     while True:
         await trio.sleep(1.0)
+        try:
+            _report(system, stream)
+        except Exception as exc:  # a test helper: say why, keep reporting
+            say(f"report failed: {type(exc).__name__}: {exc}")
+
+
+def _report(system: ActorSystem, stream: JetStreamTransport) -> None:
+    if True:
         relay = system.tree(prefix="/node/relay").get("components", {}).get("relay", {})
         stats = stream.statistics()
         consumers = [(c.name, c.running, c.received, c.acked, c.naked, c.in_flight,

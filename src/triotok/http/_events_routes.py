@@ -48,7 +48,7 @@ async def replay(call: Call) -> Reply:
     body: models.EventReplay = call.body
     if (body.from_seq is None) == (body.since is None):
         raise RequestError(
-            "give exactly one of from_seq and since", status=400, code="invalid_input"
+            "give exactly one of from_seq and since", status=422, code="validation_failed"
         )
     since = body.since
     if since is not None and since.tzinfo is None:
@@ -85,6 +85,6 @@ ROUTES = (
         operation_id="replayEventGroup",
         body=models.EventReplay,
         response=models.EventReplayStarted,
-        errors=(400, 404, 409, 503),
+        errors=(404, 409, 422, 503),
     ),
 )

@@ -564,10 +564,15 @@ class StreamClient(Actor):
                     backoff.failures = 0
                     entry.running = True
                     await self._pull(entry, sub)
-                except StreamUnavailable as exc:
+                except Exception as exc:
+                    # Never crash the client for one consumer: its siblings may be in
+                    # the middle of a handler's transaction.
                     entry.running = False
                     t._failed(exc)
-                    logger.debug("%s: %s", entry.spec.name, exc)
+                    if isinstance(exc, StreamUnavailable):
+                        logger.debug("%s: %s", entry.spec.name, exc)
+                    else:
+                        logger.exception("%s: pull loop failed; starting it again", entry.spec.name)
                     await trio.sleep(backoff.next_delay(trio.current_time()))
         finally:
             entry.running = False
@@ -742,7 +747,7 @@ class _Acks:
             return
         try:
             await self._admin.aio(_send_acks(batch), check=False)
-        except StreamUnavailable as exc:
+        except Exception as exc:  # the server is away: nothing more to do here
             # Unacknowledged events come back after ack_wait; the inbox drops the copies.
             logger.debug("could not acknowledge %d event(s): %s", len(batch), exc)
 

@@ -18,6 +18,7 @@ incarnation of its client actor.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
@@ -47,6 +48,24 @@ GROUP_KEY = "triotok_group"
 PATTERN_KEY = "triotok_pattern"
 
 
+class ClientCancelled(Exception):
+    """nats-py cancelled one of its own futures (a disconnect, a reconnect, a close)."""
+
+
+async def _own_cancels(coro: Coroutine[Any, Any, T]) -> T:
+    """asyncio side: the client's own cancellations become an ordinary error.
+
+    nats-py cancels pending requests and pulls when the connection drops; as
+    ``asyncio.CancelledError`` (a BaseException) that would tear down the trio
+    task tree above. A cancellation that comes from trio still surfaces there
+    as ``trio.Cancelled``.
+    """
+    try:
+        return await coro
+    except asyncio.CancelledError as exc:
+        raise ClientCancelled("the NATS client cancelled the operation") from exc
+
+
 def is_unavailable(exc: BaseException) -> bool:
     """Whether ``exc`` from nats-py means the server is down, unreachable or overloaded."""
     return isinstance(
@@ -61,6 +80,7 @@ def is_unavailable(exc: BaseException) -> bool:
         | nats.js.errors.NoStreamResponseError
         | nats.js.errors.ServiceUnavailableError
         | TimeoutError
+        | ClientCancelled
         | OSError,
     )
 
@@ -98,7 +118,7 @@ class StreamAdmin:
             coro.close()
             raise StreamUnavailable(f"{self.config.url}: not connected")
         try:
-            result: T = await self._loop.run_aio_coroutine(coro)
+            result: T = await self._loop.run_aio_coroutine(_own_cancels(coro))
         except Exception as exc:
             mapped = map_error(exc, self.config.url)
             if mapped is exc:
