@@ -14,7 +14,8 @@
 group then handle the events again: their inbox keeps effects single) and
 shows a progress bar until the group has caught up, unless ``--no-wait``.
 The URL comes from ``--events``, else ``--config``'s ``[events] url``, else
-``TRIOTOK_EVENTS_URL``. It talks to NATS itself, so it needs no API key: whoever
+``TRIOTOK_EVENTS_URL`` (the stream likewise: ``--stream``, ``[events] stream``,
+``TRIOTOK_EVENTS_STREAM``, ``TRIOTOK``). It talks to NATS itself, so it needs no API key: whoever
 may reach the NATS server may replay (protect it as you protect the database).
 
 Exit codes: 0 done; 1 the stream could not be reached, or the group did not
@@ -52,6 +53,7 @@ def add_parser(commands: Any) -> None:
     for sub in (status, replay):
         sub.add_argument("--events", metavar="URL", help="nats://host:port of the stream")
         sub.add_argument("--config", metavar="FILE", help="read [events] from this TOML file")
+        sub.add_argument("--stream", metavar="NAME", help="the stream (default: TRIOTOK)")
     replay.add_argument("--group", required=True, help="the consumer group (a module's name)")
     start = replay.add_mutually_exclusive_group(required=True)
     start.add_argument("--from-seq", type=int, metavar="N", help="from stream sequence N (1: all)")
@@ -99,17 +101,19 @@ def progress_line(done: int, total: int, rate: float) -> str:
     )
 
 
-def _url(args: argparse.Namespace) -> str | None:
-    if args.events:
-        return str(args.events)
+def _settings(args: argparse.Namespace) -> tuple[str | None, str]:
+    """The URL and stream: flags, else the TOML file, else ``TRIOTOK_EVENTS_*``."""
+    section: dict[str, Any] = {}
     if args.config:
         import tomllib
 
         with open(args.config, "rb") as fh:
-            url = tomllib.load(fh).get("events", {}).get("url")
-        if url:
-            return str(url)
-    return os.environ.get("TRIOTOK_EVENTS_URL") or None
+            section = tomllib.load(fh).get("events", {})
+    url = args.events or section.get("url") or os.environ.get("TRIOTOK_EVENTS_URL") or None
+    stream = (
+        args.stream or section.get("stream") or os.environ.get("TRIOTOK_EVENTS_STREAM") or "TRIOTOK"
+    )
+    return (None if url is None else str(url)), str(stream)
 
 
 def main(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
@@ -120,12 +124,12 @@ def main(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     from .transport import JetStreamConfig
 
     try:
-        url = _url(args)
+        url, stream = _settings(args)
         if url is None:
             print("triotok events: no stream URL (--events, [events] url or TRIOTOK_EVENTS_URL)",
                   file=sys.stderr)  # fmt: skip
             return 2
-        config = JetStreamConfig(url)
+        config = JetStreamConfig(url, stream=stream)
         since = parse_since(args.since) if getattr(args, "since", None) else None
     except (InvalidConfig, ValueError, OSError) as exc:
         print(f"triotok events: {exc}", file=sys.stderr)

@@ -268,6 +268,7 @@ class StreamAdmin:
                 start_seq=from_seq,
                 start_time=since,
             )
+            config.filter_subject = state.filter_subject  # as it was (whatever the prefix)
             # A node of the group may re-create it between the two calls; then again.
             for _ in range(3):
                 await self.delete_consumer(state.name)
@@ -298,10 +299,31 @@ def _consumer_state(info: Any) -> ConsumerState:
     )
 
 
-async def connect(config: JetStreamConfig, loop: Any, **callbacks: Any) -> StreamAdmin:
-    """One connection attempt (the client reconnects by itself afterwards)."""
-    servers = [one.strip() for one in config.url.split(",")]
+async def connect(
+    config: JetStreamConfig, loop: Any, *, reconnect: bool = True, **callbacks: Any
+) -> StreamAdmin:
+    """Connect; with ``reconnect`` the client keeps trying (at start too) and reconnects.
+
+    Without it: one attempt, :class:`StreamUnavailable` if the server is down.
+    """
     holder: list[StreamAdmin] = []
+    # nats-py retries its first connection for ever, whatever the options: bound it here
+    # (the caller backs off and tries again, or reports the server unreachable).
+    with trio.move_on_after(config.connect_timeout * 2) as scope:
+        admin = await _connect_once(config, loop, reconnect, holder, callbacks)
+    if scope.cancelled_caught:
+        raise StreamUnavailable(f"{config.url}: stream unavailable: no answer to connect")
+    return admin
+
+
+async def _connect_once(
+    config: JetStreamConfig,
+    loop: Any,
+    reconnect: bool,
+    holder: list[StreamAdmin],
+    callbacks: dict[str, Any],
+) -> StreamAdmin:
+    servers = [one.strip() for one in config.url.split(",")]
 
     async def disconnected() -> None:
         if holder:
@@ -319,8 +341,8 @@ async def connect(config: JetStreamConfig, loop: Any, **callbacks: Any) -> Strea
             nats.connect(
                 servers,
                 connect_timeout=config.connect_timeout,
-                allow_reconnect=True,
-                max_reconnect_attempts=-1,
+                allow_reconnect=reconnect,
+                max_reconnect_attempts=-1 if reconnect else 0,
                 reconnect_time_wait=0.25,
                 disconnected_cb=callbacks.get("disconnected", disconnected),
                 reconnected_cb=callbacks.get("reconnected", reconnected),
@@ -348,7 +370,7 @@ async def open_stream_admin(config: JetStreamConfig) -> AsyncIterator[StreamAdmi
             loop = trio_asyncio.current_loop.get()
             if loop is None:
                 loop = await stack.enter_async_context(trio_asyncio.open_loop())
-            admin = await connect(config, loop)
+            admin = await connect(config, loop, reconnect=False)
             try:
                 yield admin
             finally:
