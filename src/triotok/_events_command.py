@@ -47,14 +47,16 @@ def add_parser(commands: Any) -> None:
         description="Inspect the event stream of a TrioToK cluster on NATS JetStream, and "
         "replay a consumer group from a stream sequence or a point in time.",
     )
-    actions = events.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions = events.add_subparsers(
+        dest="action", required=True, metavar="ACTION", help="status or replay"
+    )
     status = actions.add_parser("status", help="the stream and its consumer groups")
     replay = actions.add_parser("replay", help="deliver a group's events again")
     for sub in (status, replay):
         sub.add_argument("--events", metavar="URL", help="nats://host:port of the stream")
         sub.add_argument("--config", metavar="FILE", help="read [events] from this TOML file")
         sub.add_argument("--stream", metavar="NAME", help="the stream (default: TRIOTOK)")
-    replay.add_argument("--group", required=True, help="the consumer group (a module's name)")
+    replay.add_argument("--group", required=True, help="the consumer group (e.g. search)")
     start = replay.add_mutually_exclusive_group(required=True)
     start.add_argument("--from-seq", type=int, metavar="N", help="from stream sequence N (1: all)")
     start.add_argument(

@@ -189,7 +189,7 @@ FIELDS: tuple[Field, ...] = (
         str,
         "events",
         "url",
-        "nats://host:port of NATS JetStream for the L2 event stream; empty: L1 (outbox only)",
+        "nats://host:port of NATS JetStream (the L2 event stream); empty: L1 only",
     ),
     Field("events_stream", str, "events", "stream", "name of the JetStream stream"),
     Field(
@@ -205,7 +205,7 @@ FIELDS: tuple[Field, ...] = (
         int,
         "events",
         "max_bytes",
-        "bytes the stream keeps, oldest events dropped first (-1: no size limit)",
+        "bytes the stream keeps, oldest dropped first (-1: no size limit)",
         -1,
     ),
     Field(
@@ -213,7 +213,7 @@ FIELDS: tuple[Field, ...] = (
         str,
         "events",
         "new_group_start",
-        "where a consumer group new to the stream starts: new (events from now) or all",
+        "where a group new to the stream starts: new (from now) or all",
     ),
 )
 

@@ -133,7 +133,14 @@ async def test_workers_share_one_port(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------ help texts
 
-HELPS = (["--help"], ["serve", "--help"], ["tree", "--help"])
+HELPS = (
+    ["--help"],
+    ["serve", "--help"],
+    ["tree", "--help"],
+    ["events", "--help"],
+    ["events", "status", "--help"],
+    ["events", "replay", "--help"],
+)
 MARKUP = re.compile(r"``|::|:(class|mod|func|data|meth):|\.\. |\*\*")
 INTERNAL = re.compile(r"\b_\w+|\bimport|docstring|\bmodule\b|TODO")
 
@@ -162,7 +169,7 @@ def test_help_is_plain_text_for_users(
 def test_every_option_and_command_has_help() -> None:
     parser = _parser()
     [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    assert {c.dest for c in commands._choices_actions} == {"serve", "tree"}
+    assert {c.dest for c in commands._choices_actions} == {"serve", "tree", "events"}
     for choice in commands._choices_actions:
         assert choice.help, choice.dest
     for name, sub in commands.choices.items():
