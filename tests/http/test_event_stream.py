@@ -12,6 +12,8 @@ import pytest
 import trio
 
 from triotok.app import MODULES
+from triotok.http._models import validation_errors
+from triotok.http._system_models import EventReplayStarted, EventStream
 from triotok.modules import Module, Subscription
 from triotok.testing import NatsServer
 from triotok.transport import Envelope
@@ -94,6 +96,7 @@ async def test_an_http_mutation_travels_over_the_stream_and_replays(
 
         await eventually(caught_up)
         state = (await server.client.get("/system/events", headers=ops)).json()
+        assert validation_errors(EventStream, state) == []
         [consumer] = [c for c in state["consumers"] if c["group"] == "watcher"]
         assert consumer["pattern"] == "tenant.*"
         assert consumer["server"]["lag"] == 0
@@ -108,6 +111,7 @@ async def test_an_http_mutation_travels_over_the_stream_and_replays(
         )
         assert replay.status_code == 200, replay.text
         assert replay.json()["pending"] == state["state"]["last_seq"]
+        assert validation_errors(EventReplayStarted, replay.json()) == []
         await seen.wait_for(before + replay.json()["pending"])
         assert seen.of("acme") == ["tenant.created", "tenant.created"]  # seen again
         audit = (await server.client.get("/api/audit", headers=ops)).json()
