@@ -127,7 +127,9 @@ async def test_replay_refuses_bad_requests_and_tenant_admins(
         ops = server.auth(await server.operator())
         cases = [
             ({"group": "watcher"}, 422),  # neither from_seq nor since
-            ({"group": "watcher", "from_seq": 1, "since": "2024-01-01T00:00:00Z"}, 422),
+            ({"group": "watcher", "from_seq": 1, "since": 1_700_000_000}, 422),
+            ({"group": "watcher", "since": "2024-01-01T00:00:00Z"}, 422),  # seconds, not ISO
+            ({"group": "watcher", "from_seq": 1, "extra": 1}, 422),
             ({"group": "watcher", "from_seq": 0}, 422),
             ({"group": "no/slash", "from_seq": 1}, 422),
             ({"group": "nobody", "from_seq": 1}, 404),

@@ -9,7 +9,7 @@ keeps effects single), and ``GET /system/events`` shows the lag shrinking.
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from .._exceptions import RequestError
@@ -50,9 +50,7 @@ async def replay(call: Call) -> Reply:
         raise RequestError(
             "give exactly one of from_seq and since", status=422, code="validation_failed"
         )
-    since = body.since
-    if since is not None and since.tzinfo is None:
-        since = since.replace(tzinfo=UTC)
+    since = None if body.since is None else datetime.fromtimestamp(body.since, UTC)
     assert call.key is not None
     async with call.services.store.store.transaction() as tx:
         entry = AuditEntry(

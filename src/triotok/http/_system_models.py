@@ -6,7 +6,6 @@ a named component.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
 from msgspec import UNSET, Meta, Struct, UnsetType
@@ -241,12 +240,12 @@ class EventStream(Struct, frozen=True):
     }
 
 
-class EventReplay(Struct, frozen=True):
-    """Replay ``group`` from stream sequence ``from_seq`` or from the time ``since``."""
+class EventReplay(Struct, frozen=True, forbid_unknown_fields=True):
+    """Replay ``group`` from stream sequence ``from_seq`` or from ``since`` (Unix seconds)."""
 
     group: GroupName
     from_seq: Annotated[int, Meta(ge=1, le=2**63 - 1)] | None = None
-    since: datetime | None = None
+    since: Annotated[float, Meta(ge=0, le=253402300799)] | None = None  # up to 9999-12-31
 
     EXAMPLE: ClassVar[dict[str, Any]] = {"group": "search", "from_seq": 1}
 
