@@ -65,6 +65,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "_tree_command",
         "_index_command",
         "_plugins_command",
+        "_events_command",
         "testing",
     ),
 )

@@ -27,7 +27,8 @@ every layer may use it.
     ├── SchemaError (ValueError)          bytes or payload do not match a schema
     ├── EventError
     │   ├── PermanentError                handler error that retrying cannot fix
-    │   └── TransientError                handler error worth retrying
+    │   ├── TransientError                handler error worth retrying
+    │   └── StreamUnavailable             the L2 event stream is down / unreachable (retryable)
     ├── StoreError
     │   ├── StoreUnavailable              database down / unreachable (retryable)
     │   ├── SchemaTooNew                  database migrated by newer code
@@ -83,6 +84,7 @@ __all__ = (
     "Severity",
     "StoreError",
     "StoreUnavailable",
+    "StreamUnavailable",
     "SupervisorFailed",
     "TransientError",
     "TriotokError",
@@ -319,6 +321,14 @@ class TransientError(EventError):
     """Worth retrying: the bus retries with backoff, then dead-letters."""
 
     code = "transient_error"
+    retryable = True
+
+
+class StreamUnavailable(EventError):
+    """The L2 event stream (NATS JetStream) cannot be reached; the outbox keeps the events."""
+
+    code = "stream_unavailable"
+    severity = "warning"
     retryable = True
 
 

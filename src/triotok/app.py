@@ -11,8 +11,10 @@
       /app/modules     one supervisor per module with actors or subscriptions
       /app/transport   supervisor of the event plumbing:
         /app/transport/feed   OutboxFeed: every committed event to this node's caches
+        /app/transport/stream StreamClient (L2 only, ``events_url``): NATS JetStream
         /app/transport/bus    EventBus: subscriptions, retries, dead-letter queue
-        /app/transport/relay  OutboxRelay: outbox rows to the bus, once per cluster
+        /app/transport/relay  OutboxRelay: outbox rows to the bus (L1) or the stream (L2),
+                              once per cluster
       /app/http        HttpServer: hypercorn + the Quart app (every module's routes)
 
 Adding a module touches only its own folder and one line of :data:`MODULES`.
@@ -113,7 +115,7 @@ from .store import (
 )
 from .supervision import ActorSystem, ChildSpec, SupervisorSpec, open_system
 from .telemetry import Telemetry, TelemetryOptions
-from .transport import EventBus, InMemoryTransport
+from .transport import EventBus, InMemoryTransport, JetStreamTransport
 
 __all__ = (
     "MODULES",
@@ -175,6 +177,8 @@ class Application:
     bus: EventBus
     demo: DemoKeys | None = None
     stopped: trio.Event = field(default_factory=trio.Event)
+    #: The L2 event stream when ``events_url`` is set (``/app/transport/stream``), else None.
+    stream: JetStreamTransport | None = None
 
     @property
     def context(self) -> ModuleContext:
@@ -354,8 +358,9 @@ async def open_application(
             handle = StoreHandle(wrap=telemetry.instrument_store if telemetry.enabled else None)
             events = InMemoryTransport()
             outbox = OutboxTransport(handle)
+            stream = event_stream(settings, outbox)
             durable = DurableDeadLetterLog(handle) if settings.durable_bus_dead_letters else None
-            bus = EventBus(transport=outbox, dead_letters=durable)
+            bus = EventBus(transport=stream or outbox, dead_letters=durable)
             bus.delivery_hook = telemetry.bus_hook()
             roles = RoleTable(
                 [
@@ -405,16 +410,12 @@ async def open_application(
                 if module.setup is not None:
                     module.setup(contexts[module.name])
             await _start_modules(system, modules, contexts)
-            plumbing = [
-                ChildSpec("feed", OutboxFeed, (handle, events)),
-                bus.child_spec("bus"),  # subscribes to the outbox before the relay starts
-            ]
-            if settings.relay:
-                sink = telemetry.wrap_sink(outbox.deliver)
-                plumbing.append(ChildSpec("relay", OutboxRelay, (handle, sink), shutdown=10.0))
+            plumbing = _transport_children(
+                handle, events, outbox, bus, stream, telemetry, relay=settings.relay
+            )
             await system.spawn_supervisor(SupervisorSpec("transport", plumbing))
             await manager.start(base)  # /app/plugins: a plugin that fails is only marked failed
-            app = Application(settings, system, services, events, bus)
+            app = Application(settings, system, services, events, bus, stream=stream)
             if telemetry.metrics is not None:
                 _scrape_refreshers(app, telemetry)
                 if settings.metrics_port:
@@ -440,6 +441,39 @@ async def open_application(
     finally:
         # After the whole tree stopped: the spans of its last requests and messages are in.
         await telemetry.aclose()
+
+
+# ------------------------------------------------------------------ the event transport
+
+
+def event_stream(settings: Settings, outbox: OutboxTransport) -> JetStreamTransport | None:
+    """L2 when ``events_url`` is set: the bus consumes the stream, the relay feeds it."""
+    if not settings.events_url:
+        return None
+    from .config import jetstream_config
+
+    return JetStreamTransport(jetstream_config(settings), publisher=outbox.publish)
+
+
+def _transport_children(
+    handle: StoreHandle,
+    events: InMemoryTransport,
+    outbox: OutboxTransport,
+    bus: EventBus,
+    stream: JetStreamTransport | None,
+    telemetry: Telemetry,
+    *,
+    relay: bool,
+) -> list[ChildSpec]:
+    """``/app/transport``: feed, [stream,] bus, [relay] (to the bus on L1, the stream on L2)."""
+    children = [ChildSpec("feed", OutboxFeed, (handle, events))]
+    if stream is not None:
+        children.append(stream.child_spec("stream"))  # connects before the bus attaches groups
+    children.append(bus.child_spec("bus"))  # subscribes before the relay starts
+    if relay:
+        sink = telemetry.wrap_sink(outbox.deliver if stream is None else stream.forward)
+        children.append(ChildSpec("relay", OutboxRelay, (handle, sink), shutdown=10.0))
+    return children
 
 
 # ------------------------------------------------------------------ metrics read per scrape

@@ -18,6 +18,9 @@ write tables, with a progress bar; it resumes where a stopped one left off (``_i
 
 ``triotok plugins list|enable|disable|restart [NAME]`` operates its plugins
 (see ``_plugins_command``).
+
+``triotok events status|replay --group G (--from-seq N | --since TIME)`` inspects
+the L2 event stream and replays a consumer group (see ``_events_command``).
 """
 
 from __future__ import annotations
@@ -80,9 +83,11 @@ def _parser() -> argparse.ArgumentParser:
     _add_serve_parser(commands)
     _add_tree_parser(commands)
     _add_index_parser(commands)
-    from ._plugins_command import add_parser
+    from ._events_command import add_parser as add_events_parser
+    from ._plugins_command import add_parser as add_plugins_parser
 
-    add_parser(commands)
+    add_plugins_parser(commands)
+    add_events_parser(commands)
     return parser
 
 
@@ -126,6 +131,7 @@ def _add_serve_parser(commands: Any) -> None:
     flag("--log-format", "log_format", "FORMAT")
     flag("--tracing", "tracing", "EXPORTER")
     flag("--metrics-port", "metrics_port", "PORT", type=int)
+    flag("--events", "events_url", "URL")
 
 
 def _toml(value: object) -> str:
@@ -257,6 +263,10 @@ def main(argv: list[str] | None = None) -> int:
         from ._plugins_command import main as plugins_main
 
         return plugins_main(args)
+    if args.command == "events":
+        from ._events_command import main as events_main
+
+        return events_main(args)
     return 2  # pragma: no cover  # argparse rejects unknown commands
 
 
@@ -274,6 +284,7 @@ def _serve(args: argparse.Namespace) -> int:
         "log_format": args.log_format,
         "tracing": args.tracing,
         "metrics_port": args.metrics_port,
+        "events_url": args.events,
     }
     worker_index = os.environ.get(_WORKER_ENV)
     env = {k: v for k, v in os.environ.items() if k != _WORKER_ENV}

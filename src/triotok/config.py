@@ -100,6 +100,12 @@ class Settings:
     store_down_mode: str = "read_only"
     stale_max_age: float = 3600.0
     plugins_dir: str = ""
+    # L2 (NATS JetStream); "" keeps L1, the transactional outbox alone.
+    events_url: str = ""
+    events_stream: str = "TRIOTOK"
+    events_max_age: float = 604_800.0
+    events_max_bytes: int = -1
+    events_new_group_start: str = "new"
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied and validated."""
@@ -281,6 +287,38 @@ FIELDS: tuple[Field, ...] = (
         0,
     ),
     Field("plugins_dir", str, "plugins", "dir", "a directory of plugins to discover (empty: none)"),
+    # ---- L2 event stream (docs/howto/jetstream.md)
+    Field(
+        "events_url",
+        str,
+        "events",
+        "url",
+        "nats://host:port of NATS JetStream (the L2 event stream); empty: L1 only",
+    ),
+    Field("events_stream", str, "events", "stream", "name of the JetStream stream"),
+    Field(
+        "events_max_age",
+        float,
+        "events",
+        "max_age",
+        "seconds the stream keeps an event (0: no age limit)",
+        0,
+    ),
+    Field(
+        "events_max_bytes",
+        int,
+        "events",
+        "max_bytes",
+        "bytes the stream keeps, oldest dropped first (-1: no size limit)",
+        -1,
+    ),
+    Field(
+        "events_new_group_start",
+        str,
+        "events",
+        "new_group_start",
+        "where a group new to the stream starts: new (from now) or all",
+    ),
 )
 
 _BY_NAME = {f.name: f for f in FIELDS}
@@ -426,6 +464,7 @@ def _validate(settings: Settings) -> None:
     from .store import parse_store_url
 
     parse_store_url(settings.store_url)
+    _validate_events(settings)
 
 
 def _check_host(name: str, host: str) -> None:
@@ -434,3 +473,32 @@ def _check_host(name: str, host: str) -> None:
     except ValueError:
         if host != "localhost":
             raise InvalidConfig(name, f"{host!r} is not an IP address (or 'localhost')") from None
+
+
+def _validate_events(settings: Settings) -> None:
+    from .transport import parse_events_url
+
+    url = parse_events_url(settings.events_url)
+    if url is not None:
+        jetstream_config(settings)  # every stream setting checked at start
+
+
+def jetstream_config(settings: Settings) -> Any:
+    """The :class:`~triotok.transport.JetStreamConfig` of ``settings`` (L2 configured)."""
+    from datetime import timedelta
+
+    from .transport import JetStreamConfig
+
+    if settings.events_max_bytes == 0:
+        raise InvalidConfig("events_max_bytes", "must be -1 (no limit) or > 0")
+    try:
+        return JetStreamConfig(
+            settings.events_url,
+            stream=settings.events_stream,
+            max_age=timedelta(seconds=settings.events_max_age) if settings.events_max_age else None,
+            max_bytes=settings.events_max_bytes,
+            new_group_start=settings.events_new_group_start,  # type: ignore[arg-type]  # checked
+        )
+    except InvalidConfig as exc:  # named after the setting, not the constructor's argument
+        name = exc.field if exc.field.startswith("events_") else f"events_{exc.field}"
+        raise InvalidConfig(name, exc.reason) from None

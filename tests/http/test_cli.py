@@ -139,6 +139,9 @@ HELPS = (
     ["tree", "--help"],
     ["index", "--help"],
     ["index", "rebuild", "--help"],
+    ["events", "--help"],
+    ["events", "status", "--help"],
+    ["events", "replay", "--help"],
 )
 MARKUP = re.compile(r"``|::|:(class|mod|func|data|meth):|\.\. |\*\*")
 INTERNAL = re.compile(r"\b_\w+|\bimport|docstring|\bmodule\b|TODO")
@@ -168,7 +171,13 @@ def test_help_is_plain_text_for_users(
 def test_every_option_and_command_has_help() -> None:
     parser = _parser()
     [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    assert {c.dest for c in commands._choices_actions} == {"serve", "tree", "index", "plugins"}
+    assert {c.dest for c in commands._choices_actions} == {
+        "serve",
+        "tree",
+        "index",
+        "plugins",
+        "events",
+    }
     for choice in commands._choices_actions:
         assert choice.help, choice.dest
     for name, sub in commands.choices.items():

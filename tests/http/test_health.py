@@ -100,6 +100,8 @@ async def test_responses_match_their_declared_schema(server: Server) -> None:
         for route in route_table():
             if route.method != "GET" or route.response is None:
                 continue
+            if route.path == "/system/events":
+                continue  # 409 without an event stream: tests/http/test_event_stream.py
             url = route.path
             for name, value in params.items():
                 url = url.replace(f"<{name}>", value)

@@ -12,6 +12,10 @@ the options it runs, under one actor system:
 * a readiness probe printing ``ready`` / ``not-ready`` whenever ``store.ping()``
   changes its answer.
 
+With ``--events nats://...`` (and ``--stream``, ``--prefix``) the transport is
+L2: the relay forwards the outbox to that JetStream stream and each group
+reads its durable consumer there (``tests/transport/test_stream_faults.py``).
+
 It prints ``started`` once everything runs and stops cleanly on SIGTERM.
 The effects table has no unique key on purpose: a second application of an
 event would show as a second row.
@@ -41,8 +45,8 @@ from triotok.store import (
     UnitOfWork,
     open_store,
 )
-from triotok.supervision import Backoff
-from triotok.transport import Envelope, event
+from triotok.supervision import ActorSystem, Backoff
+from triotok.transport import Envelope, JetStreamConfig, JetStreamTransport, event
 
 SCHEMAS = schemas_of()
 
@@ -124,7 +128,20 @@ async def run(args: argparse.Namespace) -> None:
     ):
         nursery.start_soon(probe, store)
         if not args.no_relay:
-            transport = OutboxTransport(store)
+            transport: OutboxTransport | JetStreamTransport = OutboxTransport(store)
+            sink = transport.deliver
+            if args.events:
+                config = JetStreamConfig(
+                    args.events,
+                    stream=args.stream,
+                    subject_prefix=args.prefix,
+                    ack_wait=args.ack_wait,
+                    new_group_start="all",
+                )
+                transport = JetStreamTransport(config)
+                await system.spawn(transport.child_spec().factory, transport, name="stream")
+                sink = transport.forward
+                nursery.start_soon(report, system, transport)
             for group in groups:
                 consumer = InboxConsumer(store, group, apply(args.name, group))
                 await transport.subscribe(group, consumer)
@@ -139,7 +156,7 @@ async def run(args: argparse.Namespace) -> None:
                 backoff=Backoff(min=0.05, max=0.5),
                 unavailable_backoff=Backoff(min=0.05, max=0.5),
             )
-            await system.spawn(relay, store, transport.deliver, name="relay")
+            await system.spawn(relay, store, sink, name="relay")
         say("started")
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             if args.produce:
@@ -152,6 +169,31 @@ async def run(args: argparse.Namespace) -> None:
             say(f"relay restarts={relay_node['restarts']} {stats}")
         nursery.cancel_scope.cancel()
     say("stopped")
+
+
+async def report(system: ActorSystem, stream: JetStreamTransport) -> None:
+    """Every second, the relay's and the stream's numbers (read by a failing test's log)."""
+    while True:
+        await trio.sleep(1.0)
+        try:
+            _report(system, stream)
+        except Exception as exc:  # a test helper: say why, keep reporting
+            say(f"report failed: {type(exc).__name__}: {exc}")
+
+
+def _report(system: ActorSystem, stream: JetStreamTransport) -> None:
+    if True:
+        relay = system.tree(prefix="/node/relay").get("components", {}).get("relay", {})
+        stats = stream.statistics()
+        consumers = [(c.name, c.running, c.received, c.acked, c.naked, c.in_flight,
+                      (c.server or {}).get("lag")) for c in stats.consumers]  # fmt: skip
+        say(
+            f"report relay delivered={relay.get('delivered')} claimed={relay.get('claimed')}"
+            f" sink_unavailable={relay.get('sink_unavailable')} error={relay.get('last_error')}"
+            f" | stream connected={stats.connected} available={stats.available}"
+            f" published={stats.published} dup={stats.duplicates} lag={stats.lag}"
+            f" error={stats.last_error} consumers={consumers}"
+        )
 
 
 def apply(node: str, group: str) -> InboxHandler:
@@ -169,6 +211,9 @@ def apply(node: str, group: str) -> InboxHandler:
 
 
 def main(argv: list[str]) -> None:
+    import faulthandler
+
+    faulthandler.register(signal.SIGUSR1)  # a stuck node's stacks, for a failing test's log
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("url")
     parser.add_argument("--name", required=True)
@@ -178,7 +223,19 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--no-relay", action="store_true")
     parser.add_argument("--lease", type=float, default=2.0)
     parser.add_argument("--batch", type=int, default=20)
-    trio.run(run, parser.parse_args(argv))
+    parser.add_argument("--events", default="")
+    parser.add_argument("--stream", default="FAULTS")
+    parser.add_argument("--prefix", default="faults")
+    parser.add_argument("--ack-wait", type=float, default=2.0)
+    trio.run(run_in_loop, parser.parse_args(argv))
+
+
+async def run_in_loop(args: argparse.Namespace) -> None:
+    """One asyncio loop for the process: asyncpg (PostgreSQL) and nats-py share it."""
+    import trio_asyncio
+
+    async with trio_asyncio.open_loop():
+        await run(args)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import trio
 
 from .._exceptions import RequestError, TriotokError
 from ..modules import HealthChecks
+from ..transport import JetStreamTransport
 from . import _system_models as models
 from ._routes import Call, Reply, Route
 
@@ -100,10 +101,35 @@ async def ready(call: Call) -> dict[str, Any]:
     return {"status": "ready"}
 
 
+def _events_status(call: Call) -> tuple[bool, dict[str, Any] | None]:
+    """The L2 stream (None on L1): ``degraded`` while unreachable, the outbox keeping events.
+
+    Not part of ``/ready``: a node without its stream still takes writes.
+    """
+    transport = call.services.context.bus.transport
+    if not isinstance(transport, JetStreamTransport):
+        return True, None
+    stats = transport.statistics()
+    detail = {
+        "status": "up" if stats.available else "degraded",
+        "connected": stats.connected,
+        "lag": stats.lag,
+        "published": stats.published,
+        "last_error": stats.last_error,
+        "stream": stats.state,
+        "consumers": {c.name: {"running": c.running, **(c.server or {})} for c in stats.consumers},
+    }
+    return stats.available, detail
+
+
 async def health(call: Call) -> Reply:
     ok, detail = await readiness(call)
     services = call.services
     subsystems: dict[str, Any] = dict(detail)
+    events_ok, events = _events_status(call)
+    if events is not None:
+        subsystems["events"] = events
+        ok = ok and events_ok
     letters = services.system.dead_letters.statistics()
     subsystems["dead_letters"] = {"status": "up", "total": letters.total}
     decision = services.context.mode.decision

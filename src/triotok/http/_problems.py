@@ -37,6 +37,7 @@ from .._exceptions import (
     SchemaError,
     SchemaTooNew,
     StoreUnavailable,
+    StreamUnavailable,
     TriotokError,
     Unauthenticated,
 )
@@ -103,6 +104,7 @@ _STATUS: tuple[tuple[type[TriotokError], int], ...] = (
     (NotFound, 404),
     (ConflictError, 409),
     (StoreUnavailable, 503),
+    (StreamUnavailable, 503),
     (SchemaTooNew, 503),
     (CircuitOpen, 503),
     (RateLimited, 429),
@@ -144,7 +146,9 @@ def problem_for(exc: BaseException) -> Problem:
         if status >= 500 and not exc.retryable:
             logger.error("request failed: %s: %s", type(exc).__name__, exc, exc_info=exc)
             return Problem(status, "internal_error", "the server failed to handle this request")
-        if isinstance(exc, ActorError | StoreUnavailable | SchemaTooNew | CircuitOpen):
+        if isinstance(
+            exc, ActorError | StoreUnavailable | StreamUnavailable | SchemaTooNew | CircuitOpen
+        ):
             # The message names internals (actor paths, database URLs): log it, say less.
             logger.warning("request failed: %s: %s", type(exc).__name__, exc)
             return Problem(status, exc.code, "a required service is unavailable; retry", headers)

@@ -22,6 +22,9 @@ __all__ = (
     "DeadLettersQuery",
     "EventDeadLetters",
     "EventDeadLettersQuery",
+    "EventReplay",
+    "EventReplayStarted",
+    "EventStream",
     "Health",
     "OpenApiDocument",
     "Status",
@@ -201,4 +204,71 @@ class OpenApiDocument(Struct, frozen=True):
         "openapi": "3.1.0",
         "info": {"title": "TrioToK", "version": "0.1.0"},
         "paths": {},
+    }
+
+
+# ---------------------------------------------------------------- the L2 event stream
+
+GroupName = Annotated[str, Meta(pattern=whole_match(r"[A-Za-z0-9_.\-]{1,128}"))]
+
+
+class EventStream(Struct, frozen=True):
+    """The L2 stream as this node sees it: connection, counters, stream and consumers."""
+
+    url: str
+    stream: str
+    connected: bool
+    available: bool
+    published: int
+    duplicates: int
+    publish_failures: int
+    reconnects: int
+    disconnects: int
+    lag: int
+    consumers: list[dict[str, Any]]
+    last_error: str | None = None
+    state: dict[str, Any] | None = None
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "url": "nats://127.0.0.1:4222",
+        "stream": "TRIOTOK",
+        "connected": True,
+        "available": True,
+        "published": 1200,
+        "duplicates": 0,
+        "publish_failures": 0,
+        "reconnects": 0,
+        "disconnects": 0,
+        "lag": 0,
+        "last_error": None,
+        "state": {"messages": 1200, "first_seq": 1, "last_seq": 1200},
+        "consumers": [{"name": "search-1a2b3c4d", "group": "search", "pattern": "*"}],
+    }
+
+
+class EventReplay(Struct, frozen=True, forbid_unknown_fields=True):
+    """Replay ``group`` from stream sequence ``from_seq`` or from ``since`` (Unix seconds)."""
+
+    group: GroupName
+    from_seq: Annotated[int, Meta(ge=1, le=2**63 - 1)] | None = None
+    since: Annotated[float, Meta(ge=0, le=253402300799)] | None = None  # up to 9999-12-31
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {"group": "search", "from_seq": 1}
+
+
+class EventReplayStarted(Struct, frozen=True):
+    """The group's consumers, moved back; ``pending`` events are on their way again."""
+
+    group: str
+    consumers: list[dict[str, Any]]
+    pending: int
+    from_seq: int | None = None
+    since: str | None = None
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "group": "search",
+        "from_seq": 1,
+        "since": None,
+        "pending": 1200,
+        "consumers": [{"name": "search-1a2b3c4d", "group": "search", "lag": 1200}],
     }

@@ -15,13 +15,22 @@ __all__ = ("SYSTEM", "all_routes")
 
 
 def _system_routes() -> tuple[Route, ...]:
-    from . import _health_routes, _metrics, _openapi, _plugin_routes, _system_page, _system_routes
+    from . import (
+        _events_routes,
+        _health_routes,
+        _metrics,
+        _openapi,
+        _plugin_routes,
+        _system_page,
+        _system_routes,
+    )
 
     return (
         *_health_routes.ROUTES,
         *_metrics.ROUTES,
         *_openapi.ROUTES,
         *_system_routes.ROUTES,
+        *_events_routes.ROUTES,
         *_system_page.ROUTES,
         *_plugin_routes.ROUTES,
     )

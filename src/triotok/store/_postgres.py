@@ -192,6 +192,11 @@ async def _acquire_begin(pool: Any) -> Any:
             await conn.execute("BEGIN")
             return conn
         except BaseException as exc:
+            if not conn.is_closed() and conn.is_in_transaction():
+                # Cancelled after the BEGIN went out: releasing it would make asyncpg
+                # report a reset inside a transaction to the loop (fatal under
+                # trio-asyncio). The server rolls a terminated session back.
+                conn.terminate()
             await pool.release(conn)
             # Nothing ran yet, so retrying on a fresh connection is safe.
             if isinstance(exc, Exception) and _is_unavailable(exc):

@@ -22,6 +22,10 @@ Invariants and reasons:
   loop backs off (``unavailable_backoff``) and resumes by itself, so a
   database restart never exhausts the supervisor's restart intensity. Other
   errors crash the incarnation and the supervisor restarts it.
+* A sink raising ``StreamUnavailable`` (the L2 stream's server is away) is
+  not the row's fault: no failure is recorded, the batch's remaining rows
+  are released and the loop backs off the same way. The rows wait in the
+  outbox until the server acknowledges them.
 * Retry and prune times are trio deadlines (``trio.current_time``), so a
   ``MockClock`` drives them; the times written to the database are wall-clock
   (``retry_at``, the retention cutoff) because every node must agree on them.
@@ -40,7 +44,13 @@ from typing import Any, Literal
 
 import trio
 
-from .._exceptions import InvalidConfig, SchemaError, StoreError, StoreUnavailable
+from .._exceptions import (
+    InvalidConfig,
+    SchemaError,
+    StoreError,
+    StoreUnavailable,
+    StreamUnavailable,
+)
 from .._util import positive_int, seconds
 from ..actors import Actor, UnknownMessage
 from ..resilience import Backoff, BackoffState
@@ -75,6 +85,8 @@ class RelayStatistics:
     measurement (0 when none; rows waiting for a retry count). ``listening``:
     whether NOTIFY wake-ups arrive (else the relay polls every
     ``fallback_interval``). ``available``: the last store call succeeded.
+    ``sink_unavailable``: passes cut short because the sink's stream was away
+    (L2); ``sink_available`` is false until the sink takes an event again.
     """
 
     node_id: str
@@ -92,6 +104,8 @@ class RelayStatistics:
     listening: bool
     available: bool
     last_error: str | None
+    sink_unavailable: int = 0
+    sink_available: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dict, for JSON, metrics and ``system.tree()``."""
@@ -129,6 +143,8 @@ class _Counters:
         self.lag_seconds = 0.0
         self.available = False
         self.last_error: str | None = None
+        self.sink_unavailable = 0
+        self.sink_available = True
 
 
 class OutboxRelay(Actor):
@@ -264,6 +280,8 @@ class OutboxRelay(Actor):
             listening=self._wakeups is not None and self._wakeups.listening,
             available=c.available,
             last_error=c.last_error,
+            sink_unavailable=c.sink_unavailable,
+            sink_available=c.sink_available,
         )
 
     # ------------------------------------------------------------------ the loop
@@ -290,7 +308,7 @@ class OutboxRelay(Actor):
                 try:
                     await self._drain(store)
                     await self._housekeeping(store)
-                except StoreUnavailable as exc:
+                except (StoreUnavailable, StreamUnavailable) as exc:
                     self._drain_waiters[:0] = waiters  # not drained: they wait for the next pass
                     self._unavailable_error(exc)
                     await trio.sleep(self._unavailable.next_delay(trio.current_time()))
@@ -389,6 +407,9 @@ class OutboxRelay(Actor):
             return
         try:
             await self._sink(envelope)
+            self._counters.sink_available = True
+        except StreamUnavailable:
+            raise  # the stream is away, not the row's fault: the whole pass backs off
         except Exception as exc:  # the sink's failure, not ours; Cancelled passes
             self._counters.failed += 1
             self._counters.last_error = _describe(exc)
@@ -428,9 +449,13 @@ class OutboxRelay(Actor):
             0.0 if created is None else max(0.0, (datetime.now(UTC) - created).total_seconds())
         )
 
-    def _unavailable_error(self, exc: StoreUnavailable) -> None:
-        self._counters.store_errors += 1
-        self._counters.available = False
+    def _unavailable_error(self, exc: StoreUnavailable | StreamUnavailable) -> None:
+        if isinstance(exc, StreamUnavailable):
+            self._counters.sink_unavailable += 1
+            self._counters.sink_available = False
+        else:
+            self._counters.store_errors += 1
+            self._counters.available = False
         self._counters.last_error = _describe(exc)
 
 

@@ -12,7 +12,8 @@
 - :func:`open_plugin_harness` runs a plugin on a real platform (SQLite, no
   HTTP), enabled and switched on, and calls into it as the platform does.
 - :class:`PostgresCluster` starts a throwaway PostgreSQL cluster (``initdb``,
-  ``pg_ctl``) for tests and benchmarks.
+  ``pg_ctl``) for tests and benchmarks; :class:`NatsServer` a throwaway
+  ``nats-server -js`` (the L2 event stream).
 
 See ``docs/tutorial/property-tests.md``. The kit needs hypothesis, which the
 ``testing`` extra brings: ``pip install 'triotok[testing]'``.
@@ -27,6 +28,8 @@ except ImportError as exc:
     ) from exc
 
 from .._util import fixup_module_metadata
+from ._natsserver import NatsNotInstalled as NatsNotInstalled
+from ._natsserver import NatsServer as NatsServer
 from ._pgcluster import PostgresCluster as PostgresCluster
 from ._pgcluster import PostgresNotInstalled as PostgresNotInstalled
 from ._plugins import PluginHarness as PluginHarness
@@ -37,6 +40,8 @@ from ._system import open_test_system as open_test_system
 
 __all__ = (
     "ActorStateMachine",
+    "NatsNotInstalled",
+    "NatsServer",
     "PluginHarness",
     "PostgresCluster",
     "PostgresNotInstalled",

@@ -22,6 +22,7 @@
 from .._exceptions import InvalidConfig as InvalidConfig
 from .._exceptions import PermanentError as PermanentError
 from .._exceptions import SchemaError as SchemaError
+from .._exceptions import StreamUnavailable as StreamUnavailable
 from .._exceptions import TransientError as TransientError
 from .._util import fixup_module_metadata
 from ..resilience import RetryPolicy as RetryPolicy
@@ -45,6 +46,12 @@ from ._dlq import InMemoryDeadLetterStore as InMemoryDeadLetterStore
 from ._dlq_queue import DeadLetterQueue as DeadLetterQueue
 from ._envelope import Envelope as Envelope
 from ._envelope import validate_traceparent as validate_traceparent
+from ._jetstream import ConsumerStatistics as ConsumerStatistics
+from ._jetstream import JetStreamStatistics as JetStreamStatistics
+from ._jetstream import JetStreamTransport as JetStreamTransport
+from ._jetstream import ReplayStarted as ReplayStarted
+from ._jetstream import StreamClient as StreamClient
+from ._jetstream import open_stream_admin as open_stream_admin
 from ._memory import InMemoryTransport as InMemoryTransport
 from ._memory import TransportStatistics as TransportStatistics
 from ._registry import EventSchema as EventSchema
@@ -56,8 +63,15 @@ from ._registry import event_view as event_view
 from ._registry import upcaster as upcaster
 from ._registry import view_of as view_of
 from ._routing import ordering_key as ordering_key
+from ._stream_names import ConsumerState as ConsumerState
+from ._stream_names import JetStreamConfig as JetStreamConfig
+from ._stream_names import StreamState as StreamState
+from ._stream_names import parse_events_url as parse_events_url
 from ._subscription import DeliveryHook as DeliveryHook
+from ._transport import ConsumerGroup as ConsumerGroup
 from ._transport import EventSink as EventSink
+from ._transport import GroupSink as GroupSink
+from ._transport import GroupTransport as GroupTransport
 from ._transport import Transport as Transport
 
 __all__ = (
@@ -65,6 +79,9 @@ __all__ = (
     "WIRE_VERSION",
     "BusActor",
     "BusStatistics",
+    "ConsumerGroup",
+    "ConsumerState",
+    "ConsumerStatistics",
     "DeadEvent",
     "DeadLetterFilter",
     "DeadLetterLog",
@@ -76,14 +93,23 @@ __all__ = (
     "EventBus",
     "EventSchema",
     "EventSink",
+    "GroupSink",
+    "GroupTransport",
     "InMemoryDeadLetterLog",
     "InMemoryDeadLetterStore",
     "InMemoryTransport",
     "InvalidConfig",
+    "JetStreamConfig",
+    "JetStreamStatistics",
+    "JetStreamTransport",
     "PermanentError",
+    "ReplayStarted",
     "RetryPolicy",
     "SchemaError",
     "SchemaRegistry",
+    "StreamClient",
+    "StreamState",
+    "StreamUnavailable",
     "SubscriptionInfo",
     "TransientError",
     "Transport",
@@ -96,7 +122,9 @@ __all__ = (
     "event_view",
     "is_retryable",
     "open_event_bus",
+    "open_stream_admin",
     "ordering_key",
+    "parse_events_url",
     "upcaster",
     "validate_traceparent",
     "view_of",

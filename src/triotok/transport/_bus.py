@@ -22,12 +22,14 @@ import dataclasses
 import itertools
 import logging
 import random
+import re
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import trio
 
-from .._exceptions import ActorStopped, InvalidConfig, MailboxFull, SchemaError
+from .._exceptions import ActorStopped, InvalidConfig, MailboxFull, SchemaError, TransientError
 from .._util import validate_name
 from ..actors import ActorRef, DeadLetter, DeadLetterReason, Mailbox, Overflow
 from ..resilience import GiveUpReason, RetryPolicy, failure_cause
@@ -39,8 +41,9 @@ from ._envelope import Envelope
 from ._memory import InMemoryTransport
 from ._registry import SchemaRegistry
 from ._routing import key_hash, matches, validate_pattern
+from ._stream_names import consumer_name
 from ._subscription import Delivery, DeliveryHook, Outcome, Subscription, Ticket
-from ._transport import Transport
+from ._transport import ConsumerGroup, GroupTransport, Transport
 
 if TYPE_CHECKING:
     from ._bus_actor import BusActor
@@ -53,6 +56,7 @@ logger = logging.getLogger("triotok.bus")
 DEFAULT_LANES = 8
 _MAX_LANES = 1024
 _DROPS = (DeadLetterReason.MAILBOX_FULL, DeadLetterReason.DROPPED_OLDEST)
+_NOT_IN_NAMES = re.compile(r"[^A-Za-z0-9_-]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +172,8 @@ class EventBus:
         if sink_waits is None:
             sink_waits = not isinstance(self.transport, InMemoryTransport)
         self.sink_waits = sink_waits
+        # A transport with consumer groups (L2) gets one consumer per subscription.
+        self._grouped = callable(getattr(self.transport, "subscribe_group", None))
         #: The dead-letter queue (a ``DeadLetterStore``): list, get, replay, purge.
         self.dead_letters = DeadLetterQueue(
             self, dead_letters if dead_letters is not None else InMemoryDeadLetterLog()
@@ -216,7 +222,11 @@ class EventBus:
         """Detach from the transport, ``ctx.publish`` and the actor dead letters."""
         if self._subscribed:
             self._subscribed = False
-            await self.transport.unsubscribe(self.name)
+            if self._grouped:
+                for sub in self._subs.values():
+                    await self._detach(sub)
+            else:
+                await self.transport.unsubscribe(self.name)
         runtime = self._runtime
         if runtime is not None and runtime.publisher == self._publish_from_actor:
             runtime.publisher = None
@@ -258,6 +268,7 @@ class EventBus:
             _check_lanes(lanes)
         key = (pattern, "group", group) if group is not None else (pattern, "actor", ref.path)
         sub = self._subs.get(key)
+        created = sub is None
         if sub is None:
             label = (group or ref.name)[:100]
             sub = Subscription(
@@ -281,6 +292,8 @@ class EventBus:
         elif ref not in sub.members:
             sub.members.append(ref)
         await self._reconcile()
+        if created and self._grouped and self._subscribed:
+            await self._attach(sub)
         return _info(sub)
 
     async def unsubscribe(self, pattern: str, ref: ActorRef, *, group: str | None = None) -> bool:
@@ -302,6 +315,8 @@ class EventBus:
         del self._subs[key]
         self._routes.clear()
         self._retiring.append(sub)
+        if self._grouped and self._subscribed:
+            await self._detach(sub)
         await self._reconcile()
         return True
 
@@ -428,6 +443,48 @@ class EventBus:
         if self._actor is None:
             raise ActorStopped(self.path or self.name)
 
+    # ------------------------------------------------------------------ consumer groups (L2)
+
+    async def _attach(self, sub: Subscription) -> None:
+        """Give ``sub`` its own consumer on a :class:`GroupTransport`."""
+        transport: GroupTransport = self.transport  # type: ignore[assignment]  # _grouped
+        if sub.group is not None:
+            spec = ConsumerGroup(consumer_name(sub.group, sub.pattern), sub.pattern, sub.group)
+        else:
+            # Per process: every node's subscriber gets every event, from now on.
+            label = _NOT_IN_NAMES.sub("_", f"{self.name}-{sub.name}")[:100]
+            spec = ConsumerGroup(f"{label}-{uuid.uuid4().hex[:12]}", sub.pattern, None, False)
+        sub.consumer = spec.name
+        await transport.subscribe_group(spec, _GroupSink(self, sub))
+
+    async def _detach(self, sub: Subscription) -> None:
+        if sub.consumer:
+            transport: GroupTransport = self.transport  # type: ignore[assignment]  # _grouped
+            await transport.unsubscribe_group(sub.consumer)
+            sub.consumer = ""
+
+    async def _offer_to(self, sub: Subscription, envelope: Envelope) -> Ticket | None:
+        """Queue ``envelope`` for ``sub`` alone; the ticket settles once it is handled."""
+        if self._actor is None:
+            await self._wait_running()
+        self._delivered += 1
+        if sub.removed:
+            await trio.lowlevel.checkpoint()
+            return None
+        if self.strict:
+            data = encode(envelope, registry=self._registry, max_size=self._max_size)
+            envelope = decode(data, registry=self._registry, max_size=self._max_size)
+        ticket = Ticket()
+        await self._offer(sub, Delivery(envelope, key_hash(envelope), sub, ticket))
+        return ticket
+
+    async def _give_up(self, sub: Subscription, envelope: Envelope, deliveries: int) -> None:
+        delivery = Delivery(envelope, key_hash(envelope), sub, None)
+        error = TransientError(f"delivered {deliveries} times by the stream without an outcome")
+        await self._dead_letter(
+            delivery, envelope, sub.path or sub.name, deliveries, error, "max_attempts"
+        )
+
     # ------------------------------------------------------------------ failures and replay
 
     async def _dead_letter(
@@ -539,7 +596,11 @@ class EventBus:
                 logger.warning("%s: another publisher serves ctx.publish; not attached", self.name)
         self._ref = actor.ctx.ref
         if not self._subscribed:
-            await self.transport.subscribe(self.name, self._accept)
+            if self._grouped:
+                for sub in list(self._subs.values()):
+                    await self._attach(sub)
+            else:
+                await self.transport.subscribe(self.name, self._accept)
             self._subscribed = True
 
     def _running(self, actor: BusActor) -> None:
@@ -550,6 +611,26 @@ class EventBus:
         if self._actor is actor:
             self._actor = None
             self._ready = trio.Event()
+
+
+class _GroupSink:
+    """A :class:`~._transport.GroupSink` feeding one subscription of the bus."""
+
+    __slots__ = ("_bus", "_sub")
+
+    def __init__(self, bus: EventBus, sub: Subscription) -> None:
+        self._bus = bus
+        self._sub = sub
+
+    async def offer(self, envelope: Envelope) -> Ticket | None:
+        return await self._bus._offer_to(self._sub, envelope)
+
+    async def give_up(self, envelope: Envelope, deliveries: int) -> None:
+        await self._bus._give_up(self._sub, envelope, deliveries)
+
+    def nak_delay(self, deliveries: int) -> float:
+        bus = self._bus
+        return bus.retry.delay(max(1, deliveries), bus._rng)
 
 
 def _check_lanes(lanes: object) -> None:

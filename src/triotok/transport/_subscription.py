@@ -166,6 +166,7 @@ class Subscription:
     ref: ActorRef | None = None  # the current incarnation's subscription actor
     removed: bool = False
     owner: object = None  # the bus actor incarnation that spawned ``ref``
+    consumer: str = ""  # its consumer on a GroupTransport (L2), once attached
     totals: dict[str, int] = field(default_factory=dict)  # the bus-wide outcome counts
     in_flight: int = 0
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_OUTCOMES, 0))
