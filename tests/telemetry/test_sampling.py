@@ -10,6 +10,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from triotok import Actor, open_system
 from triotok.actors.lowlevel import TracedActorRef
 from triotok.resilience import CircuitBreaker
+from triotok.modules.orders import ManualProvider, Payments, ProviderUnavailable
 from triotok.telemetry import Telemetry, TelemetryOptions, span
 
 SAMPLED = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -108,3 +109,72 @@ async def test_a_breaker_transition_is_an_event_of_the_current_span() -> None:
 async def test_span_is_a_no_op_without_tracing() -> None:
     with span("nothing") as opened:
         assert opened is None
+
+
+class _Broken:
+    """A payment provider that always fails (the breaker counts it)."""
+
+    name = "broken"
+
+    async def charge(self, **_: Any) -> Any:
+        raise ProviderUnavailable("provider down")
+
+    async def refund(self, **_: Any) -> Any:
+        raise ProviderUnavailable("provider down")
+
+
+class Payer(Actor):
+    """Charges an order through the orders module's gateway: one good, one broken provider."""
+
+    async def on_start(self) -> None:
+        self.payments = Payments(ManualProvider(), tenants={"broke": _Broken()})
+
+    async def receive(self, message: Any) -> Any:
+        try:
+            charge = await self.payments.charge(
+                tenant_id=message,
+                order_id="o-1",
+                amount=1290,
+                currency="EUR",
+                idempotency_key="o-1:charge",
+            )
+        except ProviderUnavailable:
+            return "unavailable"
+        return charge.charge_id
+
+
+async def test_payment_provider_calls_are_client_spans_of_the_message() -> None:
+    from triotok.telemetry._tracing import extract
+
+    telemetry, exporter = _telemetry(1.0)
+    tracing = telemetry.tracing
+    assert tracing is not None
+    async with open_system() as system:
+        telemetry.install(system)
+        ref = await system.spawn(Payer, name="payer")
+        with tracing.scope("root", extract(SAMPLED)):
+            assert await ref.ask("acme") == "manual-o-1"
+            assert await ref.ask("broke") == "unavailable"
+    await telemetry.aclose()
+    spans = exporter.get_finished_spans()
+    messages = [s for s in spans if s.name == "str /app/payer"]
+    calls = [s for s in spans if s.name == "payments charge"]
+    assert len(messages) == len(calls) == 2
+    for message, call in zip(messages, calls, strict=True):
+        assert call.kind.name == "CLIENT"
+        assert call.parent is not None
+        assert call.parent.span_id == message.context.span_id
+    ok, failed = (dict(c.attributes or {}) for c in calls)
+    assert ok == {
+        "payment.operation": "charge",
+        "payment.provider": "manual",
+        "triotok.tenant.id": "acme",
+        "payment.outcome": "ok",
+    }
+    assert failed == {
+        "payment.operation": "charge",
+        "payment.provider": "broken",
+        "triotok.tenant.id": "broke",
+        "payment.outcome": "unavailable",
+        "error.type": "ProviderUnavailable",
+    }

@@ -51,6 +51,7 @@ import trio
 from ..._exceptions import InvalidConfig, InvalidInput
 from ..._util import TENANT_ID_PATTERN, percentage, positive_int, seconds
 from ...resilience import BreakerTransition, CircuitBreaker, CircuitOpen
+from ...telemetry import span
 from ._http_provider import HttpProvider as HttpProvider
 from ._payment_model import DEFAULT_TIMEOUT, TENANT_ID, check_timeout, check_token, provider_url
 from ._payment_model import Charge as Charge
@@ -235,7 +236,7 @@ class Payments:
                 idempotency_key=idempotency_key,
             )
 
-        return await self._guarded(provider, timeout, call)
+        return await self._guarded("charge", tenant_id, provider, timeout, call)
 
     async def refund(
         self, *, tenant_id: str, charge_id: str, amount: int, currency: str, idempotency_key: str
@@ -254,7 +255,7 @@ class Payments:
                 idempotency_key=idempotency_key,
             )
 
-        return await self._guarded(provider, timeout, call)
+        return await self._guarded("refund", tenant_id, provider, timeout, call)
 
     async def aclose(self) -> None:
         """Close every provider's connections (those that have an ``aclose``)."""
@@ -266,6 +267,37 @@ class Payments:
                 await close()
 
     async def _guarded(
+        self,
+        operation: str,
+        tenant_id: str,
+        provider: PaymentProvider,
+        limit: float,
+        call: Callable[[], Awaitable[T]],
+    ) -> T:
+        # A client span per provider call (when the caller is traced): its outcome is
+        # one of ok, declined, unavailable (a failure, a timeout or an open breaker).
+        attributes = {
+            "payment.operation": operation,
+            "payment.provider": provider.name,
+            "triotok.tenant.id": tenant_id,
+        }
+        with span(f"payments {operation}", kind="client", attributes=attributes) as traced:
+            try:
+                result = await self._attempt(provider, limit, call)
+            except PaymentDeclined:
+                if traced is not None:
+                    traced.set_attribute("payment.outcome", "declined")
+                raise
+            except ProviderUnavailable as exc:
+                if traced is not None:
+                    traced.set_attribute("payment.outcome", "unavailable")
+                    traced.set_attribute("error.type", type(exc.__cause__ or exc).__name__)
+                raise
+            if traced is not None:
+                traced.set_attribute("payment.outcome", "ok")
+            return result
+
+    async def _attempt(
         self, provider: PaymentProvider, limit: float, call: Callable[[], Awaitable[T]]
     ) -> T:
         async def attempt() -> T | PaymentDeclined:
