@@ -9,8 +9,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from triotok import Actor, open_system
 from triotok.actors.lowlevel import TracedActorRef
-from triotok.resilience import CircuitBreaker
 from triotok.modules.orders import ManualProvider, Payments, ProviderUnavailable
+from triotok.resilience import CircuitBreaker
 from triotok.telemetry import Telemetry, TelemetryOptions, span
 
 SAMPLED = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
