@@ -25,7 +25,24 @@ better, ``Report.compare``: a latency row at 0.25x takes four times as
 long) and p99 against the budget.
 
 Sections are functions listed in ``SECTIONS``, each ``section(report,
-backend, counts)``; a new one (orders, sagas) is a function appended there.
+backend, counts)``; a new one is a function appended there.
+
+Then the order saga end to end over HTTP (SQLite only: ``triotok serve``
+on a seeded file, driven by the load client of ``bench/_httpload.py`` in
+its own process), with 1 and 2 worker processes:
+
+* ``saga latency``: ``POST /api/orders`` with ``Prefer: wait=10`` from one
+  connection, so each answer comes once the order is ``confirmed`` (the
+  order's entity, ``order.placed`` through the outbox and the relay,
+  commerce's reservation in one unit of work, ``inventory.reserved`` back
+  to the order). Baseline: ``POST /api/products`` (one entity command, one
+  unit of work) on the same server, alternating.
+* ``orders/s``: the same with ``SAGA_CONNECTIONS`` connections for at most
+  ``SAGA_ORDERS`` orders; orders confirmed per second of wall time.
+  Baseline: products created per second the same way.
+
+After each server stops, every order placed is checked in the file: all
+``confirmed`` (stock is ample), none left ``pending``.
 """
 
 from __future__ import annotations
@@ -48,6 +65,11 @@ BLOCKS = 5
 PRODUCTS = 100  # update_inventory spreads over this many active products
 CREATE_P99_BUDGET_MS = 5.0
 ADJUST_P99_BUDGET_MS = 4.0
+SAGA_PRODUCTS = 20  # orders spread over this many active, stocked products
+SAGA_LATENCY_ORDERS = 300  # sequential orders per latency round
+SAGA_ORDERS = 1_500  # at most this many orders per throughput round (a load-client argv)
+SAGA_CONNECTIONS = 16
+SAGA_SECONDS = 8.0
 
 _BARE_TABLE = """CREATE TABLE IF NOT EXISTS bench_products (
     tenant_id text NOT NULL,
@@ -234,6 +256,149 @@ def service_update_inventory(report: Report, backend: Backend, count: int) -> No
 SECTIONS: list[Section] = [service_create_product, service_update_inventory]
 
 
+# ------------------------------------------------------------------ the saga over HTTP
+
+
+def _seed_shop(store_dir: str) -> None:
+    """A tenant, an editor key and active, stocked products; print ``key`` and ``products``."""
+    import trio
+
+    from triotok.app import open_application
+    from triotok.modules.access import ApiKeyRepository, Role
+    from triotok.modules.commerce import (
+        AdjustInventory,
+        CreateProduct,
+        ProductService,
+        Status,
+        UpdateProduct,
+        Who,
+    )
+    from triotok.modules.tenants import TenantRepository
+
+    async def run() -> None:
+        async with open_application(_settings(f"sqlite:///{store_dir}/bench.db")) as app:
+            await app.context.get(TenantRepository).create("bench", "Bench", actor="bench")
+            _, key = await app.context.get(ApiKeyRepository).create(
+                "bench", Role.EDITOR, actor="bench"
+            )
+            products = app.services.context.get(ProductService)
+            who = Who("bench")
+            ids = []
+            for i in range(SAGA_PRODUCTS):
+                product_id = str(uuid.uuid4())
+                await products.ask(
+                    "bench", product_id, CreateProduct(f"M-{i}", "P", 990, "EUR", who)
+                )
+                activate = UpdateProduct({"status": Status.ACTIVE}, who, expected_version=1)
+                await products.ask("bench", product_id, activate)
+                await products.ask("bench", product_id, AdjustInventory(10**7, "bench", who))
+                ids.append(product_id)
+            print(json.dumps({"key": key, "products": ids}), flush=True)
+
+    trio.run(run)
+
+
+def _order_plans(key: str, products: list[str], count: int) -> tuple[Any, Any]:
+    from bench._httpload import Plan
+
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    order = Plan(
+        "POST",
+        "/api/orders",
+        {**headers, "Prefer": "wait=10"},
+        body='{"items": [{"product_id": "{v}", "quantity": 1}]}',
+        values=[products[i % len(products)] for i in range(count)],
+        expect=201,
+    )
+    product = Plan(
+        "POST",
+        "/api/products",
+        headers,
+        body='{"sku": "{v}", "title": "Bench", "price": 100, "currency": "EUR"}',
+        limit=count,
+        expect=201,
+    )
+    return order, product
+
+
+def _statuses(store_dir: str) -> dict[str, int]:
+    import sqlite3
+
+    with sqlite3.connect(f"{store_dir}/bench.db") as db:
+        rows = db.execute("SELECT status, count(*) FROM orders_orders GROUP BY status").fetchall()
+    return {str(status): int(n) for status, n in rows}
+
+
+def saga_over_http(report: Report, quick: bool) -> None:
+    """Saga latency and orders/s end to end, 1 and 2 workers, each against product creates."""
+    from bench._httpload import first_line, load_round, stop
+    from bench.http import _serve_triotok
+
+    latency_orders = 60 if quick else SAGA_LATENCY_ORDERS
+    orders = 300 if quick else SAGA_ORDERS
+    seconds = 2.0 if quick else SAGA_SECONDS
+    for workers in (1, 2):
+        with tempfile.TemporaryDirectory(prefix="triotok-bench-saga-") as tmp:
+            progress(f"saga, {workers} worker(s): seeding {SAGA_PRODUCTS} stocked products")
+            seeder = python("import sys, bench.commerce as b; b._seed_shop(sys.argv[1])", tmp)
+            shop = first_line(seeder)
+            seeder.wait(timeout=120)
+            proc, port = _serve_triotok(tmp, workers)
+            placed = 0
+            try:
+                order, product = _order_plans(shop["key"], shop["products"], latency_orders)
+                load_round(port, order, 1, 60.0)  # warm-up: activations, statement caches
+                placed += latency_orders
+                lat: dict[str, list[tuple[float, float]]] = {"order": [], "product": []}
+                for i in range(3):
+                    progress(f"saga, {workers} worker(s): latency round {i + 1}/3")
+                    for name, plan in (("product", product), ("order", order)):
+                        plan.tag = f"lat{i}"
+                        result = load_round(port, plan, 1, 120.0)
+                        if result["errors"]:
+                            raise RuntimeError(f"{name}: {result['first_error']}")
+                        lat[name].append((result["p50"], result["p99"]))
+                        placed += result["count"] if name == "order" else 0
+                order, product = _order_plans(shop["key"], shop["products"], orders)
+                rates: dict[str, float] = {}
+                for name, plan in (("product", product), ("order", order)):
+                    progress(
+                        f"saga, {workers} worker(s): {name}s/s with {SAGA_CONNECTIONS} connections"
+                    )
+                    plan.tag = "rate"
+                    result = load_round(port, plan, SAGA_CONNECTIONS, seconds)
+                    if result["errors"]:
+                        raise RuntimeError(f"{name}: {result['first_error']}")
+                    rates[name] = result["count"] / result["elapsed"]
+                    placed += result["count"] if name == "order" else 0
+            finally:
+                stop(proc)
+            statuses = _statuses(tmp)
+        tag = f"{workers} worker{'s' if workers > 1 else ''}"
+        # The median round of three (by p50).
+        bp50, bp99 = sorted(lat["product"])[1]
+        op50, op99 = sorted(lat["order"])[1]
+        base = report.add(Row(f"saga {tag}: POST /api/products p50", bp50 * 1000, "ms"))
+        report.add(Row(f"saga {tag}: POST /api/products p99", bp99 * 1000, "ms"))
+        row = report.add(Row(f"saga {tag}: POST /api/orders -> confirmed p50", op50 * 1000, "ms"))
+        report.compare(row.name, base.name, higher_is_better=False)
+        report.add(Row(f"saga {tag}: POST /api/orders -> confirmed p99", op99 * 1000, "ms"))
+        base = report.add(Row(f"saga {tag}: products created/s", rates["product"], "/s"))
+        row = report.add(
+            Row(
+                f"saga {tag}: orders confirmed/s",
+                rates["order"],
+                "/s",
+                extra={"connections": SAGA_CONNECTIONS, "statuses": statuses},
+            )
+        )
+        report.compare(row.name, base.name)
+        confirmed = statuses.get("confirmed", 0)
+        check = report.add(Row(f"saga {tag}: orders confirmed / placed", confirmed, f"of {placed}"))
+        check.budget, check.ok = "all confirmed", confirmed == placed and len(statuses) == 1
+        progress(f"saga, {tag}: {statuses}")
+
+
 # ------------------------------------------------------------------ entry point
 
 
@@ -241,6 +406,7 @@ def main(args: argparse.Namespace) -> Report:
     """Every section on SQLite, then on PostgreSQL; ``args.quick`` shrinks the counts."""
     report = Report("commerce: products and inventory at the service level vs bare writes")
     count = 250 if args.quick else COUNT
+    saga_over_http(report, args.quick)
     with tempfile.TemporaryDirectory(prefix="triotok-bench-commerce-") as tmp:
         files = iter(range(10**6))
         sqlite = Backend("sqlite", lambda: f"sqlite:///{tmp}/commerce-{next(files)}.db")
