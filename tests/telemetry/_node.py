@@ -1,4 +1,4 @@
-"""A TrioToK node process for the two-node trace test: the application plus the test indexer.
+"""A TrioToK node process for the two-node trace test: the whole application, search included.
 
 Run as ``python tests/telemetry/_node.py``; the settings come from ``TRIOTOK_*``
 variables. Prints ``ready <port>`` once serving and stops cleanly on SIGTERM
@@ -16,15 +16,14 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.telemetry.indexer import WITH_INDEXER  # after the path is set
-from triotok.app import open_application
+from triotok.app import MODULES, open_application
 from triotok.config import load_settings
 
 
 async def main() -> None:
     settings = load_settings(env=os.environ)
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        async with open_application(settings, modules=WITH_INDEXER) as app:
+        async with open_application(settings, modules=MODULES) as app:
             print(f"ready {app.port}", flush=True)
             async for _ in signals:
                 break

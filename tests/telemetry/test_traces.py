@@ -4,8 +4,8 @@ Creating a product must give one trace holding, correctly parented: the
 HTTP server span (a child of the client's ``traceparent``), the entity's
 activation and message spans, its store transaction and the outbox write
 (a producer span), the relay's delivery (a consumer span continuing
-``Envelope.trace_id``), the bus's handling in the indexer's group and the
-indexer's own message span and transaction.
+``Envelope.trace_id``), the bus's handling in the search module's group and the
+projection's own message span and transaction (the real read model).
 """
 
 from __future__ import annotations
@@ -26,9 +26,8 @@ import httpx
 import pytest
 import trio
 
-from tests.telemetry.indexer import WITH_INDEXER
 from tests.telemetry.otlp import ReceivedSpan, otlp_receiver
-from triotok.app import Application, open_application
+from triotok.app import MODULES, Application, open_application
 from triotok.config import load_settings
 from triotok.modules.access import ApiKeyRepository, Role
 from triotok.modules.tenants import TenantRepository
@@ -94,10 +93,9 @@ def assert_product_trace(
     )
     publish = one(spans, "outbox publish product.created")
     deliver = one(spans, "outbox deliver product.created")
-    handle = one(
-        spans, "bus handle product.created", **{"messaging.consumer.group.name": "testindex"}
-    )
-    indexer = one(spans, "Envelope /app/modules/testindex/on-1")
+    handle = one(spans, "bus handle product.created", **{"messaging.consumer.group.name": "search"})
+    # The search module's projection of product.* events (its second subscription).
+    indexer = one(spans, "Envelope /app/modules/search/on-2")
     index_write = next(
         s for s in spans if s.name == "db transaction" and s.parent_span_id == indexer.span_id
     )
@@ -128,7 +126,7 @@ async def test_one_trace_from_a_product_creation_to_the_indexer(tmp_path: Path) 
     trace_id, client_span = secrets.token_hex(16), secrets.token_hex(8)
     with otlp_receiver() as receiver:
         settings = settings_for(tmp_path, receiver.url)
-        async with open_application(settings, modules=WITH_INDEXER) as app:
+        async with open_application(settings, modules=MODULES) as app:
             key = await admin_key(app, "acme")
             async with httpx.AsyncClient(base_url=app.url, timeout=10.0) as client:
                 with trio.fail_after(30):
