@@ -248,7 +248,20 @@ def module_settings(settings: Settings) -> dict[str, dict[str, Any]]:
             "page_cache_ttl": settings.search_page_cache_ttl,
         },
         "modes": {"store_down": settings.store_down_mode},
+        "orders": _payment_settings(settings),
     }
+
+
+def _payment_settings(settings: Settings) -> dict[str, Any]:
+    """``[payments]`` as the orders module reads it (nothing when left at the defaults)."""
+    route: dict[str, Any] = {}
+    if settings.payments_provider != "manual" or settings.payments_url:
+        route["provider"] = settings.payments_provider
+    if settings.payments_url:
+        route["url"] = settings.payments_url
+    if settings.payments_timeout != 5.0:
+        route["timeout"] = settings.payments_timeout
+    return {"payments": route} if route else {}
 
 
 def schemas_of(modules: Sequence[Module] = MODULES) -> tuple[Schema, ...]:

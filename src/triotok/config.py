@@ -106,6 +106,10 @@ class Settings:
     events_max_age: float = 604_800.0
     events_max_bytes: int = -1
     events_new_group_start: str = "new"
+    # The orders module's payment provider (per-tenant routes: docs/reference/payments.md).
+    payments_provider: str = "manual"
+    payments_url: str = ""
+    payments_timeout: float = 5.0
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied and validated."""
@@ -319,6 +323,18 @@ FIELDS: tuple[Field, ...] = (
         "new_group_start",
         "where a group new to the stream starts: new (from now) or all",
     ),
+    # ---- payments (docs/reference/payments.md)
+    Field("payments_provider", str, "payments", "provider", "payment provider: manual or http"),
+    Field("payments_url", str, "payments", "url", "base URL of the http payment provider"),
+    Field(
+        "payments_timeout",
+        float,
+        "payments",
+        "timeout",
+        "seconds a payment-provider call may take",
+        0,
+        300,
+    ),
 )
 
 _BY_NAME = {f.name: f for f in FIELDS}
@@ -465,6 +481,20 @@ def _validate(settings: Settings) -> None:
 
     parse_store_url(settings.store_url)
     _validate_events(settings)
+    _validate_payments(settings)
+
+
+def _validate_payments(settings: Settings) -> None:
+    if settings.payments_provider not in ("manual", "http"):
+        raise InvalidConfig(
+            "payments_provider", f"{settings.payments_provider!r}; one of manual, http"
+        )
+    if settings.payments_provider == "http" and not settings.payments_url:
+        raise InvalidConfig("payments_url", "required when payments_provider is http")
+    if settings.payments_url and not settings.payments_url.startswith(("http://", "https://")):
+        raise InvalidConfig("payments_url", f"{settings.payments_url!r} is not an http(s) URL")
+    if settings.payments_timeout <= 0:
+        raise InvalidConfig("payments_timeout", "must be > 0")
 
 
 def _check_host(name: str, host: str) -> None:

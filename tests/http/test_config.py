@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from triotok.app import module_settings
 from triotok.config import FIELDS, Settings, load_settings
+from triotok.modules.orders import HttpProvider, ManualProvider, Payments
 from triotok.store import DEFAULT_STORE_URL
 from triotok.supervision import InvalidConfig as InvalidConfigError
 
@@ -49,6 +51,10 @@ def test_layers_override_in_order(tmp_path: Path) -> None:
         ({"env": {"TRIOTOK_PROT": "1"}}, "TRIOTOK_PROT"),
         ({"flags": {"max_body_bytes": 0}}, "max_body_bytes"),
         ({"flags": {"graceful_timeout": float("nan")}}, "graceful_timeout"),
+        ({"flags": {"payments_provider": "stripe"}}, "payments_provider"),
+        ({"flags": {"payments_provider": "http"}}, "payments_url"),
+        ({"flags": {"payments_url": "ftp://pay"}}, "payments_url"),
+        ({"flags": {"payments_timeout": 0}}, "payments_timeout"),
     ],
 )
 def test_invalid_settings_name_the_field(kwargs: dict[str, dict[str, object]], field: str) -> None:
@@ -85,3 +91,18 @@ def test_every_field_is_declared_once() -> None:
     names = [f.name for f in FIELDS]
     assert sorted(names) == sorted(Settings.__dataclass_fields__)
     assert len({(f.section, f.key) for f in FIELDS}) == len(FIELDS)
+
+
+def test_the_payments_table_routes_the_orders_module_to_an_http_provider(tmp_path: Path) -> None:
+    path = tmp_path / "triotok.toml"
+    path.write_text('[payments]\nprovider = "http"\nurl = "http://127.0.0.1:9000"\ntimeout = 2\n')
+    settings = load_settings(config_file=path)
+    orders = module_settings(settings)["orders"]
+    assert orders == {
+        "payments": {"provider": "http", "url": "http://127.0.0.1:9000", "timeout": 2.0}
+    }
+    payments = Payments.from_settings(orders)
+    assert isinstance(payments.provider_for("acme"), HttpProvider)
+    # Left at the defaults, the orders module gets nothing: the manual provider.
+    assert module_settings(load_settings())["orders"] == {}
+    assert isinstance(Payments.from_settings({}).provider_for("acme"), ManualProvider)
