@@ -249,6 +249,7 @@ def module_settings(settings: Settings) -> dict[str, dict[str, Any]]:
         },
         "modes": {"store_down": settings.store_down_mode},
         "orders": _payment_settings(settings),
+        "idempotency": {"lease": settings.idempotency_lease},
     }
 
 

@@ -110,6 +110,7 @@ class Settings:
     payments_provider: str = "manual"
     payments_url: str = ""
     payments_timeout: float = 5.0
+    idempotency_lease: float = 60.0
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied and validated."""
@@ -322,6 +323,15 @@ FIELDS: tuple[Field, ...] = (
         "events",
         "new_group_start",
         "where a group new to the stream starts: new (from now) or all",
+    ),
+    Field(
+        "idempotency_lease",
+        float,
+        "http",
+        "idempotency_lease",
+        "seconds until a retry takes over a dead node's Idempotency-Key claim",
+        1,
+        3600,
     ),
     # ---- payments (docs/reference/payments.md)
     Field("payments_provider", str, "payments", "provider", "payment provider: manual or http"),

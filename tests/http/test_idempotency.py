@@ -195,3 +195,40 @@ async def test_the_sweeper_runs_in_the_tree(server: Server) -> None:
         )
         assert await sweeper.ask("sweep") == 1
         assert await store.fetchval("SELECT count(*) FROM idempotency_keys") == 0
+
+
+async def test_a_retry_after_a_node_died_mid_request_finds_the_first_order(
+    server: Server,
+) -> None:
+    """The node placed the order, then died before storing the answer; the lease lapsed.
+
+    The dead node's rows are left as a SIGKILL leaves them: the order and its
+    ``order.placed`` committed, the key still ``running``. The retry takes over
+    the claim and answers the first order instead of placing a second one
+    (the fault test ``tests/modules/orders/test_saga_faults.py`` does it with
+    real kills).
+    """
+    admin = await server.key("alpha", "admin")
+    store = server.app.context.store.store
+    with trio.fail_after(60):
+        mug = await stocked_product(server, admin, 10)
+        key = {"Idempotency-Key": "order-died-0001"}
+        first = await place(server, admin, [(mug, 2)], headers=key)
+        assert first.status_code == 201, first.text
+        await store.execute(
+            "UPDATE idempotency_keys SET state = 'running', status = NULL, headers = NULL,"
+            " body = NULL, claimed_at = $1",
+            datetime.now(UTC) - timedelta(seconds=61),
+        )
+        again = await place(server, admin, [(mug, 2)], headers=key)
+        assert again.status_code == 201, again.text
+        assert "Idempotent-Replayed" not in again.headers  # run again, found the order
+        assert again.headers["Location"] == first.headers["Location"]
+        assert again.json()["id"] == first.json()["id"]
+        assert await _orders(server) == 1
+        # Another tenant's same key is its own order.
+        beta = await server.key("beta", "admin")
+        tea = await stocked_product(server, beta, 10)
+        theirs = await place(server, beta, [(tea, 1)], headers=key)
+        assert theirs.json()["id"] != first.json()["id"]
+        assert await _orders(server) == 2

@@ -313,9 +313,8 @@ class IdempotencySweeper(Actor):
 
 
 def _setup(ctx: ModuleContext) -> None:
-    ctx.provide(
-        IdempotencyKeys(timedelta(seconds=float(ctx.settings.get("ttl", TTL.total_seconds()))))
-    )
+    ttl = timedelta(seconds=float(ctx.settings.get("ttl", TTL.total_seconds())))
+    ctx.provide(IdempotencyKeys(ttl, float(ctx.settings.get("lease", LEASE))))
 
 
 def _actors(ctx: ModuleContext) -> list[ChildSpec]:

@@ -119,6 +119,8 @@ class PlaceOrder:
 
     items: tuple[Item, ...]
     who: Who
+    #: The request's ``Idempotency-Key``, recorded with the order (see ``orders_placements``).
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +257,8 @@ class OrderEntity(Actor):
         items = tuple(OrderItem(uuid.UUID(i.product_id), i.quantity) for i in order.items)
         async with self._store.store.transaction() as tx:
             await self._repository.insert(tx, order)
+            if command.idempotency_key is not None:
+                await self._repository.record_placement(tx, order, command.idempotency_key)
             payload = OrderPlaced(order.id, items, order.placed_by)
             await self._record(tx, self._event(payload, command.who), "order.place", command.who)
         return self._moved_to(order)

@@ -231,6 +231,25 @@ class OrderRepository:
             *_values(order),
         )
 
+    async def record_placement(self, tx: UnitOfWork, order: Order[Any], key: str) -> None:
+        """Remember that ``order`` was placed with the ``Idempotency-Key`` ``key``."""
+        await tx.execute(
+            "INSERT INTO orders_placements (tenant_id, idempotency_key, order_id)"
+            " VALUES ($1, $2, $3)",
+            order.tenant_id,
+            key,
+            order.id,
+        )
+
+    async def placed_with(self, store: Store, tenant_id: str, key: str) -> str | None:
+        """The id of the order placed with the ``Idempotency-Key`` ``key``, if any."""
+        found = await store.fetchval(
+            "SELECT order_id FROM orders_placements WHERE tenant_id = $1 AND idempotency_key = $2",
+            tenant_id,
+            key,
+        )
+        return None if found is None else str(found)
+
     async def save(self, tx: UnitOfWork, order: Order[Any], expected_version: int) -> None:
         """Write ``order`` over the row at ``expected_version``; else :class:`StaleOrder`."""
         changed = await tx.execute(

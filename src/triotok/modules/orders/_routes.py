@@ -11,7 +11,9 @@ when stale) but do not need it: the lifecycle decides (409
 ``POST /api/orders`` answers the ``pending`` order at once (201), or, with
 ``Prefer: wait=<seconds>`` (at most 10), once commerce answered: confirmed
 and priced, or cancelled (``Preference-Applied``). ``POST /api/orders`` and
-``POST /api/orders/{id}/pay`` take an ``Idempotency-Key``.
+``POST /api/orders/{id}/pay`` take an ``Idempotency-Key``; the key an order
+was placed with is stored with it, so even a retry after the node died
+between placing the order and storing the answer finds the first order.
 
 Payment errors are the module's words for HTTP: a declined payment is 402
 ``payment_declined``, an unavailable provider (or an open breaker) 503
@@ -108,8 +110,17 @@ async def place_order(call: Call) -> Reply:
     body: models.OrderCreate = call.body
     items = check_items((item.product_id, item.quantity) for item in body.items)
     service = _service(call)
-    order_id = new_order_id()
-    order = await service.ask(_tenant(call), order_id, PlaceOrder(items, _who(call)))
+    key = call.headers.get("Idempotency-Key")  # validated by the pipeline (idempotent=True)
+    placed = None
+    if key is not None:
+        # A retry that took over the claim of a node that died after placing
+        # the order (but before storing its answer) finds that order.
+        placed = await service.repository.placed_with(service.store, _tenant(call), key)
+    if placed is not None:
+        order = await service.ask(_tenant(call), placed, GetOrder())
+    else:
+        command = PlaceOrder(items, _who(call), idempotency_key=key)
+        order = await service.ask(_tenant(call), new_order_id(), command)
     headers = {"Location": f"/api/orders/{order.id}"}
     wait = _wait(call)
     if wait is not None:

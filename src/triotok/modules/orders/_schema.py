@@ -47,4 +47,25 @@ _ORDERS = Migration(
     postgresql=_tables("text", "integer", "bigint", "timestamptz"),
 )
 
-SCHEMA = Schema("orders", (_ORDERS,))
+
+def _placements(text: str) -> tuple[str, ...]:
+    # The Idempotency-Key an order was placed with, written in the order's own
+    # transaction: a retry that takes over a dead node's claim finds the order
+    # instead of placing a second one.
+    return (
+        f"""CREATE TABLE orders_placements (
+            tenant_id {text} NOT NULL,
+            idempotency_key {text} NOT NULL,
+            order_id {text} NOT NULL,
+            PRIMARY KEY (tenant_id, idempotency_key))""",
+    )
+
+
+_PLACEMENTS = Migration(
+    version=2,
+    name="orders_placements",
+    sqlite=_placements("TEXT"),
+    postgresql=_placements("text"),
+)
+
+SCHEMA = Schema("orders", (_ORDERS, _PLACEMENTS))

@@ -13,7 +13,7 @@ from typing import Any
 
 import trio
 
-from ...store import StoreHandle
+from ...store import Store, StoreHandle
 from ...supervision import ActorSystem, EntitiesRef
 from ._entity import GetOrder
 from ._lifecycle import Order, Status
@@ -48,6 +48,10 @@ class OrderService:
         self.repository = repository
         self.payments = payments
         self._waiters: dict[tuple[str, str], trio.Event] = {}
+
+    @property
+    def store(self) -> Store:
+        return self._store.store
 
     def _region(self) -> EntitiesRef:
         region = self._system.ref(REGION_PATH)
