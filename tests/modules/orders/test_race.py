@@ -2,8 +2,8 @@
 
 All 50 are placed at once over HTTP; once the saga rests, exactly 10 are
 confirmed, 40 cancelled ``insufficient_stock``, and the product has 10
-reserved and none available. (The two-process PostgreSQL race is in the
-fault tests.)
+reserved and none available. (The same race through two node processes on one PostgreSQL is in
+``test_saga_faults.py``.)
 """
 
 from __future__ import annotations
