@@ -10,15 +10,11 @@ projection's own message span and transaction (the real read model).
 
 from __future__ import annotations
 
-import functools
 import itertools
 import json
-import os
 import secrets
 import signal
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +22,13 @@ import httpx
 import pytest
 import trio
 
+from tests.appnode import node_env, start_node
 from tests.telemetry.otlp import ReceivedSpan, otlp_receiver
 from triotok.app import MODULES, Application, open_application
 from triotok.config import load_settings
 from triotok.modules.access import ApiKeyRepository, Role
 from triotok.modules.tenants import TenantRepository
 
-NODE = Path(__file__).with_name("_node.py")
 PRODUCT = {"sku": "MUG-1", "title": "Mug", "price": 1290, "currency": "EUR"}
 
 
@@ -154,57 +150,22 @@ async def test_one_trace_from_a_product_creation_to_the_indexer(tmp_path: Path) 
     assert {s.instance for s in spans} == {found["server"].instance}
 
 
-async def _start_node(env: dict[str, str], nursery: trio.Nursery) -> tuple[trio.Process, int]:
-    """A node process; returns it and its port once it printed ``ready <port>``."""
-    proc = await nursery.start(
-        functools.partial(
-            trio.run_process,
-            [sys.executable, str(NODE)],
-            env=env,
-            stdout=subprocess.PIPE,
-            check=False,
-        )
-    )
-    assert proc.stdout is not None
-    buffer = b""
-    while b"\n" not in buffer:
-        chunk = await proc.stdout.receive_some(1024)
-        assert chunk, "the node exited before it was ready"
-        buffer += chunk
-    words = buffer.split(b"\n", 1)[0].split()
-    assert words[0] == b"ready", buffer
-    return proc, int(words[1])
-
-
-def _node_env(tmp_path: Path, endpoint: str, **settings: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRIOTOK_", "OTEL_"))}
-    env.update(
-        {
-            "TRIOTOK_PORT": "0",
-            "TRIOTOK_STORE_URL": f"sqlite:///{tmp_path}/triotok.db",
-            "TRIOTOK_TRACING": "otlp",
-            "TRIOTOK_OTLP_ENDPOINT": endpoint,
-            "TRIOTOK_LOG_FORMAT": "json",
-            "TRIOTOK_LOG_LEVEL": "warning",
-            "TRIOTOK_GRACEFUL_TIMEOUT": "2",
-            "PYTHONPATH": os.pathsep.join(sys.path),
-        }
-    )
-    env.update({f"TRIOTOK_{k.upper()}": v for k, v in settings.items()})
-    return env
-
-
 @pytest.mark.slow
 async def test_one_trace_across_two_node_processes(tmp_path: Path) -> None:
     """Node A serves the request and writes the outbox row; node B's relay and indexer handle it."""
     trace_id, client_span = secrets.token_hex(16), secrets.token_hex(8)
     with otlp_receiver() as receiver:
+        settings = {
+            "store_url": f"sqlite:///{tmp_path}/triotok.db",
+            "tracing": "otlp",
+            "otlp_endpoint": receiver.url,
+        }
         async with trio.open_nursery() as nursery:
             with trio.fail_after(60):
-                front, port = await _start_node(
-                    _node_env(tmp_path, receiver.url, relay="false", demo="true"), nursery
+                front, port = await start_node(
+                    node_env(**settings, relay="false", demo="true"), nursery
                 )
-                back, _ = await _start_node(_node_env(tmp_path, receiver.url), nursery)
+                back, _ = await start_node(node_env(**settings), nursery)
                 keys = json.loads((tmp_path / "demo-keys.json").read_text())
                 async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
                     created = await client.post(
