@@ -1,6 +1,6 @@
 """The order saga with real node processes on one PostgreSQL: a race, and SIGKILLs.
 
-Each node is ``python tests/telemetry/_node.py``: the whole application
+Each node is ``python tests/telemetry/_node.py`` (``tests/appnode.py``): the whole application
 (orders, commerce, search, the relay) serving HTTP, configured by
 ``TRIOTOK_*`` variables. The payment provider is the local
 :class:`~tests.modules.orders.provider.ProviderServer` (outside the system:
@@ -26,25 +26,22 @@ printed and ``TRIOTOK_FAULT_SEED`` replays one.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import random
 import secrets
 import signal
 import socket
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import trio
 
+from tests.appnode import node_env, start_node
 from tests.modules.orders.provider import ProviderServer
 from triotok.app import open_application
 from triotok.config import load_settings
@@ -54,7 +51,6 @@ from triotok.store import Store, open_store
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-NODE = Path(__file__).parents[2] / "telemetry" / "_node.py"
 POLL = 0.05
 TENANT = "acme"
 #: What a client retries: the node is down or restarting, or asks to come back later.
@@ -68,22 +64,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def node_env(store_url: str, port: int, **settings: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRIOTOK_", "OTEL_"))}
-    env.update(
-        {
-            "TRIOTOK_PORT": str(port),
-            "TRIOTOK_STORE_URL": store_url,
-            "TRIOTOK_RATE_LIMIT_PER_IP": "1000000",
-            "TRIOTOK_RATE_LIMIT_PER_KEY": "1000000",
-            "TRIOTOK_LOG_FORMAT": "json",
-            "TRIOTOK_LOG_LEVEL": "error",
-            "TRIOTOK_GRACEFUL_TIMEOUT": "2",
-            "PYTHONPATH": os.pathsep.join(sys.path),
-        }
+def env_for(store_url: str, port: int, **settings: str) -> dict[str, str]:
+    """A node on ``port`` (fixed, so a restarted node answers where it did), no rate limits."""
+    return node_env(
+        port=str(port),
+        store_url=store_url,
+        rate_limit_per_ip="1000000",
+        rate_limit_per_key="1000000",
+        log_level="error",
+        **settings,
     )
-    env.update({f"TRIOTOK_{k.upper()}": v for k, v in settings.items()})
-    return env
 
 
 class Node:
@@ -100,24 +90,8 @@ class Node:
         return f"http://127.0.0.1:{self._env['TRIOTOK_PORT']}"
 
     async def start(self) -> None:
-        """Start the process; return once it printed ``ready <port>``."""
-        process: trio.Process = await self._nursery.start(
-            functools.partial(
-                trio.run_process,
-                [sys.executable, str(NODE)],
-                env=self._env,
-                stdout=subprocess.PIPE,
-                check=False,
-            )
-        )
-        assert process.stdout is not None
-        buffer = b""
-        while b"\n" not in buffer:
-            chunk = await process.stdout.receive_some(1024)
-            assert chunk, f"the node exited before it was ready ({await process.wait()})"
-            buffer += chunk
-        assert buffer.startswith(b"ready "), buffer
-        self.process = process
+        """Start the process; return once it is ready."""
+        self.process, _ = await start_node(self._env, self._nursery)
         self.starts += 1
 
     async def kill(self) -> None:
@@ -240,7 +214,7 @@ async def at_rest(store: Store) -> None:
 async def test_fifty_orders_for_ten_units_through_two_node_processes(pg_url: str) -> None:
     key = await admin_key(pg_url)
     with trio.fail_after(120):
-        envs = [node_env(pg_url, free_port()) for _ in range(2)]
+        envs = [env_for(pg_url, free_port()) for _ in range(2)]
         async with (
             running(*envs) as nodes,
             httpx.AsyncClient(base_url=nodes[0].url, timeout=30) as one,
@@ -300,7 +274,7 @@ async def test_sigkill_at_random_points_of_two_hundred_sagas(pg_url: str) -> Non
     kill_after = [rng.uniform(0.3, 2.0) for _ in range(KILLS)]
     SEEN.clear()
     with ProviderServer() as provider, trio.fail_after(240):
-        env = node_env(
+        env = env_for(
             pg_url,
             free_port(),
             payments_provider="http",
