@@ -246,6 +246,8 @@ def module_settings(settings: Settings) -> dict[str, dict[str, Any]]:
             "max_lag_seconds": settings.search_max_lag,
             "text_configs": settings.search_text_configs,
             "page_cache_ttl": settings.search_page_cache_ttl,
+            # L2: "delivered" is "in the stream"; see modules/search/_consistency.py.
+            "stream_window": min(settings.search_max_lag, 3600.0) if settings.events_url else 0.0,
         },
         "modes": {"store_down": settings.store_down_mode},
         "orders": _payment_settings(settings),

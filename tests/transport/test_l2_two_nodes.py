@@ -71,7 +71,9 @@ async def test_a_write_on_a_node_without_search_is_indexed_by_another_node(
         with trio.fail_after(90):
             # B first: it migrates every module's tables and creates the search
             # group's consumers, which start at the stream's end (new_group_start).
-            back, back_port = await start_node(node_env(**settings), nursery)
+            back, back_port = await start_node(
+                node_env(**settings, search_consistency_wait="20"), nursery
+            )
             front, front_port = await start_node(
                 node_env(**settings, demo="true"), nursery, "--without", "search", cwd=tmp_path
             )
@@ -105,6 +107,20 @@ async def test_a_write_on_a_node_without_search_is_indexed_by_another_node(
                     f"/api/content/nodes/{page}/publish", headers={**auth, "If-Match": '"1"'}
                 )
                 assert published.status_code == 200, published.text
+                token = published.headers["X-Consistency-Token"]
+
+                # Read-your-writes across nodes over L2: B answers once its own
+                # search consumer applied the event (not merely once the stream had it).
+                fresh = await b.get(
+                    "/api/search",
+                    params={"q": "walnut", "type": "content", "min_token": token},
+                    headers=auth,
+                )
+                assert fresh.status_code == 200, fresh.text
+                assert "X-Consistency-Stale" not in fresh.headers
+                assert [(i["id"], i["status"]) for i in fresh.json()["items"]] == [
+                    (page, "published")
+                ]
 
                 # Every read of the index goes to B.
                 async def hit(kind: str, wanted: str, status: str) -> dict[str, Any] | None:

@@ -7,3 +7,4 @@ from tests.http.conftest import (  # noqa: F401  # fixtures, used by name
     server,
     store_url,
 )
+from tests.store.conftest import store  # noqa: F401  # a migrated store on store_url

@@ -16,6 +16,14 @@ Invariants and reasons:
 * A waiter is woken when this node applies an event (:class:`Applied`) and
   polls meanwhile, for events applied by other nodes; it waits at most its
   bound, then the caller answers with the index as it is, marked stale.
+
+On L2 a relay marks a row delivered once the *stream* has it, before any
+consumer ran, so "delivered" no longer implies "applied". With
+``stream_window`` (the search module sets it to its ``max_lag_seconds`` on
+L2) a row delivered within the window is owed until the index's inbox has
+it, and the token's own row always is: a client reads its own write; events
+of others older than the window (the index would already be reported lagging
+by then) are not waited for.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import trio
@@ -36,13 +44,29 @@ __all__ = ("Applied", "LagReport", "has_applied", "measure_lag", "wait_applied")
 FAMILIES = ("content.%", "product.%", "inventory.%")
 
 
-def _owed(consumer: str, families: Sequence[str], start: int) -> tuple[str, list[Any]]:
-    """The WHERE of outbox rows the consumer still owes; its parameters start at ``$start``."""
-    args: list[Any] = [consumer]
+def _owed(
+    consumer: str,
+    families: Sequence[str],
+    start: int,
+    horizon: datetime | None = None,
+    position: str | None = None,
+) -> tuple[str, list[Any]]:
+    """The WHERE of outbox rows the consumer still owes; its parameters start at ``$start``.
+
+    ``horizon`` (L2, where the stream, not the consumer, acknowledged a
+    delivered row): rows delivered since then are owed until the inbox has
+    them, and so is the row at ``position`` (an SQL parameter) whenever it was.
+    """
+    args: list[Any] = [consumer, *families]
     like = " OR ".join(f"o.event_type LIKE ${start + 1 + i}" for i in range(len(families)))
-    args += list(families)
+    pending = "o.delivered_at IS NULL"
+    if horizon is not None:
+        args.append(horizon)
+        recent = f"o.delivered_at >= ${start + len(args) - 1}"
+        mine = f" OR o.id = {position}" if position is not None else ""
+        pending = f"({pending} OR {recent}{mine})"
     sql = (
-        f"o.delivered_at IS NULL AND ({like}) AND NOT EXISTS (SELECT 1 FROM inbox i"
+        f"{pending} AND ({like}) AND NOT EXISTS (SELECT 1 FROM inbox i"
         f" WHERE i.consumer = ${start} AND i.event_id = o.event_id)"
     )
     return sql, args
@@ -54,9 +78,19 @@ async def has_applied(
     tenant_id: str,
     position: int,
     families: Sequence[str] = FAMILIES,
+    *,
+    stream_window: float = 0.0,
 ) -> bool:
-    """Whether the index has applied every event of ``tenant_id`` up to ``position``."""
-    owed, args = _owed(consumer, families, 3)
+    """Whether the index has applied every event of ``tenant_id`` up to ``position``.
+
+    ``stream_window`` > 0 (L2, where "delivered" means "in the stream"): the
+    event at ``position`` must be in the inbox, and so must every earlier one
+    forwarded in the last ``stream_window`` seconds.
+    """
+    horizon = None
+    if stream_window > 0:
+        horizon = datetime.now(UTC) - timedelta(seconds=stream_window)
+    owed, args = _owed(consumer, families, 3, horizon, "$1")
     row = await store.fetchval(
         f"SELECT o.id FROM outbox o WHERE o.id <= $1 AND o.tenant_id = $2 AND {owed} LIMIT 1",
         position,
@@ -125,9 +159,22 @@ class LagReport:
         return asdict(self)
 
 
-async def measure_lag(store: Store, consumer: str, families: Sequence[str] = FAMILIES) -> LagReport:
-    """One look at the outbox: two indexed queries."""
-    owed, args = _owed(consumer, families, 1)
+async def measure_lag(
+    store: Store,
+    consumer: str,
+    families: Sequence[str] = FAMILIES,
+    *,
+    stream_window: float = 0.0,
+) -> LagReport:
+    """One look at the outbox: two indexed queries.
+
+    ``stream_window`` > 0 (L2): rows forwarded to the stream in the last
+    ``stream_window`` seconds and not yet in the inbox count as owed.
+    """
+    horizon = None
+    if stream_window > 0:
+        horizon = datetime.now(UTC) - timedelta(seconds=stream_window)
+    owed, args = _owed(consumer, families, 1, horizon)
     row = await store.fetchrow(
         f"SELECT count(*) AS n, min(o.id) AS first, min(o.created_at) AS oldest"
         f" FROM outbox o WHERE {owed}",

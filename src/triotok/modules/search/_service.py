@@ -41,7 +41,10 @@ class SearchSettings:
     * ``refresh_interval``: how often the monitor measures lag and rebuilds;
     * ``page_cache_ttl``: how long a list or search answer is reused on a node
       (0: never; see ``_pagecache``);
-    * ``configs``: PostgreSQL text search configurations.
+    * ``configs``: PostgreSQL text search configurations;
+    * ``stream_window``: on L2, seconds over which an event in the stream is
+      still awaited by ``min_token`` reads and counted as lag (0 on L1, where
+      a delivered event is an applied one; see ``_consistency``).
     """
 
     consistency_wait: float = 2.0
@@ -49,6 +52,7 @@ class SearchSettings:
     page_cache_ttl: float = 0.5
     max_lag_seconds: float = 30.0
     refresh_interval: float = 1.0
+    stream_window: float = 0.0
     configs: TextConfigs = field(default_factory=TextConfigs)
 
     @classmethod
@@ -60,6 +64,7 @@ class SearchSettings:
             "max_lag_seconds",
             "refresh_interval",
             "page_cache_ttl",
+            "stream_window",
         }
         options: dict[str, Any] = {}
         for key, value in values.items():
@@ -197,7 +202,8 @@ class SearchService:
         async def check() -> bool:
             if token <= self._applied_up_to.get(tenant_id, 0):
                 return True
-            if not await has_applied(store, CONSUMER, tenant_id, token):
+            window = self.settings.stream_window
+            if not await has_applied(store, CONSUMER, tenant_id, token, stream_window=window):
                 return False
             if token > self._applied_up_to.get(tenant_id, 0):
                 if len(self._applied_up_to) >= 10_000:
@@ -213,5 +219,7 @@ class SearchService:
         )
 
     async def measure(self) -> LagReport:
-        self.lag = await measure_lag(self.store, CONSUMER)
+        self.lag = await measure_lag(
+            self.store, CONSUMER, stream_window=self.settings.stream_window
+        )
         return self.lag
