@@ -89,10 +89,17 @@ async def test_an_http_mutation_travels_over_the_stream_and_replays(
         await eventually(lambda: seen.of("acme") == ["tenant.created"])
 
         stream = server.app.stream
+        store = server.app.context.store.store
+        with trio.fail_after(TIMEOUT):
+            while await store.fetchval("SELECT count(*) FROM outbox WHERE delivered_at IS NULL"):  # noqa: ASYNC110  # the relay runs on threads and sockets: poll
+                await trio.sleep(0.05)
+        rows = int(await store.fetchval("SELECT count(*) FROM outbox"))
 
         def caught_up() -> bool:
-            stats = stream.statistics()  # the server's numbers, polled about once a second
-            return stats.lag == 0 and bool(stats.state) and stats.state["last_seq"] >= 1
+            # The server's numbers, polled about once a second: wait until they
+            # show every outbox row (the operator's key and the tenant both wrote events).
+            stats = stream.statistics()
+            return stats.lag == 0 and bool(stats.state) and stats.state["last_seq"] == rows
 
         await eventually(caught_up)
         state = (await server.client.get("/system/events", headers=ops)).json()

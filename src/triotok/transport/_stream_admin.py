@@ -19,6 +19,7 @@ incarnation of its client actor.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
@@ -117,13 +118,20 @@ class StreamAdmin:
         if check and not self.nc.is_connected:
             coro.close()
             raise StreamUnavailable(f"{self.config.url}: not connected")
+        wrapped = _own_cancels(coro)
         try:
-            result: T = await self._loop.run_aio_coroutine(_own_cancels(coro))
+            result: T = await self._loop.run_aio_coroutine(wrapped)
         except Exception as exc:
             mapped = map_error(exc, self.config.url)
             if mapped is exc:
                 raise
             raise mapped from exc
+        finally:
+            # Cancelled before the asyncio side ran them: close them, or each
+            # warns "coroutine ... was never awaited" when collected.
+            for never in (wrapped, coro):
+                if inspect.getcoroutinestate(never) == inspect.CORO_CREATED:
+                    never.close()
         return result
 
     async def fetch(self, sub: Any, batch: int, wait: float) -> list[Any]:
