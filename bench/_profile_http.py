@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             server.wait(timeout=60)
         rate = re.search(r"Requests/sec:\s+([\d.]+)", load)
         print(f"wrk under the profiler: {rate[1] if rate else '?'} req/s")
+        print(load)
         stats = pstats.Stats(str(prof))
         stats.strip_dirs()
         print(f"\n-- top {args.top} by cumulative time")
