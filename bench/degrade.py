@@ -37,8 +37,8 @@ from bench._httpload import HOST, Plan, first_line, load_round, python, stop
 CONNECTIONS = 16
 SECONDS = 3.0
 ROUNDS = 3
-_GATE_START = "        # The service-mode gate"
-_GATE_END = "        if flag is not None:"
+_GATE_START = "    # The service-mode gate"
+_GATE_END = "    flag = policy.flag"
 
 
 # ------------------------------------------------------------------ the servers (subprocesses)
