@@ -12,8 +12,9 @@ import inspect
 import pkgutil
 
 import bench
-import triotok.http._app as pipeline
 from bench import degrade
+
+import triotok.http._app as pipeline
 
 
 def test_the_gate_markers_bracket_the_gate_in_the_pipeline() -> None:
