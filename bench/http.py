@@ -44,7 +44,7 @@ from bench._httpload import HOST, Plan, first_line, load_round, python, stop
 
 CONNECTIONS = 32
 SECONDS = 8.0
-ROUNDS = 3
+ROUNDS = 5
 PATH = "/api/tenants/current"
 
 

@@ -395,7 +395,11 @@ class EntityConflict(ConflictError):
     retryable = True
 
     def __init__(self, path: str, key: object, cause: BaseException) -> None:
-        super().__init__(f"entity {path}: conflicting write after a reload and a retry: {cause}")
+        table, columns = getattr(cause, "table", None), getattr(cause, "columns", ())
+        # A unique violation is named by its key, never by the database's own
+        # text (which quotes values and constraint names): the message reaches HTTP clients.
+        what = f"the key ({', '.join(columns)}) of {table} is taken" if table else str(cause)
+        super().__init__(f"entity {path}: conflicting write after a reload and a retry: {what}")
         self.path = path
         self.key = key
         self.cause = cause

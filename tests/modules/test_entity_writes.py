@@ -203,6 +203,9 @@ async def test_another_unique_violation_is_not_a_taken_slug(regions: Regions) ->
         await regions.nodes.ask((TENANT, node_id), _create("about", tags=("a", "a")))
     assert not isinstance(raised.value, SlugTaken)
     assert raised.value.cause.violates("content_tags", "tenant_id", "node_id", "tag")
+    # Named by its key, not by the database's text (it reaches HTTP clients).
+    assert str(raised.value).endswith("the key (tenant_id, node_id, tag) of content_tags is taken")
+    assert "constraint" not in str(raised.value).lower()
     assert await regions.store.fetchval("SELECT count(*) FROM content_nodes") == 0
 
 
