@@ -64,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--path", default="/api/tenants/current", help="the GET to load")
     parser.add_argument("--top", type=int, default=25, help="entries per table")
     parser.add_argument("--out", default="", help="keep the .prof file here")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE", help="a TRIOTOK_* setting"
+    )
     args = parser.parse_args(argv)
     wrk = shutil.which("wrk")
     if wrk is None:
@@ -77,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             TRIOTOK_RATE_LIMIT_PER_KEY="100000000",
             TRIOTOK_LOG_LEVEL="warning",
         )
+        env.update(item.split("=", 1) for item in args.set)
         command = [sys.executable, "-c", _CHILD, str(prof), "serve", "--demo"]
         command += ["--port", str(port), "--store", f"sqlite:///{tmp}/triotok.db"]
         server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
