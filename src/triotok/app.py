@@ -256,15 +256,16 @@ def module_settings(settings: Settings) -> dict[str, dict[str, Any]]:
 
 
 def _payment_settings(settings: Settings) -> dict[str, Any]:
-    """``[payments]`` as the orders module reads it (nothing when left at the defaults)."""
-    route: dict[str, Any] = {}
-    if settings.payments_provider != "manual" or settings.payments_url:
-        route["provider"] = settings.payments_provider
+    """``[payments]`` as the orders module reads it (nothing for the default, manual)."""
+    if settings.payments_provider == "manual" and not settings.payments_url:
+        return {}  # the orders module's own default; a timeout means nothing to it
+    route: dict[str, Any] = {
+        "provider": settings.payments_provider,
+        "timeout": settings.payments_timeout,
+    }
     if settings.payments_url:
         route["url"] = settings.payments_url
-    if settings.payments_timeout != 5.0:
-        route["timeout"] = settings.payments_timeout
-    return {"payments": route} if route else {}
+    return {"payments": route}
 
 
 def schemas_of(modules: Sequence[Module] = MODULES) -> tuple[Schema, ...]:

@@ -48,20 +48,21 @@ def _owed(
     consumer: str,
     families: Sequence[str],
     start: int,
-    horizon: datetime | None = None,
+    stream_window: float = 0.0,
     position: str | None = None,
 ) -> tuple[str, list[Any]]:
     """The WHERE of outbox rows the consumer still owes; its parameters start at ``$start``.
 
-    ``horizon`` (L2, where the stream, not the consumer, acknowledged a
-    delivered row): rows delivered since then are owed until the inbox has
-    them, and so is the row at ``position`` (an SQL parameter) whenever it was.
+    ``stream_window`` > 0 (L2, where the stream, not the consumer,
+    acknowledged a delivered row): rows delivered in the last that many
+    seconds are owed until the inbox has them, and so is the row at
+    ``position`` (an SQL parameter) whenever it was.
     """
     args: list[Any] = [consumer, *families]
     like = " OR ".join(f"o.event_type LIKE ${start + 1 + i}" for i in range(len(families)))
     pending = "o.delivered_at IS NULL"
-    if horizon is not None:
-        args.append(horizon)
+    if stream_window > 0:
+        args.append(datetime.now(UTC) - timedelta(seconds=stream_window))
         recent = f"o.delivered_at >= ${start + len(args) - 1}"
         mine = f" OR o.id = {position}" if position is not None else ""
         pending = f"({pending} OR {recent}{mine})"
@@ -87,10 +88,7 @@ async def has_applied(
     event at ``position`` must be in the inbox, and so must every earlier one
     forwarded in the last ``stream_window`` seconds.
     """
-    horizon = None
-    if stream_window > 0:
-        horizon = datetime.now(UTC) - timedelta(seconds=stream_window)
-    owed, args = _owed(consumer, families, 3, horizon, "$1")
+    owed, args = _owed(consumer, families, 3, stream_window, "$1")
     row = await store.fetchval(
         f"SELECT o.id FROM outbox o WHERE o.id <= $1 AND o.tenant_id = $2 AND {owed} LIMIT 1",
         position,
@@ -171,10 +169,7 @@ async def measure_lag(
     ``stream_window`` > 0 (L2): rows forwarded to the stream in the last
     ``stream_window`` seconds and not yet in the inbox count as owed.
     """
-    horizon = None
-    if stream_window > 0:
-        horizon = datetime.now(UTC) - timedelta(seconds=stream_window)
-    owed, args = _owed(consumer, families, 1, horizon)
+    owed, args = _owed(consumer, families, 1, stream_window)
     row = await store.fetchrow(
         f"SELECT count(*) AS n, min(o.id) AS first, min(o.created_at) AS oldest"
         f" FROM outbox o WHERE {owed}",
