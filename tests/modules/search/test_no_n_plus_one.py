@@ -78,4 +78,4 @@ async def test_a_page_costs_the_same_statements_whatever_its_size(
                 total = body.get("total", 100)
                 assert total >= 50
                 assert len(body["items"]) == min(limit, total), (path, params, limit)
-                assert counted.total == statements, (path, params, counted.statements)
+                assert counted.total == statements, f"{path} {params} limit={limit}:\n{counted}"
