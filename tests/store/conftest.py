@@ -44,7 +44,7 @@ def pg_cluster() -> Iterator[PostgresCluster]:
         cluster.start()
         yield cluster
     finally:
-        cluster.cleanup()
+        cluster.cleanup(wait=False)
 
 
 @pytest.fixture

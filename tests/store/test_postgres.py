@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import trio
 
@@ -135,3 +137,18 @@ async def test_commit_after_a_swallowed_error_reports_the_rollback(pg_url: str) 
         # The connection went back to the pool clean.
         async with store.transaction() as tx:
             assert await tx.fetchval("SELECT count(*) FROM tenants") == 1
+
+
+def test_cleanup_without_waiting_leaves_the_deletion_to_a_detached_rm(
+    pg_cluster: PostgresCluster,  # skips (or fails) as every PostgreSQL test without binaries
+) -> None:
+    cluster = PostgresCluster()  # never started: only its directory
+    marker = cluster.base_dir / "many" / "small" / "files"
+    marker.mkdir(parents=True)
+    (marker / "one").write_bytes(b"x")
+    cluster.cleanup(wait=False)
+    # Polling the detached rm (another process) for at most 10 s.
+    deadline = time.monotonic() + 10
+    while cluster.base_dir.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not cluster.base_dir.exists()
