@@ -78,3 +78,13 @@ async def test_open_store_rejects_a_bad_url_before_touching_anything() -> None:
     with pytest.raises(InvalidConfig, match="unknown scheme"):
         async with open_store("oracle://scott@tiger/db"):
             pass  # pragma: no cover
+
+
+def test_sqlite_checkpoint_every_is_a_count_of_writes() -> None:
+    assert parse_store_url("sqlite:///x.db").checkpoint_every == 200  # type: ignore[union-attr]
+    config = parse_store_url("sqlite:///x.db?checkpoint_every=0")
+    assert config.checkpoint_every == 0  # type: ignore[union-attr]
+    with pytest.raises(InvalidConfig, match="checkpoint_every"):
+        parse_store_url("sqlite:///x.db?checkpoint_every=1.5")
+    with pytest.raises(InvalidConfig, match="checkpoint_every"):
+        parse_store_url("sqlite:///x.db?checkpoint_every=-1")

@@ -105,3 +105,37 @@ async def test_two_stores_on_one_file_share_it(tmp_path: Path) -> None:
         async with two.transaction() as tx:
             await tx.publish(b"x", event_id="e1", event_type="x")
         assert [r.event_id for r in await one.claim_outbox("n")] == ["e1"]
+
+
+async def test_the_wal_is_checkpointed_by_a_thread_of_its_own_not_by_commits(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "wal.db"
+    async with open_store(f"sqlite:///{path}?checkpoint_every=20", schemas=SCHEMAS) as store:
+        assert isinstance(store, SqliteStore)
+        checkpointer = store._checkpointer
+        assert checkpointer is not None
+        checkpointer.restart_frames = 200
+        async with store.transaction() as tx:
+            # The writer never checkpoints: no commit pays for copying the log back.
+            assert await tx.fetchval("PRAGMA wal_autocheckpoint") == 0
+        for i in range(1000):
+            await store.execute("INSERT INTO tenants (id, name) VALUES ($1, $2)", f"t{i}", "T")
+        # Back-to-back commits keep a passive checkpoint from ever catching up;
+        # past restart_frames a RESTART one lets the log start afresh. Each
+        # commit appends a 4 KiB page at least: unchecked, the log would pass 4 MB.
+        restarted = await trio.to_thread.run_sync(
+            checkpointer.wait_until, lambda c: c.restarts >= 1, 30.0
+        )
+        assert restarted, (checkpointer.checkpoints, checkpointer.restarts)
+        assert path.with_name("wal.db-wal").stat().st_size < 2_000_000
+        assert await store.fetchval("SELECT count(*) FROM tenants") == 1000
+
+
+async def test_checkpoint_every_0_leaves_checkpoints_to_sqlite(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/own.db?checkpoint_every=0"
+    async with open_store(url, schemas=SCHEMAS) as store:
+        assert isinstance(store, SqliteStore)
+        assert store._checkpointer is None
+        async with store.transaction() as tx:
+            assert await tx.fetchval("PRAGMA wal_autocheckpoint") == 1000

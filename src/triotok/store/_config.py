@@ -24,10 +24,14 @@ class SqliteConfig:
     ``path`` is the database file; its directory is created at start.
     ``busy_timeout`` (seconds) bounds how long a writer waits for another
     process holding the write lock before failing with ``StoreUnavailable``.
+    ``checkpoint_every`` write jobs, a thread of the store checkpoints the
+    WAL (``PASSIVE``), so no commit pays for it; ``0`` leaves it to SQLite,
+    in the commit that crosses 1,000 pages.
     """
 
     path: Path
     busy_timeout: float = 5.0
+    checkpoint_every: int = 200
 
     @property
     def display(self) -> str:
@@ -60,7 +64,7 @@ class PostgresConfig:
         return urlunsplit(parts._replace(netloc=netloc))
 
 
-_SQLITE_OPTIONS = {"busy_timeout"}
+_SQLITE_OPTIONS = {"busy_timeout", "checkpoint_every"}
 _PG_OPTIONS = {"pool_size", "pool_min_size", "statement_timeout", "connect_timeout"}
 
 
@@ -103,8 +107,10 @@ def _parse_sqlite(url: str, options: dict[str, Any]) -> SqliteConfig:
         raise InvalidConfig("store url", "in-memory SQLite is not supported; use a file")
     params = _merge(dict(parse_qsl(query, keep_blank_values=True)), options, _SQLITE_OPTIONS)
     busy = _number(params, "busy_timeout", 5.0, allow_zero=True)
+    every = _number(params, "checkpoint_every", 200, integer=True, allow_zero=True)
     assert busy is not None  # a default was given
-    return SqliteConfig(path=Path(raw_path), busy_timeout=busy)
+    assert every is not None
+    return SqliteConfig(path=Path(raw_path), busy_timeout=busy, checkpoint_every=int(every))
 
 
 def _parse_postgres(url: str, options: dict[str, Any]) -> PostgresConfig:

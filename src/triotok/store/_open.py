@@ -23,7 +23,7 @@ async def open_store(
     ``url`` defaults to :data:`DEFAULT_STORE_URL` (``sqlite:///triotok-data/triotok.db``).
     ``schemas`` are the modules' migrations, applied in order after the
     store's own tables (see :class:`Schema`). Keyword ``options`` override
-    URL query parameters (SQLite: ``busy_timeout``;
+    URL query parameters (SQLite: ``busy_timeout``, ``checkpoint_every``;
     PostgreSQL: ``pool_size``, ``pool_min_size``, ``statement_timeout``,
     ``connect_timeout``). Raises ``InvalidConfig`` for a malformed URL,
     ``StoreUnavailable`` if the database cannot be reached and

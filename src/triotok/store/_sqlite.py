@@ -16,6 +16,8 @@ Invariants:
 * Reads outside transactions use a second, ``query_only`` connection on its
   own thread; WAL lets it read the last committed state while a write is in
   progress.
+* No commit checkpoints the WAL: a third connection, on a thread of its own,
+  does it every ``checkpoint_every`` write jobs (``store/_checkpoint.py``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any, TypeVar
 import trio
 
 from .._exceptions import ConflictError, StoreError, StoreUnavailable
+from ._checkpoint import Checkpointer
 from ._config import SqliteConfig
 from ._deferred import Deferred, UnitFailed, expectation_failed, many_rows
 from ._migrations import (
@@ -310,6 +313,11 @@ class SqliteStore:
         self._config = config
         self._writer = ConnectionThread("triotok-sqlite-writer", self._connect_writer)
         self._reader = ConnectionThread("triotok-sqlite-reader", self._connect_reader)
+        self._checkpointer = (
+            Checkpointer(self._connect_checkpointer, every=config.checkpoint_every)
+            if config.checkpoint_every
+            else None
+        )
         self._lock = trio.Lock()
         self._counters = _Counters()
         self._hub = WakeupHub(always_listening=True)
@@ -330,6 +338,9 @@ class SqliteStore:
             conn.execute(f"PRAGMA busy_timeout = {int(self._config.busy_timeout * 1000)}")
             _set_wal(conn, self._config.busy_timeout)
             conn.execute("PRAGMA synchronous = NORMAL")
+            if not query_only and self._config.checkpoint_every:
+                # The checkpointer's thread does it (store/_checkpoint.py).
+                conn.execute("PRAGMA wal_autocheckpoint = 0")
             conn.execute("PRAGMA foreign_keys = ON")
             if query_only:
                 conn.execute("PRAGMA query_only = ON")
@@ -344,6 +355,13 @@ class SqliteStore:
     def _connect_reader(self) -> sqlite3.Connection:
         return self._connect(query_only=True)
 
+    def _connect_checkpointer(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self._config.path, timeout=self._config.busy_timeout, isolation_level=None
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int(self._config.busy_timeout * 1000)}")
+        return conn
+
     async def _start(self) -> None:
         path = self._config.path
         try:
@@ -354,12 +372,16 @@ class SqliteStore:
             await self._writer.start()
             self._schema_versions = await self._write(self._migrate)
             await self._reader.start()
+            if self._checkpointer is not None:
+                await trio.to_thread.run_sync(self._checkpointer.start)
         except sqlite3.Error as exc:
             raise _map_error(exc, path) from exc
 
     async def aclose(self) -> None:
-        """Close both connections and join their threads."""
+        """Close the connections and join their threads."""
         with trio.CancelScope(shield=True):
+            if self._checkpointer is not None:
+                await trio.to_thread.run_sync(self._checkpointer.close)
             await self._reader.aclose()
             await self._writer.aclose()
 
@@ -414,7 +436,10 @@ class SqliteStore:
             except sqlite3.Error as exc:
                 raise _map_error(exc, path) from exc
 
-        return await self._writer.run(guarded)
+        result = await self._writer.run(guarded)
+        if self._checkpointer is not None:
+            self._checkpointer.wrote()
+        return result
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         path = self._config.path
