@@ -272,7 +272,7 @@ class PluginManager:
         assert isinstance(actor, ActorRef)
         self._actor = actor
         self._install_hook(system.runtime)
-        await ctx.events.subscribe("plugins", self._on_feed)
+        await ctx.events.subscribe("plugins", self._on_feed, prefix="plugin.changed")
         self._switched = await self._repository.switched_on()
         grants = await self._repository.grants()
         async with self._lock:

@@ -58,7 +58,7 @@ class FlagLoader(Actor):
 
     async def on_start(self) -> None:
         await self._events.unsubscribe(self._subscription)
-        await self._events.subscribe(self._subscription, self._on_event)
+        await self._events.subscribe(self._subscription, self._on_event, prefix="flag.")
         self.ctx.register("flags", self._flags)
         try:
             await self._reload_all()

@@ -74,7 +74,9 @@ class ModeMonitor(Actor):
         ctx = self._control.ctx
         self.ctx.register("mode", ctx.mode)
         await ctx.events.unsubscribe(self._subscription)
-        await ctx.events.subscribe(self._subscription, self._on_event)
+        await ctx.events.subscribe(
+            self._subscription, self._on_event, prefix="system.mode_override"
+        )
         # The first sample leaves the modules' checks for later: the actors under
         # /app/modules start after this one.
         self._next_checks = trio.current_time() + self._checks_interval
