@@ -206,9 +206,10 @@ class TracedActorRef(ActorRef):
         self._capture = capture
 
     def tell(self, message: Any) -> None:
-        capture = self._capture
-        if capture.active:
-            context = capture.capture(message)
+        # ``self._capture.active`` inline, not through a local: two bytecodes
+        # fewer on the idle path, the one tracing installed but unused pays.
+        if self._capture.active:
+            context = self._capture.capture(message)
             if context is not None:
                 message = AskRequest.told(message, self._cell.path, context)
         cell = self._cell
@@ -226,9 +227,8 @@ class TracedActorRef(ActorRef):
             cell.enqueue_full(message, raise_on_block=True)
 
     async def send(self, message: Any) -> None:
-        capture = self._capture
-        if capture.active:
-            context = capture.capture(message)
+        if self._capture.active:
+            context = self._capture.capture(message)
             if context is not None:
                 message = AskRequest.told(message, self._cell.path, context)
         await self._put(message)
@@ -243,9 +243,8 @@ class TracedActorRef(ActorRef):
         if len(queue) >= cell.capacity or not cell.accepting:
             await self._wait_for_room(message, deadline, timeout)
         request = AskRequest(message, cell.path, timeout, current_task())
-        capture = self._capture
-        if capture.active:
-            request.context = capture.capture(message)
+        if self._capture.active:
+            request.context = self._capture.capture(message)
         cell.runtime.ask_timer.add(request, deadline)
         if len(queue) < cell.capacity:
             queue.append(request)
