@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -240,6 +241,27 @@ def _tree_children(node: Node) -> list[Node]:
     return node.children()
 
 
+_startup_frozen = False
+
+
+def _freeze_startup_objects() -> None:
+    """Move what lives when the process's first system starts out of the collector's way.
+
+    Modules, classes and configuration (OpenTelemetry's SDK alone adds tens
+    of thousands of objects) live as long as the process, yet every full
+    collection walked them: with the SDK imported, a 1-us message loop ran
+    12-16 % slower (``python -m bench telemetry``), with the collector off 2-8 %.
+    ``gc.freeze()`` after one collection moves them to the permanent
+    generation, once per process, as gunicorn users and Instagram do.
+    """
+    global _startup_frozen
+    if _startup_frozen:
+        return
+    _startup_frozen = True
+    gc.collect()
+    gc.freeze()
+
+
 @asynccontextmanager
 async def open_system(
     name: str = "app",
@@ -260,6 +282,7 @@ async def open_system(
     order).  If the root supervisor fails (its restart intensity exceeded),
     the block is cancelled and :class:`SupervisorFailed` is raised from it.
     """
+    _freeze_startup_objects()
     system = ActorSystem(name, strategy=strategy, intensity=intensity, period=period)
     body_error: Exception | None = None
     async with trio.open_nursery() as nursery:
