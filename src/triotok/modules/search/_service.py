@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from ..._exceptions import InvalidConfig
-from ...store import Store, StoreHandle
+from ..._exceptions import InvalidConfig, TriotokError
+from ...store import Store, StoreHandle, UnitOfWork
 from ...transport import Envelope
 from ._consistency import Applied, LagReport, has_applied, measure_lag, wait_applied
 from ._documents import changes_of
@@ -29,6 +30,25 @@ logger = logging.getLogger("triotok.search")
 
 #: The inbox consumer (and bus consumer group) of the projection: one per cluster.
 CONSUMER = "search"
+
+
+class _Seen(TriotokError):
+    """The search inbox already holds the event: a redelivery, nothing to apply.
+
+    A :class:`~triotok.TriotokError`, so the stores raise it as it is.
+    """
+
+
+def _defer_inbox_row(tx: UnitOfWork, backend: str, event_id: str) -> None:
+    if backend == "sqlite":  # its inbox has no default for processed_at
+        sql = (
+            "INSERT INTO inbox (consumer, event_id, processed_at) VALUES ($1, $2, $3)"
+            " ON CONFLICT DO NOTHING"
+        )
+        tx.defer(sql, CONSUMER, event_id, datetime.now(UTC), expect=1, error=_Seen())
+    else:
+        sql = "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+        tx.defer(sql, CONSUMER, event_id, expect=1, error=_Seen())
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,11 +184,18 @@ class SearchService:
         """
         store = self.store
         changes = changes_of(envelope)
+        first = True
         try:
             async with store.transaction() as tx:
-                first = await tx.inbox_seen(CONSUMER, str(envelope.id))
-                if first and changes:
+                if changes:
+                    # The inbox row rides on the projection's first round trip,
+                    # which raises _Seen (and rolls back) if it was there.
+                    _defer_inbox_row(tx, store.backend, str(envelope.id))
                     await self.projector(store.backend).apply(tx, changes)
+                else:
+                    first = await tx.inbox_seen(CONSUMER, str(envelope.id))
+        except _Seen:
+            first = False
         except Exception:
             self.failed += 1
             logger.exception("search: could not apply %s %s", envelope.event_type, envelope.id)
