@@ -314,7 +314,7 @@ class SqliteStore:
         self._writer = ConnectionThread("triotok-sqlite-writer", self._connect_writer)
         self._reader = ConnectionThread("triotok-sqlite-reader", self._connect_reader)
         self._checkpointer = (
-            Checkpointer(self._connect_checkpointer, every=config.checkpoint_every)
+            Checkpointer(self._connect_writer, every=config.checkpoint_every)
             if config.checkpoint_every
             else None
         )
@@ -354,13 +354,6 @@ class SqliteStore:
 
     def _connect_reader(self) -> sqlite3.Connection:
         return self._connect(query_only=True)
-
-    def _connect_checkpointer(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            self._config.path, timeout=self._config.busy_timeout, isolation_level=None
-        )
-        conn.execute(f"PRAGMA busy_timeout = {int(self._config.busy_timeout * 1000)}")
-        return conn
 
     async def _start(self) -> None:
         path = self._config.path

@@ -250,7 +250,7 @@ def _freeze_startup_objects() -> None:
     Modules, classes and configuration (OpenTelemetry's SDK alone adds tens
     of thousands of objects) live as long as the process, yet every full
     collection walked them: with the SDK imported, a 1-us message loop ran
-    12-16 % slower (``python -m bench telemetry``), with the collector off 2-8 %.
+    12-16 % slower than without it, and 2-8 % with the collector off.
     ``gc.freeze()`` after one collection moves them to the permanent
     generation, once per process, as gunicorn users and Instagram do.
     """

@@ -39,16 +39,17 @@ class _Seen(TriotokError):
     """
 
 
-def _defer_inbox_row(tx: UnitOfWork, backend: str, event_id: str) -> None:
-    if backend == "sqlite":  # its inbox has no default for processed_at
-        sql = (
-            "INSERT INTO inbox (consumer, event_id, processed_at) VALUES ($1, $2, $3)"
-            " ON CONFLICT DO NOTHING"
-        )
-        tx.defer(sql, CONSUMER, event_id, datetime.now(UTC), expect=1, error=_Seen())
-    else:
-        sql = "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING"
-        tx.defer(sql, CONSUMER, event_id, expect=1, error=_Seen())
+def _defer_inbox_row(tx: UnitOfWork, event_id: str) -> None:
+    """Queue the search inbox row of ``event_id`` (as ``tx.inbox_seen``, without waiting)."""
+    tx.defer(
+        "INSERT INTO inbox (consumer, event_id, processed_at) VALUES ($1, $2, $3)"
+        " ON CONFLICT DO NOTHING",
+        CONSUMER,
+        event_id,
+        datetime.now(UTC),
+        expect=1,
+        error=_Seen(),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +191,7 @@ class SearchService:
                 if changes:
                     # The inbox row rides on the projection's first round trip,
                     # which raises _Seen (and rolls back) if it was there.
-                    _defer_inbox_row(tx, store.backend, str(envelope.id))
+                    _defer_inbox_row(tx, str(envelope.id))
                     await self.projector(store.backend).apply(tx, changes)
                 else:
                     first = await tx.inbox_seen(CONSUMER, str(envelope.id))
