@@ -114,6 +114,7 @@ PUBLIC: dict[str, set[str]] = {
         "Runtime",
         "TracedActorRef",
         "percentile",
+        "track_capture",
     },
     "triotok.supervision": {
         "ActorSystem",

@@ -21,6 +21,7 @@ from triotok.actors import (
     InvalidConfig,
     Mailbox,
 )
+from triotok.actors.lowlevel import track_capture
 from triotok.supervision import ChildStartFailed
 
 from .conftest import Recorder
@@ -278,13 +279,22 @@ class _Capture:
     """A context capture that sends the sender's ``current`` value with each message."""
 
     def __init__(self) -> None:
-        self.active = 0
         self.current: Any = None
         self.captured: list[Any] = []
 
     def capture(self, message: Any) -> Any:
         self.captured.append(message)
         return self.current
+
+
+@contextlib.contextmanager
+def _recording_scope() -> Iterator[None]:
+    """As a telemetry layer's recording span: traced refs capture while it is open."""
+    track_capture(1)
+    try:
+        yield
+    finally:
+        track_capture(-1)
 
 
 async def test_a_message_hook_wraps_the_messages_sent_with_a_context(
@@ -302,25 +312,28 @@ async def test_a_message_hook_wraps_the_messages_sent_with_a_context(
         system.runtime.context_capture = capture
         system.runtime.message_hook = hook
         ref = await system.spawn(Recorder, name="rec")
-        ref.tell("idle")  # active == 0: nothing captured, nothing hooked
-        capture.active = 1
-        capture.current = "ctx-1"
-        ref.tell("told")
-        await ref.send("sent")
-        assert await ref.ask("asked") == "asked"
-        with pytest.raises(ActorCrashed):
-            await ref.ask("boom")
-        capture.current = None  # active, but the sender is in no traced context
-        await ref.ask("untraced")
+        ref.tell("idle")  # no recording scope open: nothing captured, nothing hooked
+        await ref.ask("idle")
+        with _recording_scope():
+            capture.current = "ctx-1"
+            ref.tell("told")
+            await ref.send("sent")
+            assert await ref.ask("asked") == "asked"
+            with pytest.raises(ActorCrashed):
+                await ref.ask("boom")
+            capture.current = None  # a scope is open, but the sender is in no traced context
+            await ref.ask("untraced")
+        ref.tell("closed")  # the scope closed: nothing captured again
+        await ref.ask("closed")
         stats = ref.statistics()
-    assert capture.captured == ["told", "sent", "asked", "boom", "untraced"]
+    assert capture.captured == ["told", "sent", "asked", "boom", "untraced"]  # not "idle", "closed"
     assert seen == [
         ("/app/rec", "told", "ctx-1"),
         ("/app/rec", "sent", "ctx-1"),
         ("/app/rec", "asked", "ctx-1"),
         ("/app/rec", "boom", "ctx-1"),
     ]
-    assert stats.processed == 5  # the crashed one is counted as failed
+    assert stats.processed == 8  # the crashed one is counted as failed
     assert stats.latency_p50 is not None
 
 
@@ -328,12 +341,13 @@ async def test_a_traced_tell_that_crashes_is_a_dead_letter_of_the_message(
     autojump_clock: MockClock,
 ) -> None:
     capture = _Capture()
-    capture.active, capture.current = 1, "ctx"
+    capture.current = "ctx"
     async with open_system() as system:
         system.runtime.context_capture = capture
         ref = await system.spawn(Recorder, name="rec")
-        ref.tell("boom")
-        await ref.ask("after")  # the restarted incarnation answers
+        with _recording_scope():
+            ref.tell("boom")
+            await ref.ask("after")  # the restarted incarnation answers
         letters = system.dead_letters.recent()
     assert [(letter.message, letter.reason.value) for letter in letters] == [("boom", "crashed")]
 
@@ -342,9 +356,10 @@ async def test_a_cell_spawned_before_the_capture_was_set_is_not_traced(
     autojump_clock: MockClock,
 ) -> None:
     capture = _Capture()
-    capture.active, capture.current = 1, "ctx"
+    capture.current = "ctx"
     async with open_system() as system:
         ref = await system.spawn(Recorder, name="rec")
         system.runtime.context_capture = capture
-        assert await ref.ask("x") == "x"
+        with _recording_scope():
+            assert await ref.ask("x") == "x"
     assert capture.captured == []

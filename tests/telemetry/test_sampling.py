@@ -8,6 +8,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from triotok import Actor, open_system
+from triotok.actors import _ref  # the refs' process-wide capture gate
 from triotok.actors.lowlevel import TracedActorRef
 from triotok.modules.orders import ManualProvider, Payments, ProviderUnavailable
 from triotok.resilience import CircuitBreaker
@@ -62,6 +63,7 @@ async def _ask_under(telemetry: Telemetry, traceparent: str | None, factory: Any
         with tracing.scope("root", extract(traceparent)):
             reply = await ref.ask("hello")
         assert tracing.active == 0
+        assert _ref._capturing == 0  # the process-wide gate closed with the scope
     await telemetry.aclose()
     return reply
 

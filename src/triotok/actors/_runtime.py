@@ -9,8 +9,10 @@ sets them before the actors it traces are spawned:
 
 * :attr:`Runtime.context_capture` (a :class:`ContextCapture`): a cell
   spawned while it is set gets a ref whose ``tell``/``send``/``ask`` capture
-  the sender's context with the message; while ``capture.active`` is 0 (no
-  traced context anywhere) they do nothing more than an untraced ref;
+  the sender's context with the message; while no recording scope is open
+  in the process (the layer above counts them with
+  :func:`~triotok.actors.lowlevel.track_capture`) they do nothing more than
+  an untraced ref;
 * :attr:`Runtime.message_hook`: ``with hook(cell, message, context)`` around
   the handling of each message that carries a captured context. Messages
   sent outside any traced context are handled exactly as without telemetry.
@@ -39,11 +41,11 @@ MessageHook = Callable[["ActorCell", Any, Any], AbstractContextManager[Any]]
 
 
 class ContextCapture(Protocol):
-    """The sending side of tracing: what a traced ref asks before queueing a message."""
+    """The sending side of tracing: what a traced ref asks before queueing a message.
 
-    #: More than 0 while a traced context may be current in some task; at 0
-    #: the refs skip :meth:`capture` (the cost of tracing installed but idle).
-    active: int
+    Asked only while a recording scope is open somewhere in the process
+    (:func:`~triotok.actors.lowlevel.track_capture`); at 0 the refs skip it.
+    """
 
     def capture(self, message: Any) -> Any:
         """The current task's context to send with ``message``, or ``None`` for none."""

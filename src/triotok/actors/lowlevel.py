@@ -6,7 +6,8 @@ holds the services every cell of a system shares (dead letters, the tracing
 seams :class:`ContextCapture` and ``message_hook``, the path registry);
 entity regions also settle :class:`AskRequest` themselves and sample
 latencies with :func:`percentile`; :class:`TracedActorRef` is the ref a
-cell gets while a context capture is set. Applications use
+cell gets while a context capture is set, and :func:`track_capture` counts
+the recording scopes that make such refs capture. Applications use
 :mod:`triotok.actors` and :mod:`triotok.supervision`; these names are for
 code that implements a supervisor, a test kit or a telemetry layer, and may
 change between minor versions.
@@ -20,6 +21,7 @@ from ._ask import AskRequest as AskRequest
 from ._cell import ActorCell as ActorCell
 from ._node import Node as Node
 from ._ref import TracedActorRef as TracedActorRef
+from ._ref import track_capture as track_capture
 from ._runtime import ContextCapture as ContextCapture
 from ._runtime import Runtime as Runtime
 from ._stats import percentile as percentile
@@ -32,6 +34,7 @@ __all__ = (
     "Runtime",
     "TracedActorRef",
     "percentile",
+    "track_capture",
 )
 
 fixup_module_metadata(__name__, globals())

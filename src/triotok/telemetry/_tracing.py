@@ -8,8 +8,9 @@ Invariants and reasons:
   several applications in one process (the tests) each export their own
   spans, and ``shutdown`` flushes exactly theirs;
 * ``active`` counts the recording spans made current by a :class:`SpanScope`
-  that are still open, in any task. Traced refs skip capturing while it is 0,
-  so tracing installed with nothing sampled costs a counter test per ``tell``;
+  that are still open, in any task, and :func:`track_capture` the same for
+  the whole process. Traced refs skip capturing while the latter is 0, so
+  tracing installed with nothing sampled costs one global test per ``tell``;
 * a context is captured only when its span is sampled: the children of an
   unsampled span would be dropped by the parent-based sampler anyway;
 * db spans, activation spans and breaker events never start a trace: they
@@ -35,7 +36,7 @@ from opentelemetry.trace import Span, SpanContext, SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from ..actors import ActorState
-from ..actors.lowlevel import ActorCell, AskRequest, Node
+from ..actors.lowlevel import ActorCell, AskRequest, Node, track_capture
 from ..resilience import BreakerTransition
 from ..transport import Envelope
 from ._options import TelemetryOptions
@@ -115,6 +116,7 @@ class SpanScope:
         if span.is_recording():
             self._counted = True
             tracing.active += 1
+            track_capture(1)
         return span
 
     def __exit__(
@@ -131,6 +133,7 @@ class SpanScope:
         otel_context.detach(self._token)  # type: ignore[arg-type]  # attach's own token
         if self._counted:
             self._tracing.active -= 1
+            track_capture(-1)
 
 
 class Tracing:
