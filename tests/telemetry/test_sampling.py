@@ -63,7 +63,7 @@ async def _ask_under(telemetry: Telemetry, traceparent: str | None, factory: Any
         with tracing.scope("root", extract(traceparent)):
             reply = await ref.ask("hello")
         assert tracing.active == 0
-        assert _ref._capturing == 0  # the process-wide gate closed with the scope
+        assert (_ref._open_scopes, _ref._capturing) == (0, False)  # the process gate closed
     await telemetry.aclose()
     return reply
 

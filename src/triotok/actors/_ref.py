@@ -23,18 +23,21 @@ _INF = math.inf
 
 __all__ = ("ActorRef", "TracedActorRef", "track_capture")
 
-#: Recording scopes open in this process, whatever runtime traces them: while
-#: 0, traced refs queue exactly what plain refs queue. A module global, not an
-#: attribute of the capture: ``tell`` then tests one ``LOAD_GLOBAL``, the
-#: cheapest test there is (the capture's attribute, two loads deeper, cost
-#: 3.5-4 % of a traced ``tell`` with nothing sampled; the global about 2 %).
-_capturing = 0
+#: Recording scopes open in this process, whatever runtime traces them.
+_open_scopes = 0
+#: ``_open_scopes > 0``: while False, traced refs queue exactly what plain
+#: refs queue. A module-global bool, not the capture's counter: ``tell`` then
+#: tests one ``LOAD_GLOBAL`` whose jump needs no ``__bool__`` of an int (the
+#: capture's counter, two attribute loads deeper, cost 3.5-4 % of a traced
+#: ``tell`` with nothing sampled).
+_capturing = False
 
 
 def track_capture(delta: int) -> None:
     """Count a recording scope opened (``+1``) or closed (``-1``) in this process."""
-    global _capturing
-    _capturing += delta
+    global _open_scopes, _capturing
+    _open_scopes += delta
+    _capturing = _open_scopes > 0
 
 
 class ActorRef:
