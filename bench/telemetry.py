@@ -103,6 +103,7 @@ def _actors(report: Report, quick: bool) -> None:
     # (open_application builds its Telemetry first): open_system's startup
     # freeze then covers it for every round, not only for those after the first.
     import triotok.telemetry._tracing  # noqa: F401
+
     # Alternating in one process, the order swapped every round: this VM's
     # speed drifts by more than the cost measured, from process to process
     # and minute to minute; a pair of adjacent rounds sees the same machine.
