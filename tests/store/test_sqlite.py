@@ -11,6 +11,7 @@ import trio.testing
 
 from tests.store.conftest import SCHEMAS
 from triotok.store import DEFAULT_STORE_URL, StoreUnavailable, open_store
+from triotok.store._checkpoint import Checkpointer
 from triotok.store._sqlite import SqliteStore
 
 
@@ -139,3 +140,35 @@ async def test_checkpoint_every_0_leaves_checkpoints_to_sqlite(tmp_path: Path) -
         assert store._checkpointer is None
         async with store.transaction() as tx:
             assert await tx.fetchval("PRAGMA wal_autocheckpoint") == 1000
+
+
+async def test_a_store_gone_idle_is_checkpointed_whatever_its_count_of_writes(
+    tmp_path: Path,
+) -> None:
+    # A few big write jobs, far below checkpoint_every, leave a long log that
+    # every reader would search until a checkpoint copies it back.
+    path = tmp_path / "idle.db"
+    url = f"sqlite:///{path}?checkpoint_every=1000000"
+    async with open_store(url, schemas=SCHEMAS) as store:
+        assert isinstance(store, SqliteStore)
+        checkpointer = store._checkpointer
+        assert checkpointer is not None
+        checkpointer.idle = 0.05
+        # Idle wake-ups with nothing written since the last checkpoint do nothing.
+        assert await trio.to_thread.run_sync(
+            checkpointer.wait_until, lambda c: c.idle_wakeups >= 2, 30.0
+        )
+        async with store.transaction() as tx:
+            rows = [(f"t{i}", "x" * 2_000) for i in range(2_000)]
+            tx.defer_many("INSERT INTO tenants (id, name) VALUES ($1, $2)", rows)
+
+        def copied_back(c: Checkpointer) -> bool:
+            return c.last is not None and c.last[1] > 1_000 and c.last[1] == c.last[2]
+
+        # The whole long log copied back, by checkpoints nobody asked for.
+        assert await trio.to_thread.run_sync(checkpointer.wait_until, copied_back, 30.0)
+        assert checkpointer.checkpoints == checkpointer.idle_checkpoints >= 1
+        async with store.transaction() as tx:
+            # The next write starts the log afresh, cut back to this size.
+            assert await tx.fetchval("PRAGMA journal_size_limit") == 64 * 1024 * 1024
+        assert await store.fetchval("SELECT count(*) FROM tenants") == 2_000

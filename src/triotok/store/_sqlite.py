@@ -70,6 +70,8 @@ _UNAVAILABLE = {
     "SQLITE_READONLY",
 }
 _UNIQUE = {"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
+#: Bytes a restarted WAL file is cut back to (a rebuild can grow it to hundreds of MB).
+_JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 # "UNIQUE constraint failed: t.a, t.b" (an expression index names itself instead).
 _UNIQUE_KEY = re.compile(r"UNIQUE constraint failed: ((?:\w+\.\w+)(?:, \w+\.\w+)*)$")
 
@@ -338,6 +340,8 @@ class SqliteStore:
             conn.execute(f"PRAGMA busy_timeout = {int(self._config.busy_timeout * 1000)}")
             _set_wal(conn, self._config.busy_timeout)
             conn.execute("PRAGMA synchronous = NORMAL")
+            # A log that grew long (a rebuild) is cut back when it restarts.
+            conn.execute(f"PRAGMA journal_size_limit = {_JOURNAL_SIZE_LIMIT}")
             if not query_only and self._config.checkpoint_every:
                 # The checkpointer's thread does it (store/_checkpoint.py).
                 conn.execute("PRAGMA wal_autocheckpoint = 0")
