@@ -14,6 +14,10 @@
   the built-in client. ``ROUNDS`` rounds, the order rotated; each variant's
   ratio to the "off" round beside it, and the budgets on their medians:
   metrics >= 0.95x off, tracing >= 0.75x off.
+  Beside each round's rate, the server process's CPU time per request
+  (from ``/proc``, Linux only): the machine's noise moves it much less
+  than it moves throughput, so its ratios show what the rates' hide. No
+  budget applies to it.
 * **Scrape**: rendering ``/metrics`` for a tree with 10,000 active entities
   (one region) and a tenant cache of 100 tenants. Budget: < 50 ms.
 """
@@ -136,6 +140,16 @@ def _actors(report: Report, quick: bool) -> None:
 # ------------------------------------------------------------------ HTTP
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of process ``pid`` (all its threads), or None without ``/proc``."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class _Accept(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -166,6 +180,7 @@ def _http(report: Report, quick: bool) -> None:
     procs: list[Any] = []
     best: dict[str, dict[str, Any]] = {}
     ratios: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}  # server CPU seconds per request, per round
     with tempfile.TemporaryDirectory(prefix="triotok-bench-telemetry-") as tmp:
         try:
             plans = {}
@@ -178,21 +193,26 @@ def _http(report: Report, quick: bool) -> None:
                 proc, port = _serve_triotok(store_dir, 1, settings)
                 procs.append(proc)
                 headers = {"Authorization": f"Bearer {info['key']}", "X-Tenant": "bench"}
-                plans[name] = (port, headers)
+                plans[name] = (port, headers, proc.pid)
             # The external generator when installed (bench/http.py's): the load
             # then leaves the servers the CPU a Python client would take.
             measure = _wrk if shutil.which("wrk") else _builtin
             progress(f"load generator: {'wrk' if measure is _wrk else 'built-in client'}")
-            for port, headers in plans.values():
+            for port, headers, _ in plans.values():
                 measure(port, headers, 1.0)  # a warm-up (wrk takes whole seconds)
             names = list(plans)
             for i in range(rounds):
                 # Each round against its own "off" round, the order rotated.
                 rates: dict[str, float] = {}
                 for name in names[i % len(names) :] + names[: i % len(names)]:
-                    port, headers = plans[name]
+                    port, headers, pid = plans[name]
                     progress(f"http round {i + 1}/{rounds}: {name}")
+                    before = _cpu_seconds(pid)
                     result = measure(port, headers, seconds)
+                    after = _cpu_seconds(pid)
+                    if before is not None and after is not None and result["rate"] > 0:
+                        used = (after - before) / (result["rate"] * seconds)
+                        cpu.setdefault(name, []).append(used)
                     if result["errors"]:
                         raise RuntimeError(f"{name}: {result['errors']} non-200 answers")
                     rates[name] = result["rate"]
@@ -218,6 +238,28 @@ def _http(report: Report, quick: bool) -> None:
         )
         row.budget, row.ok = f">= {floor:.2f}x", median >= floor
         progress(f"{name}: ratios {', '.join(f'{r:.3f}' for r in ratios[name])}")
+    if len(cpu) == len(variants):  # /proc was there for every round
+        for name in variants:
+            us = [c * 1e6 for c in cpu[name]]
+            report.add(
+                Row(
+                    f"GET tenant, {name}: server CPU per request (median)",
+                    statistics.median(us),
+                    "us",
+                    extra={"rounds": [round(u, 1) for u in us]},
+                )
+            )
+        off = cpu["telemetry off"]
+        for name in names[1:]:
+            paired = [o / c for o, c in zip(off, cpu[name], strict=True)]
+            report.add(
+                Row(
+                    f"GET tenant, {name}: CPU per request off / this, median of {rounds}",
+                    statistics.median(paired),
+                    "x",
+                    extra={"rounds": [round(r, 3) for r in paired]},
+                )
+            )
 
 
 # ------------------------------------------------------------------ scrape
