@@ -10,6 +10,7 @@ import trio
 
 from ..store import Store
 from ..transport import DeliveryHook, Envelope
+from ._asgi import SCOPE_KEY
 from ._options import TelemetryOptions
 
 if TYPE_CHECKING:
@@ -108,8 +109,6 @@ class Telemetry:
 
     def set_route(self, scope: Any, template: str) -> None:
         """Tell the middleware the route template ``scope``'s request matched."""
-        from ._asgi import SCOPE_KEY
-
         info = scope.get(SCOPE_KEY)
         if info is not None:
             info.route = template
