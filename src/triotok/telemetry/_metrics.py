@@ -4,7 +4,7 @@ Two kinds of series:
 
 * **hot-path instruments**: HTTP requests and tenant resolutions, which
   every request observes on the trio thread, are plain numbers in
-  :class:`_HotCounter` / :class:`_HotHistogram` (a dict lookup, an add and
+  :class:`~._series.HotCounter` / :class:`~._series.HotHistogram` (a dict lookup, an add and
   a bisection; nothing else observes or renders them, so they need no
   lock: with ``prometheus_client``'s locked children, metrics on cost 7-9 %
   of a cached GET's server CPU, now under 1 %); statements and event
@@ -32,23 +32,17 @@ from __future__ import annotations
 
 import logging
 import math
-from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import trio
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
 
 from ..actors.lowlevel import ActorCell, Node
+from ._series import HotCounter, HotHistogram
 
 __all__ = ("CONTENT_TYPE", "HTTP_METHODS", "Metrics", "Refresher")
 
@@ -82,12 +76,12 @@ class Metrics:
 
     def __init__(self) -> None:
         registry = self.registry = CollectorRegistry(auto_describe=False)
-        self.http_requests = _HotCounter(
+        self.http_requests = HotCounter(
             "http_requests",
             "HTTP requests answered, by method, route template and status",
             ("method", "route", "status"),
         )
-        self.http_duration = _HotHistogram(
+        self.http_duration = HotHistogram(
             "http_request_duration_seconds",
             "Seconds from the request head to the end of the response, by route template",
             ("method", "route"),
@@ -127,7 +121,7 @@ class Metrics:
             buckets=DB_BUCKETS,
             registry=registry,
         )
-        self.tenant_resolution = _HotHistogram(
+        self.tenant_resolution = HotHistogram(
             "tenant_resolution_duration_seconds",
             "Seconds to resolve a request's tenant (cache hit or load)",
             (),
@@ -158,9 +152,7 @@ class Metrics:
                 self.http_duration.child(label, route),
             )
         children[0][0] += 1
-        series = children[1]
-        series[bisect_left(HTTP_BUCKETS, seconds)] += 1
-        series[-1] += seconds
+        self.http_duration.observe(children[1], seconds)
 
     def observe_statement(self, kind: str, seconds: float) -> None:
         child = self._db.get(kind)
@@ -187,9 +179,7 @@ class Metrics:
         children[2].observe(seconds)
 
     def observe_tenant_resolution(self, seconds: float) -> None:
-        series = self._tenant_resolution
-        series[bisect_left(TENANT_BUCKETS, seconds)] += 1
-        series[-1] += seconds
+        self.tenant_resolution.observe(self._tenant_resolution, seconds)
 
     # ------------------------------------------------------------------ scrape
 
@@ -222,67 +212,6 @@ class Metrics:
     def render(self) -> bytes:
         """The text format of every series, as they are now (no refresh)."""
         return generate_latest(self.registry)
-
-
-class _HotCounter(Collector):
-    """A labelled counter as plain ints, for the trio thread's hot path (see the module)."""
-
-    def __init__(self, name: str, documentation: str, labels: Sequence[str]) -> None:
-        self.name, self.documentation, self.labels = name, documentation, list(labels)
-        self._cells: dict[tuple[str, ...], list[int]] = {}
-
-    def child(self, *values: str) -> list[int]:
-        """The one-int cell of ``values``: ``cell[0] += 1`` counts."""
-        cell = self._cells.get(values)
-        if cell is None:
-            cell = self._cells[values] = [0]
-        return cell
-
-    def collect(self) -> Iterator[Metric]:
-        family = CounterMetricFamily(self.name, self.documentation, labels=self.labels)
-        for values, cell in self._cells.items():
-            family.add_metric(list(values), cell[0])
-        yield family
-
-
-class _HotHistogram(Collector):
-    """A labelled histogram as plain numbers, for the trio thread's hot path (see the module).
-
-    A child is a list of one count per bucket (the ``+Inf`` one last) and
-    the sum: an observation of ``v`` adds 1 at ``bisect_left(buckets, v)``
-    (the first bound ``>= v``, as ``le`` means) and ``v`` to the sum.
-    """
-
-    def __init__(
-        self, name: str, documentation: str, labels: Sequence[str], buckets: Sequence[float]
-    ) -> None:
-        self.name, self.documentation, self.labels = name, documentation, list(labels)
-        self.buckets = tuple(buckets)
-        # prometheus_client's own spelling of bounds ("0.001", "1.0"); untyped there.
-        self._les = [
-            floatToGoString(b)  # type: ignore[no-untyped-call]
-            for b in self.buckets
-        ] + ["+Inf"]
-        self._series: dict[tuple[str, ...], list[float]] = {}
-        if not self.labels:  # an unlabelled histogram shows from the start, as prometheus_client's
-            self.child()
-
-    def child(self, *values: str) -> list[float]:
-        """The counts per bucket and the sum of ``values`` (see the class)."""
-        series = self._series.get(values)
-        if series is None:
-            series = self._series[values] = [0] * (len(self.buckets) + 1) + [0.0]
-        return series
-
-    def collect(self) -> Iterator[Metric]:
-        family = HistogramMetricFamily(self.name, self.documentation, labels=self.labels)
-        for values, series in self._series.items():
-            total, cumulative = 0, []
-            for le, n in zip(self._les, series, strict=False):
-                total += int(n)
-                cumulative.append((le, total))
-            family.add_metric(list(values), cumulative, series[-1])
-        yield family
 
 
 class _Refreshed(Collector):
