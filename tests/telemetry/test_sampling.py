@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -83,6 +85,39 @@ async def test_ratio_zero_follows_a_sampled_caller() -> None:
     assert spans["root"].parent.span_id == 0xB7AD6B7169203331
     assert spans["str /app/target"].parent.span_id == spans["root"].context.span_id
     assert spans["echo work"].parent.span_id == spans["str /app/target"].context.span_id
+
+
+async def test_ratio_one_records_every_new_trace() -> None:
+    telemetry, exporter = _telemetry(1.0)
+    tracing = telemetry.tracing
+    assert tracing is not None
+    for _ in range(20):
+        with tracing.scope("root"):
+            pass
+    await telemetry.aclose()
+    roots = exporter.get_finished_spans()
+    assert len(roots) == 20 == len({s.context.trace_id for s in roots})
+    assert all(s.parent is None and s.context.trace_flags.sampled for s in roots)
+
+
+def test_the_resource_hashes_like_the_sdk_one_and_encodes_the_same() -> None:
+    telemetry, exporter = _telemetry(1.0)
+    tracing = telemetry.tracing
+    assert tracing is not None
+    with tracing.scope("work", None, attributes={"k": "v"}):
+        pass
+    (finished,) = exporter.get_finished_spans()
+    resource = finished.resource
+    plain = Resource(resource.attributes, resource.schema_url)
+    assert type(resource) is not Resource  # the cached-hash subclass
+    assert resource == plain
+    assert plain == resource
+    assert hash(resource) == hash(plain) == hash(resource)  # the second from the cache
+    assert Resource({"other": 1}) != resource
+    encoded = encode_spans([finished])
+    (group,) = encoded.resource_spans
+    assert {a.key for a in group.resource.attributes} >= {"service.name", "service.instance.id"}
+    assert encoded.SerializeToString() == encode_spans([finished]).SerializeToString()
 
 
 async def test_an_unsampled_caller_is_never_traced_whatever_the_ratio() -> None:

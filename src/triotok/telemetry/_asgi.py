@@ -57,6 +57,15 @@ class TelemetryMiddleware:
         self._app = app
         self._tracing = tracing
         self._metrics = metrics
+        if tracing is not None:  # the SDK is loaded: bind what each request uses, once
+            from opentelemetry.trace import SpanKind, StatusCode
+
+            from ._tracing import extract, traceparent_of
+
+            self._server_kind = SpanKind.SERVER
+            self._error = StatusCode.ERROR
+            self._extract = extract
+            self._traceparent_of = traceparent_of
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -88,10 +97,6 @@ class TelemetryMiddleware:
     async def _traced(
         self, scope: Scope, receive: Any, send: Any, info: RequestTelemetry, method: str
     ) -> None:
-        from opentelemetry.trace import SpanKind, StatusCode
-
-        from ._tracing import extract, traceparent_of
-
         tracing = self._tracing
         assert tracing is not None
         traceparent = tracestate = None
@@ -103,7 +108,7 @@ class TelemetryMiddleware:
             if name == b"tracestate":
                 tracestate = value.decode("latin-1")
             headers.append((name, value))
-        parent = extract(traceparent, tracestate)
+        parent = self._extract(traceparent, tracestate) if traceparent else None
         attributes = {
             "http.request.method": method,
             "url.path": scope.get("path", ""),
@@ -113,9 +118,9 @@ class TelemetryMiddleware:
         client = scope.get("client")
         if client:
             attributes["client.address"] = client[0]
-        with tracing.scope(method, parent, SpanKind.SERVER, attributes) as span:
+        with tracing.scope(method, parent, self._server_kind, attributes) as span:
             span_context = span.get_span_context()
-            own = traceparent_of(span_context).encode() if span_context.is_valid else None
+            own = self._traceparent_of(span_context).encode() if span_context.is_valid else None
             if own is not None:
                 headers.append((b"traceparent", own))
                 scope["headers"] = headers
@@ -143,11 +148,13 @@ class TelemetryMiddleware:
             finally:
                 route = info.route or "unmatched"
                 span.update_name(f"{method} {route}")
-                span.set_attribute("http.route", route)
-                span.set_attribute("http.response.status_code", info.status)
-                state = scope.get("triotok")
-                tenant = getattr(state, "tenant_id", None)
+                ending: dict[str, str | int] = {
+                    "http.route": route,
+                    "http.response.status_code": info.status,
+                }
+                tenant = getattr(scope.get("triotok"), "tenant_id", None)
                 if tenant is not None:
-                    span.set_attribute("triotok.tenant.id", tenant)
+                    ending["triotok.tenant.id"] = tenant
+                span.set_attributes(ending)  # one lock, not one per attribute
                 if info.status >= 500:
-                    span.set_status(StatusCode.ERROR)
+                    span.set_status(self._error)
