@@ -362,6 +362,6 @@ def _exporter(options: TelemetryOptions) -> SpanExporter:
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
         return ConsoleSpanExporter(service_name=options.service_name)
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from ._forward import ForwardingSpanExporter
 
-    return OTLPSpanExporter(endpoint=options.otlp_endpoint)
+    return ForwardingSpanExporter(options.otlp_endpoint)
