@@ -14,8 +14,9 @@
   the built-in client. ``ROUNDS`` rounds, the order rotated; each variant's
   ratio to the "off" round beside it, and the budgets on their medians:
   metrics >= 0.95x off, tracing >= 0.75x off.
-  Beside each round's rate, the server process's CPU time per request
-  (from ``/proc``, Linux only): the machine's noise moves it much less
+  Beside each round's rate, the server process's CPU time per request,
+  its children's included (the span forwarder: the OTLP encoding happens
+  there), from ``/proc``, Linux only: the machine's noise moves it much less
   than it moves throughput, so its ratios show what the rates' hide. No
   budget applies to it.
 * **Scrape**: rendering ``/metrics`` for a tree with 10,000 active entities
@@ -141,13 +142,32 @@ def _actors(report: Report, quick: bool) -> None:
 
 
 def _cpu_seconds(pid: int) -> float | None:
-    """User + system CPU of process ``pid`` (all its threads), or None without ``/proc``."""
+    """User + system CPU of process ``pid`` (all its threads) and of its live children
+    (the span forwarder), or None without ``/proc``."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
             fields = stat.read().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    for child in _children(pid):
+        total += _cpu_seconds(child) or 0.0
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as listed:
+                found += [int(c) for c in listed.read().split()]
+        except OSError:
+            continue
+    return found
 
 
 class _Accept(BaseHTTPRequestHandler):

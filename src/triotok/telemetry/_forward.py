@@ -50,11 +50,19 @@ _SCRIPT = os.path.join(os.path.dirname(__file__), "_forwarder.py")
 
 
 class ForwardingSpanExporter(SpanExporter):
-    """See the module docstring. ``timeout``: the child's OTLP request timeout, seconds."""
+    """See the module docstring.
 
-    def __init__(self, endpoint: str, *, timeout: float = 10.0) -> None:
+    ``timeout``: the child's OTLP export timeout in seconds; ``None`` leaves
+    it to the SDK's variables (``OTEL_EXPORTER_OTLP_TRACES_TIMEOUT``, then
+    ``OTEL_EXPORTER_OTLP_TIMEOUT``, else 10), which the child inherits with
+    the rest of the environment (headers, compression, certificates).
+    """
+
+    def __init__(self, endpoint: str, *, timeout: float | None = None) -> None:
         self.endpoint = endpoint
-        self.timeout = timeout
+        self._timeout = timeout
+        #: The longest an export may take in the child (this side waits a little more).
+        self.timeout = timeout if timeout is not None else _sdk_timeout()
         #: How many children were started (1 unless one died).
         self.started = 0
         self._child: subprocess.Popen[bytes] | None = None
@@ -125,7 +133,7 @@ class ForwardingSpanExporter(SpanExporter):
             _close(child)  # it died between batches
         try:
             child = subprocess.Popen(
-                [sys.executable, _SCRIPT, self.endpoint, str(self.timeout)],
+                [sys.executable, _SCRIPT, self.endpoint, str(self._timeout or "")],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 close_fds=True,
@@ -134,7 +142,7 @@ class ForwardingSpanExporter(SpanExporter):
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
             logger.warning("no span forwarder (%s): exporting spans in this process", error)
-            self._fallback = OTLPSpanExporter(endpoint=self.endpoint, timeout=self.timeout)
+            self._fallback = OTLPSpanExporter(endpoint=self.endpoint, timeout=self._timeout)
             return None
         self._child = child
         self.started += 1
@@ -170,3 +178,15 @@ def _close(child: subprocess.Popen[bytes]) -> None:
         if pipe is not None:
             with contextlib.suppress(OSError):
                 pipe.close()
+
+
+def _sdk_timeout() -> float:
+    """The OTLP exporter's timeout as the SDK reads it from the environment, seconds."""
+    for name in ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"):
+        raw = os.environ.get(name)
+        if raw:
+            try:
+                return float(raw)
+            except ValueError:
+                break  # the SDK warns and uses its default too
+    return 10.0

@@ -1,6 +1,6 @@
 """The span forwarder: a child process that encodes spans to OTLP and sends them.
 
-Run as a script (``python _forwarder.py ENDPOINT TIMEOUT``) by
+Run as a script (``python _forwarder.py ENDPOINT [TIMEOUT]``) by
 :class:`~triotok.telemetry._forward.ForwardingSpanExporter`, never imported
 by the server: it loads only the OpenTelemetry SDK and its OTLP/HTTP
 exporter, not TrioToK.
@@ -192,7 +192,7 @@ def main(argv: Sequence[str]) -> int:
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.trace.export import SpanExportResult
 
-    endpoint, timeout = argv[0], float(argv[1])
+    endpoint, timeout = argv[0], float(argv[1]) if argv[1:] and argv[1] else None
     exporter = OTLPSpanExporter(endpoint=endpoint, timeout=timeout)
     out = sys.stdout.buffer
     try:
