@@ -1,9 +1,9 @@
 """OTLP export from a child process: the server's interpreter only pickles spans.
 
 Encoding a span to OTLP protobuf costs the SDK's exporter ~23 µs of CPU,
-under the GIL, in the batch processor's thread: with every request traced,
-that thread and the GIL it took from the trio thread made about a fifth of
-tracing's cost per request. :class:`ForwardingSpanExporter` hands each batch, as a
+under the GIL, in the batch processor's thread, so the trio thread that
+serves the requests waits for it. The CPU stays the same; it is spent on
+another interpreter (and core). :class:`ForwardingSpanExporter` hands each batch, as a
 pickle of plain tuples (:func:`~triotok.telemetry._forwarder.flatten`), to
 a child process (``_forwarder.py``) that rebuilds the spans and exports them
 with ``OTLPSpanExporter``, on its own interpreter and core.
@@ -133,7 +133,8 @@ class ForwardingSpanExporter(SpanExporter):
             _close(child)  # it died between batches
         try:
             child = subprocess.Popen(
-                [sys.executable, _SCRIPT, self.endpoint, str(self._timeout or "")],
+                # -P: the script's directory (this package's) stays off sys.path.
+                [sys.executable, "-P", _SCRIPT, self.endpoint, str(self._timeout or "")],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 close_fds=True,
